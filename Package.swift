@@ -1,0 +1,33 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Layers, each depending only on those above it (see docs/ARCHITECTURE.md):
+//   CBLAS -> GTNTensor -> GTNAutodiff -> (NN, Data, GTN, NAS) -> gtn CLI
+let optimise: [SwiftSetting] = []
+
+let package = Package(
+    name: "GTN",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "GTNTensor", targets: ["GTNTensor"]),
+        .library(name: "GTNAutodiff", targets: ["GTNAutodiff"]),
+        .executable(name: "gtn-bench", targets: ["gtn-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // OpenBLAS from Debian (libopenblas-dev), reached through pkg-config.
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "GTNTensor", dependencies: ["CBLAS"], swiftSettings: optimise),
+        .target(name: "GTNAutodiff", dependencies: ["GTNTensor"], swiftSettings: optimise),
+        .executableTarget(
+            name: "gtn-bench",
+            dependencies: ["GTNTensor", "GTNAutodiff",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: optimise),
+        .testTarget(name: "GTNTensorTests", dependencies: ["GTNTensor"]),
+        .testTarget(name: "GTNAutodiffTests", dependencies: ["GTNTensor", "GTNAutodiff"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,169 @@
+import GTNTensor
+
+// Every differentiable primitive: its forward on tensors, and its pullback written in terms of
+// other primitives (so that pullbacks are themselves differentiable). Everything else in GTN --
+// log-softmax, losses, batch norms, weight norm, optimisers -- is composed of these.
+
+// MARK: Elementwise arithmetic (numpy broadcasting; the pullback sums back to each shape)
+
+extension Variable {
+    public static func + (a: Variable, b: Variable) -> Variable {
+        record(a.value + b.value, "add", [a, b]) { g, _, needs in
+            [needs[0] ? g.sum(toShape: a.shape) : nil, needs[1] ? g.sum(toShape: b.shape) : nil]
+        }
+    }
+
+    public static func - (a: Variable, b: Variable) -> Variable {
+        record(a.value - b.value, "subtract", [a, b]) { g, _, needs in
+            [needs[0] ? g.sum(toShape: a.shape) : nil, needs[1] ? (-g).sum(toShape: b.shape) : nil]
+        }
+    }
+
+    public static func * (a: Variable, b: Variable) -> Variable {
+        record(a.value * b.value, "multiply", [a, b]) { g, _, needs in
+            [needs[0] ? (g * b).sum(toShape: a.shape) : nil, needs[1] ? (g * a).sum(toShape: b.shape) : nil]
+        }
+    }
+
+    public static func / (a: Variable, b: Variable) -> Variable {
+        record(a.value / b.value, "divide", [a, b]) { g, out, needs in
+            [needs[0] ? (g / b).sum(toShape: a.shape) : nil,
+             needs[1] ? (-(g * out) / b).sum(toShape: b.shape) : nil]
+        }
+    }
+
+    public static prefix func - (a: Variable) -> Variable {
+        record(-a.value, "negate", [a]) { g, _, _ in [-g] }
+    }
+
+    /// Multiplication by a constant number.
+    public static func * (a: Variable, s: S) -> Variable {
+        record(a.value * s, "scale", [a]) { g, _, _ in [g * s] }
+    }
+
+    /// Addition of a constant number.
+    public static func + (a: Variable, s: S) -> Variable {
+        record(a.value + s, "shift", [a]) { g, _, _ in [g] }
+    }
+
+    public static func * (s: S, a: Variable) -> Variable { a * s }
+    public static func - (a: Variable, s: S) -> Variable { a + (-s) }
+    public static func / (a: Variable, s: S) -> Variable { a * (1 / s) }
+}
+
+// MARK: Unary maps
+
+extension Variable {
+    public func exp() -> Variable {
+        Variable.record(value.exp(), "exp", [self]) { g, out, _ in [g * out] }
+    }
+
+    public func log() -> Variable {
+        Variable.record(value.log(), "log", [self]) { g, _, _ in [g / self] }
+    }
+
+    public func tanh() -> Variable {
+        Variable.record(value.tanh(), "tanh", [self]) { g, out, _ in [g * (1 - out * out)] }
+    }
+
+    public func sqrt() -> Variable {
+        Variable.record(value.sqrt(), "sqrt", [self]) { g, out, _ in [g * 0.5 / out] }
+    }
+
+    /// x^p for a constant exponent p.
+    public func pow(_ p: S) -> Variable {
+        Variable.record(value.pow(p), "pow", [self]) { g, _, _ in [g * self.pow(p - 1) * p] }
+    }
+
+    /// x for x > 0, slope * x otherwise. Its derivative is piecewise constant, so the pullback
+    /// multiplies by a constant mask (second derivative zero away from 0).
+    public func leakyRelu(slope: S) -> Variable {
+        Variable.record(value.leakyRelu(slope: slope), "leakyRelu", [self]) { g, _, _ in
+            [g * Variable(self.value.leakyReluSlope(slope: slope))]
+        }
+    }
+
+    public static func - (s: S, a: Variable) -> Variable { -a + s }
+}
+
+// MARK: Shapes: reductions, broadcasting, views
+
+extension Variable {
+    /// Sums over the dimensions along which `shape` broadcasts to this variable's shape.
+    public func sum(toShape shape: [Int]) -> Variable {
+        if shape == self.shape { return self }
+        return Variable.record(value.sum(toShape: shape), "sum", [self]) { g, _, _ in [g.broadcast(to: self.shape)] }
+    }
+
+    public func broadcast(to shape: [Int]) -> Variable {
+        if shape == self.shape { return self }
+        return Variable.record(value.broadcast(to: shape), "broadcast", [self]) { g, _, _ in [g.sum(toShape: self.shape)] }
+    }
+
+    public func reshaped(_ shape: [Int]) -> Variable {
+        let v = value.reshaped(shape)
+        if v.shape == self.shape { return self }
+        return Variable.record(v, "reshape", [self]) { g, _, _ in [g.reshaped(self.shape)] }
+    }
+
+    public func permuted(_ axes: [Int]) -> Variable {
+        var inverse = axes
+        for (i, a) in axes.enumerated() { inverse[a] = i }
+        return Variable.record(value.permuted(axes), "permute", [self]) { g, _, _ in [g.permuted(inverse)] }
+    }
+
+    /// Reads a fixed set of positions (padding, upsampling, slicing, pooling; see `GatherMap`).
+    public func gathered(_ map: GatherMap) -> Variable {
+        Variable.record(value.gathered(map), "gather", [self]) { g, _, _ in [g.scatteredAdd(map)] }
+    }
+
+    /// The adjoint of `gathered`.
+    public func scatteredAdd(_ map: GatherMap) -> Variable {
+        Variable.record(value.scatteredAdd(map), "scatterAdd", [self]) { g, _, _ in [g.gathered(map)] }
+    }
+}
+
+// MARK: Linear algebra
+
+/// op(a) x op(b) for rank-2 variables (op transposes when asked).
+public func matmul<S>(_ a: Variable<S>, _ b: Variable<S>,
+                      transposeA ta: Bool = false, transposeB tb: Bool = false) -> Variable<S> {
+    Variable.record(Tensor.matmul(a.value, b.value, transposeA: ta, transposeB: tb), "matmul", [a, b]) { g, _, needs in
+        let ga = !needs[0] ? nil : ta ? matmul(b, g, transposeA: tb, transposeB: true)
+                                      : matmul(g, b, transposeB: !tb)
+        let gb = !needs[1] ? nil : tb ? matmul(g, a, transposeA: true, transposeB: ta)
+                                      : matmul(a, g, transposeA: !ta)
+        return [ga, gb]
+    }
+}
+
+// The convolution y = C(x, w) is bilinear, and so are its adjoints Bx(dy, w) (in x) and
+// Bw(x, dy) (in w). The three pullbacks below only ever produce these three maps, which is what
+// makes convolution differentiable to any order:
+//   C(x, w):   dx = Bx(g, w),  dw = Bw(x, g)
+//   Bx(d, w):  dd = C(g, w),   dw = Bw(g, d)
+//   Bw(x, d):  dx = Bx(d, g),  dd = C(x, g)
+
+/// 2-D convolution, NCHW input and OIHW weight, square stride and padding, grouped when asked.
+public func conv2d<S>(_ x: Variable<S>, _ w: Variable<S>, stride: Int = 1, padding: Int = 0,
+                      groups: Int = 1) -> Variable<S> {
+    conv2d(x, w, ConvGeometry(input: x.shape, weight: w.shape, stride: stride, padding: padding, groups: groups))
+}
+
+public func conv2d<S>(_ x: Variable<S>, _ w: Variable<S>, _ geo: ConvGeometry) -> Variable<S> {
+    Variable.record(Convolution.forward(x.value, w.value, geo), "conv2d", [x, w]) { g, _, needs in
+        [needs[0] ? conv2dBackwardInput(g, w, geo) : nil, needs[1] ? conv2dBackwardWeight(x, g, geo) : nil]
+    }
+}
+
+public func conv2dBackwardInput<S>(_ d: Variable<S>, _ w: Variable<S>, _ geo: ConvGeometry) -> Variable<S> {
+    Variable.record(Convolution.backwardInput(d.value, w.value, geo), "conv2dBackwardInput", [d, w]) { g, _, needs in
+        [needs[0] ? conv2d(g, w, geo) : nil, needs[1] ? conv2dBackwardWeight(g, d, geo) : nil]
+    }
+}
+
+public func conv2dBackwardWeight<S>(_ x: Variable<S>, _ d: Variable<S>, _ geo: ConvGeometry) -> Variable<S> {
+    Variable.record(Convolution.backwardWeight(x.value, d.value, geo), "conv2dBackwardWeight", [x, d]) { g, _, needs in
+        [needs[0] ? conv2dBackwardInput(d, g, geo) : nil, needs[1] ? conv2d(x, g, geo) : nil]
+    }
+}

@@ -1,0 +1,72 @@
+/// Numpy broadcasting: shapes are aligned at their last dimension; a dimension of 1 stretches.
+public func broadcastShape(_ a: [Int], _ b: [Int]) -> [Int]? {
+    let rank = max(a.count, b.count)
+    var out = [Int](repeating: 1, count: rank)
+    for i in 0..<rank {
+        let da = i < rank - a.count ? 1 : a[i - (rank - a.count)]
+        let db = i < rank - b.count ? 1 : b[i - (rank - b.count)]
+        if da == db || db == 1 { out[i] = da } else if da == 1 { out[i] = db } else { return nil }
+    }
+    return out
+}
+
+/// Strides that read a tensor of `shape` as if it had the (broadcast) shape `target`: 0 along
+/// stretched dimensions.
+func broadcastStrides(_ shape: [Int], to target: [Int]) -> [Int] {
+    let offset = target.count - shape.count
+    let own = contiguousStrides(shape)
+    return (0..<target.count).map { i in
+        i < offset || shape[i - offset] == 1 ? 0 : own[i - offset]
+    }
+}
+
+/// A loop nest over `shape` reading/writing several operands with their own strides, with
+/// adjacent dimensions merged wherever every operand allows it (so `[N,C,H,W] + [1,C,1,1]` runs as
+/// `[N, C, H*W]` with a long innermost loop).
+struct StridedLoop {
+    var shape: [Int]
+    var strides: [[Int]]  // one array per operand
+
+    init(shape: [Int], strides: [[Int]]) {
+        var dims: [Int] = []
+        var st: [[Int]] = Array(repeating: [], count: strides.count)
+        for d in 0..<shape.count where shape[d] != 1 {
+            if let last = dims.indices.last,
+               (0..<strides.count).allSatisfy({ st[$0][last] == strides[$0][d] * shape[d] }) {
+                dims[last] *= shape[d]
+                for o in 0..<strides.count { st[o][last] = strides[o][d] }
+            } else {
+                dims.append(shape[d])
+                for o in 0..<strides.count { st[o].append(strides[o][d]) }
+            }
+        }
+        if dims.isEmpty { dims = [1]; st = st.map { _ in [0] } }
+        self.shape = dims
+        self.strides = st
+    }
+
+    var count: Int { shape.reduce(1, *) }
+    var inner: Int { shape[shape.count - 1] }
+    var outerCount: Int { count / inner }
+
+    /// Calls `body(offsets, innerLength)` for each run of the innermost dimension, for outer
+    /// indices in `rows` (a range of the flattened outer loop).
+    @inline(__always)
+    func forEachRow(_ rows: Range<Int>, _ body: (_ offsets: UnsafeMutableBufferPointer<Int>) -> Void) {
+        let outerRank = shape.count - 1
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: strides.count) { offs in
+            for r in rows {
+                var rem = r
+                for o in 0..<strides.count { offs[o] = 0 }
+                var d = outerRank - 1
+                while d >= 0 {
+                    let i = rem % shape[d]
+                    rem /= shape[d]
+                    for o in 0..<strides.count { offs[o] += i * strides[o][d] }
+                    d -= 1
+                }
+                body(offs)
+            }
+        }
+    }
+}

@@ -1,0 +1,218 @@
+/// Shapes of a 2-D convolution over NCHW inputs with OIHW weights (O x C/groups x kh x kw).
+public struct ConvGeometry: Hashable, Sendable {
+    public var batch, inChannels, height, width: Int
+    public var outChannels, kernelH, kernelW: Int
+    public var stride, padding, groups: Int
+
+    public var outHeight: Int { (height + 2 * padding - kernelH) / stride + 1 }
+    public var outWidth: Int { (width + 2 * padding - kernelW) / stride + 1 }
+    public var inputShape: [Int] { [batch, inChannels, height, width] }
+    public var weightShape: [Int] { [outChannels, inChannels / groups, kernelH, kernelW] }
+    public var outputShape: [Int] { [batch, outChannels, outHeight, outWidth] }
+    /// Rows of the im2col matrix of one group.
+    var patch: Int { inChannels / groups * kernelH * kernelW }
+    var positions: Int { outHeight * outWidth }
+    /// 1x1, stride 1, no padding: the input already is its own im2col matrix.
+    var isPointwise: Bool { kernelH == 1 && kernelW == 1 && stride == 1 && padding == 0 }
+    public var flops: Double { 2 * Double(batch * outChannels * positions * patch) }
+
+    public init(input: [Int], weight: [Int], stride: Int, padding: Int, groups: Int) {
+        precondition(input.count == 4, "conv2d: input must be NCHW (rank 4), got shape \(input)")
+        precondition(weight.count == 4, "conv2d: weight must be O x C/groups x kh x kw, got shape \(weight)")
+        precondition(stride >= 1 && padding >= 0 && groups >= 1,
+                     "conv2d: stride \(stride) must be >= 1, padding \(padding) >= 0, groups \(groups) >= 1")
+        (batch, inChannels, height, width) = (input[0], input[1], input[2], input[3])
+        (outChannels, kernelH, kernelW) = (weight[0], weight[2], weight[3])
+        (self.stride, self.padding, self.groups) = (stride, padding, groups)
+        precondition(inChannels % groups == 0 && outChannels % groups == 0,
+                     "conv2d: channels in \(inChannels) and out \(outChannels) must divide by groups \(groups)")
+        precondition(weight[1] * groups == inChannels,
+                     "conv2d: weight \(weight) expects \(weight[1] * groups) input channels, input \(input) has \(inChannels)")
+        precondition(height + 2 * padding >= kernelH && width + 2 * padding >= kernelW,
+                     "conv2d: kernel \(kernelH)x\(kernelW) larger than padded input \(input) (padding \(padding))")
+    }
+}
+
+/// Convolution as im2col + gemm, one sample per worker at a time so that each worker's patch
+/// matrix stays in cache and OpenBLAS runs single-threaded on it.
+///
+/// The three functions are the bilinear map y = conv(x, w) and its two adjoints; together they
+/// are closed under differentiation (see GTNAutodiff's conv rules).
+public enum Convolution {
+    /// y[n] = conv(x[n], w)
+    @_specialize(where S == Float) @_specialize(where S == Double)
+    public static func forward<S: TensorScalar>(_ x: Tensor<S>, _ w: Tensor<S>, _ g: ConvGeometry) -> Tensor<S> {
+        check(x.shape, g.inputShape, "input"); check(w.shape, g.weightShape, "weight")
+        let (og, k, p) = (g.outChannels / g.groups, g.patch, g.positions)
+        let (inPer, outPer, cg) = (g.inChannels * g.height * g.width, g.outChannels * p, g.inChannels / g.groups)
+        return Tensor(shape: g.outputShape) { y in
+            x.scalars.withUnsafeBufferPointer { px in
+                w.scalars.withUnsafeBufferPointer { pw in
+                    let y = y
+                    forEachSample(g.batch, scratch: g.isPointwise ? 0 : k * p) { n, cols in
+                        for grp in 0..<g.groups {
+                            let xin = px.baseAddress! + n * inPer + grp * cg * g.height * g.width
+                            let b: UnsafePointer<S>
+                            if g.isPointwise { b = xin } else { im2col(xin, g, cols); b = UnsafePointer(cols) }
+                            S.gemm(transA: false, transB: false, m: og, n: p, k: k, alpha: 1,
+                                   a: pw.baseAddress! + grp * og * k, lda: k, b: b, ldb: p,
+                                   beta: 0, c: y.baseAddress! + n * outPer + grp * og * p, ldc: p)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// dx = adjoint of conv in x, applied to dy.
+    @_specialize(where S == Float) @_specialize(where S == Double)
+    public static func backwardInput<S: TensorScalar>(_ dy: Tensor<S>, _ w: Tensor<S>, _ g: ConvGeometry) -> Tensor<S> {
+        check(dy.shape, g.outputShape, "output gradient"); check(w.shape, g.weightShape, "weight")
+        let (og, k, p) = (g.outChannels / g.groups, g.patch, g.positions)
+        let (inPer, outPer, cg) = (g.inChannels * g.height * g.width, g.outChannels * p, g.inChannels / g.groups)
+        return Tensor(shape: g.inputShape) { dx in
+            dy.scalars.withUnsafeBufferPointer { pdy in
+                w.scalars.withUnsafeBufferPointer { pw in
+                    let dx = dx
+                    forEachSample(g.batch, scratch: k * p) { n, cols in
+                        for grp in 0..<g.groups {
+                            let xout = dx.baseAddress! + n * inPer + grp * cg * g.height * g.width
+                            // Pointwise: the patch matrix is dx itself, so gemm writes it directly.
+                            let target = g.isPointwise ? xout : cols
+                            S.gemm(transA: true, transB: false, m: k, n: p, k: og, alpha: 1,
+                                   a: pw.baseAddress! + grp * og * k, lda: k,
+                                   b: pdy.baseAddress! + n * outPer + grp * og * p, ldb: p,
+                                   beta: 0, c: target, ldc: p)
+                            if !g.isPointwise { col2im(cols, g, xout) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// dw = adjoint of conv in w: sum over samples of dy[n] x patches(x[n])ᵀ.
+    @_specialize(where S == Float) @_specialize(where S == Double)
+    public static func backwardWeight<S: TensorScalar>(_ x: Tensor<S>, _ dy: Tensor<S>, _ g: ConvGeometry) -> Tensor<S> {
+        check(x.shape, g.inputShape, "input"); check(dy.shape, g.outputShape, "output gradient")
+        let (og, k, p) = (g.outChannels / g.groups, g.patch, g.positions)
+        let (inPer, outPer, cg) = (g.inChannels * g.height * g.width, g.outChannels * p, g.inChannels / g.groups)
+        let wCount = g.outChannels * k
+        let chunks = max(1, min(workerCount, g.batch))
+        var partial = [S](repeating: 0, count: wCount * chunks)
+        x.scalars.withUnsafeBufferPointer { px in
+            dy.scalars.withUnsafeBufferPointer { pdy in
+                partial.withUnsafeMutableBufferPointer { acc in
+                    let acc = acc
+                    forEachSample(g.batch, scratch: g.isPointwise ? 0 : k * p) { n, cols, worker in
+                        for grp in 0..<g.groups {
+                            let xin = px.baseAddress! + n * inPer + grp * cg * g.height * g.width
+                            let b: UnsafePointer<S>
+                            if g.isPointwise { b = xin } else { im2col(xin, g, cols); b = UnsafePointer(cols) }
+                            S.gemm(transA: false, transB: true, m: og, n: k, k: p, alpha: 1,
+                                   a: pdy.baseAddress! + n * outPer + grp * og * p, lda: p, b: b, ldb: p,
+                                   beta: 1, c: acc.baseAddress! + worker * wCount + grp * og * k, ldc: k)
+                        }
+                    }
+                    for c in 1..<chunks { for i in 0..<wCount { acc[i] += acc[c * wCount + i] } }
+                }
+            }
+        }
+        return Tensor(shape: g.weightShape, scalars: Array(partial.prefix(wCount)))
+    }
+
+    private static func check(_ got: [Int], _ want: [Int], _ what: String) {
+        precondition(got == want, "conv2d: \(what) has shape \(got), geometry needs \(want)")
+    }
+
+    /// Splits samples over the workers; each worker gets its own scratch buffer.
+    @inline(__always)
+    static func forEachSample<S>(_ batch: Int, scratch: Int,
+                                 _ body: (_ n: Int, _ scratch: UnsafeMutablePointer<S>) -> Void) {
+        forEachSample(batch, scratch: scratch) { n, s, _ in body(n, s) }
+    }
+
+    @inline(__always)
+    static func forEachSample<S>(_ batch: Int, scratch: Int,
+                                 _ body: (_ n: Int, _ scratch: UnsafeMutablePointer<S>, _ worker: Int) -> Void) {
+        let chunks = max(1, min(workerCount, batch))
+        withoutActuallyEscaping(body) { body in
+            let run = { (c: Int) in
+                let buf = UnsafeMutablePointer<S>.allocate(capacity: max(scratch, 1))
+                defer { buf.deallocate() }
+                for n in (batch * c / chunks)..<(batch * (c + 1) / chunks) { body(n, buf, c) }
+            }
+            if chunks == 1 { run(0) } else { DispatchQueueHelper.concurrent(chunks, run) }
+        }
+    }
+
+    /// Patch matrix of one group of one sample: row (c, i, j), column (oh, ow).
+    @inline(__always)
+    static func im2col<S: TensorScalar>(_ x: UnsafePointer<S>, _ g: ConvGeometry, _ cols: UnsafeMutablePointer<S>) {
+        let (h, w, oh, ow, s, pad) = (g.height, g.width, g.outHeight, g.outWidth, g.stride, g.padding)
+        var row = 0
+        for c in 0..<(g.inChannels / g.groups) {
+            let plane = x + c * h * w
+            for i in 0..<g.kernelH {
+                for j in 0..<g.kernelW {
+                    let dst = cols + row * oh * ow
+                    for r in 0..<oh {
+                        let ih = r * s - pad + i
+                        let d = dst + r * ow
+                        if ih < 0 || ih >= h {
+                            d.update(repeating: 0, count: ow)
+                            continue
+                        }
+                        let src = plane + ih * w
+                        if s == 1 {
+                            // Columns whose input index iw = q - pad + j falls inside [0, w).
+                            let lo = min(ow, max(0, pad - j)), hi = max(lo, min(ow, w + pad - j))
+                            if lo > 0 { d.update(repeating: 0, count: lo) }
+                            if hi > lo { (d + lo).update(from: src + (lo - pad + j), count: hi - lo) }
+                            if ow > hi { (d + hi).update(repeating: 0, count: ow - hi) }
+                        } else {
+                            for q in 0..<ow {
+                                let iw = q * s - pad + j
+                                d[q] = iw >= 0 && iw < w ? src[iw] : 0
+                            }
+                        }
+                    }
+                    row += 1
+                }
+            }
+        }
+    }
+
+    /// Adjoint of im2col: adds every patch entry back to the input position it was read from.
+    @inline(__always)
+    static func col2im<S: TensorScalar>(_ cols: UnsafePointer<S>, _ g: ConvGeometry, _ x: UnsafeMutablePointer<S>) {
+        let (h, w, oh, ow, s, pad) = (g.height, g.width, g.outHeight, g.outWidth, g.stride, g.padding)
+        let cg = g.inChannels / g.groups
+        x.update(repeating: 0, count: cg * h * w)
+        var row = 0
+        for c in 0..<cg {
+            let plane = x + c * h * w
+            for i in 0..<g.kernelH {
+                for j in 0..<g.kernelW {
+                    let src = cols + row * oh * ow
+                    for r in 0..<oh {
+                        let ih = r * s - pad + i
+                        if ih < 0 || ih >= h { continue }
+                        let dst = plane + ih * w, srow = src + r * ow
+                        if s == 1 {
+                            let lo = min(ow, max(0, pad - j)), hi = max(lo, min(ow, w + pad - j))
+                            let off = -pad + j
+                            for q in lo..<hi { dst[q + off] += srow[q] }
+                        } else {
+                            for q in 0..<ow {
+                                let iw = q * s - pad + j
+                                if iw >= 0 && iw < w { dst[iw] += srow[q] }
+                            }
+                        }
+                    }
+                    row += 1
+                }
+            }
+        }
+    }
+}

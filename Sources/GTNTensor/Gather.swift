@@ -1,0 +1,168 @@
+/// A fixed re-indexing of a tensor: output element i reads source element `indices[i]`, or 0 when
+/// the index is -1. Padding (zero or reflective), nearest upsampling, slicing, concatenation and
+/// max pooling are all gathers, so one pair of kernels (gather and its adjoint, scatter-add) and
+/// one pair of derivative rules serve them all.
+public struct GatherMap: Sendable {
+    public let sourceShape: [Int]
+    public let outputShape: [Int]
+    public let indices: [Int32]
+
+    public init(sourceShape: [Int], outputShape: [Int], indices: [Int32]) {
+        precondition(indices.count == outputShape.reduce(1, *),
+                     "GatherMap: \(indices.count) indices for output shape \(outputShape)")
+        precondition(sourceShape.reduce(1, *) < Int(Int32.max), "GatherMap: source \(sourceShape) too large")
+        self.sourceShape = sourceShape
+        self.outputShape = outputShape
+        self.indices = indices
+    }
+
+    /// Builds a map over NCHW planes: `source(h, w)` gives the input (row, column) that output
+    /// (h, w) reads, or nil for a zero.
+    public static func planes(_ shape: [Int], outH: Int, outW: Int,
+                              _ source: (Int, Int) -> (Int, Int)?) -> GatherMap {
+        precondition(shape.count == 4, "expected an NCHW shape, got \(shape)")
+        let (planes, h, w) = (shape[0] * shape[1], shape[2], shape[3])
+        var plane = [Int32](repeating: -1, count: outH * outW)
+        for r in 0..<outH { for c in 0..<outW { if let (i, j) = source(r, c) { plane[r * outW + c] = Int32(i * w + j) } } }
+        var idx = [Int32](repeating: 0, count: planes * outH * outW)
+        for p in 0..<planes {
+            let base = Int32(p * h * w)
+            for k in 0..<plane.count { idx[p * plane.count + k] = plane[k] < 0 ? -1 : plane[k] + base }
+        }
+        return GatherMap(sourceShape: shape, outputShape: [shape[0], shape[1], outH, outW], indices: idx)
+    }
+
+    /// Nearest-neighbour upsampling by an integer factor.
+    public static func upsampleNearest(_ shape: [Int], factor: Int) -> GatherMap {
+        planes(shape, outH: shape[2] * factor, outW: shape[3] * factor) { ($0 / factor, $1 / factor) }
+    }
+
+    /// Zero padding of `pad` pixels on every side.
+    public static func zeroPad(_ shape: [Int], pad: Int) -> GatherMap {
+        let (h, w) = (shape[2], shape[3])
+        return planes(shape, outH: h + 2 * pad, outW: w + 2 * pad) { r, c in
+            let (i, j) = (r - pad, c - pad)
+            return i >= 0 && i < h && j >= 0 && j < w ? (i, j) : nil
+        }
+    }
+
+    /// Reflection padding (the edge pixel is not repeated), as PyTorch's ReflectionPad2d.
+    public static func reflectionPad(_ shape: [Int], pad: Int) -> GatherMap {
+        let (h, w) = (shape[2], shape[3])
+        precondition(pad < h && pad < w, "reflectionPad: padding \(pad) must be smaller than the plane \(h)x\(w)")
+        func reflect(_ i: Int, _ n: Int) -> Int { i < 0 ? -i : (i >= n ? 2 * (n - 1) - i : i) }
+        return planes(shape, outH: h + 2 * pad, outW: w + 2 * pad) { r, c in
+            (reflect(r - pad, h), reflect(c - pad, w))
+        }
+    }
+
+    /// The sub-range `range` of `axis`.
+    public static func slice(_ shape: [Int], axis: Int, range: Range<Int>) -> GatherMap {
+        precondition(axis >= 0 && axis < shape.count && range.lowerBound >= 0 && range.upperBound <= shape[axis],
+                     "slice: range \(range) of axis \(axis) is outside shape \(shape)")
+        var out = shape
+        out[axis] = range.count
+        return placement(of: out, in: shape, axis: axis, offset: range.lowerBound, reading: true)
+    }
+
+    /// Where a tensor of shape `part` sits inside `whole`, offset by `offset` along `axis`.
+    /// `reading`: a map that reads the part out of the whole (slice); otherwise a map that reads
+    /// the whole out of the part, with zeros elsewhere (used to place operands of a concatenation).
+    static func placement(of part: [Int], in whole: [Int], axis: Int, offset: Int, reading: Bool) -> GatherMap {
+        let outer = whole[..<axis].reduce(1, *), inner = whole[(axis + 1)...].reduce(1, *)
+        let (np, nw) = (part[axis], whole[axis])
+        if reading {
+            var idx = [Int32](repeating: 0, count: outer * np * inner)
+            for o in 0..<outer { for a in 0..<np { for i in 0..<inner {
+                idx[(o * np + a) * inner + i] = Int32((o * nw + a + offset) * inner + i)
+            } } }
+            return GatherMap(sourceShape: whole, outputShape: part, indices: idx)
+        }
+        var idx = [Int32](repeating: -1, count: outer * nw * inner)
+        for o in 0..<outer { for a in 0..<np { for i in 0..<inner {
+            idx[(o * nw + a + offset) * inner + i] = Int32((o * np + a) * inner + i)
+        } } }
+        return GatherMap(sourceShape: part, outputShape: whole, indices: idx)
+    }
+
+    /// Maps that place each of `shapes` into their concatenation along `axis`.
+    public static func concatenation(_ shapes: [[Int]], axis: Int) -> [GatherMap] {
+        precondition(!shapes.isEmpty, "concat: nothing to concatenate")
+        var whole = shapes[0]
+        for s in shapes.dropFirst() {
+            precondition(s.count == whole.count && (0..<s.count).allSatisfy { $0 == axis || s[$0] == whole[$0] },
+                         "concat: shapes \(shapes) differ outside axis \(axis)")
+            whole[axis] += s[axis]
+        }
+        var offset = 0
+        return shapes.map { s in
+            defer { offset += s[axis] }
+            return placement(of: s, in: whole, axis: axis, offset: offset, reading: false)
+        }
+    }
+
+    /// Max pooling: for every window, the index of its largest input (padding never wins).
+    public static func maxPool<S: TensorScalar>(_ x: Tensor<S>, kernel: Int, stride: Int, padding: Int) -> GatherMap {
+        precondition(x.rank == 4, "maxPool: input must be NCHW, got shape \(x.shape)")
+        precondition(kernel >= 1 && stride >= 1 && padding >= 0 && 2 * padding <= kernel,
+                     "maxPool: kernel \(kernel), stride \(stride), padding \(padding) (padding at most half the kernel)")
+        let (planes, h, w) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
+        let oh = (h + 2 * padding - kernel) / stride + 1, ow = (w + 2 * padding - kernel) / stride + 1
+        precondition(oh >= 1 && ow >= 1, "maxPool: kernel \(kernel) does not fit input \(x.shape)")
+        var idx = [Int32](repeating: 0, count: planes * oh * ow)
+        x.scalars.withUnsafeBufferPointer { p in
+            idx.withUnsafeMutableBufferPointer { out in
+                let out = out
+                parallelChunks(planes, grain: 64) { r in
+                    for pl in r {
+                        let base = pl * h * w
+                        for i in 0..<oh { for j in 0..<ow {
+                            var best = -1, bestV = -S.infinity
+                            for a in max(0, i * stride - padding)..<min(h, i * stride - padding + kernel) {
+                                for b in max(0, j * stride - padding)..<min(w, j * stride - padding + kernel) {
+                                    let v = p[base + a * w + b]
+                                    if best < 0 || v > bestV { best = base + a * w + b; bestV = v }
+                                }
+                            }
+                            out[(pl * oh + i) * ow + j] = Int32(best)
+                        } }
+                    }
+                }
+            }
+        }
+        return GatherMap(sourceShape: x.shape, outputShape: [x.shape[0], x.shape[1], oh, ow], indices: idx)
+    }
+}
+
+extension Tensor {
+    /// out[i] = self[map.indices[i]] (0 where the index is -1).
+    @_specialize(where S == Float) @_specialize(where S == Double)
+    public func gathered(_ map: GatherMap) -> Tensor {
+        precondition(shape == map.sourceShape, "gather: tensor of shape \(shape), map expects \(map.sourceShape)")
+        return Tensor(shape: map.outputShape) { out in
+            scalars.withUnsafeBufferPointer { p in
+                map.indices.withUnsafeBufferPointer { idx in
+                    let out = out
+                    parallelChunks(out.count, grain: elementwiseGrain) { r in
+                        for i in r { let j = Int(idx[i]); out[i] = j < 0 ? 0 : p[j] }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The adjoint of `gathered`: out[map.indices[i]] += self[i].
+    @_specialize(where S == Float) @_specialize(where S == Double)
+    public func scatteredAdd(_ map: GatherMap) -> Tensor {
+        precondition(shape == map.outputShape, "scatter: tensor of shape \(shape), map expects \(map.outputShape)")
+        var out = [S](repeating: 0, count: map.sourceShape.reduce(1, *))
+        scalars.withUnsafeBufferPointer { p in
+            map.indices.withUnsafeBufferPointer { idx in
+                out.withUnsafeMutableBufferPointer { o in
+                    for i in 0..<p.count { let j = Int(idx[i]); if j >= 0 { o[j] += p[i] } }
+                }
+            }
+        }
+        return Tensor(shape: map.sourceShape, scalars: out)
+    }
+}

@@ -1,0 +1,29 @@
+import Foundation
+
+/// How many workers the tensor layer splits large kernels over (the machine's cores).
+public let workerCount = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+/// Runs `body(range)` over `0..<count` split into contiguous chunks, one per worker, when the work
+/// is large enough to pay for a thread hand-off (`grain` is the smallest chunk worth a thread).
+@inline(__always)
+func parallelChunks(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
+    let chunks = Swift.min(workerCount, count / max(grain, 1))
+    if chunks <= 1 {
+        if count > 0 { body(0..<count) }
+        return
+    }
+    DispatchQueue.concurrentPerform(iterations: chunks) { c in
+        let lo = count * c / chunks, hi = count * (c + 1) / chunks
+        body(lo..<hi)
+    }
+}
+
+/// Elementwise kernels use this grain: below ~32k elements a second thread costs more than it saves.
+let elementwiseGrain = 1 << 15
+
+enum DispatchQueueHelper {
+    @inline(__always)
+    static func concurrent(_ n: Int, _ body: (Int) -> Void) {
+        DispatchQueue.concurrentPerform(iterations: n, execute: body)
+    }
+}

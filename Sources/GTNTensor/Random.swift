@@ -1,0 +1,53 @@
+/// A seeded, reproducible random source (xoshiro256**, seeded through SplitMix64). Every random
+/// draw in GTN goes through one of these, so a run is a function of its seed.
+public struct RandomSource: RandomNumberGenerator, Sendable, Codable, Hashable {
+    public private(set) var state: [UInt64]
+
+    public init(seed: UInt64) {
+        var z = seed
+        func splitMix() -> UInt64 {
+            z &+= 0x9E37_79B9_7F4A_7C15
+            var x = z
+            x = (x ^ (x >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            x = (x ^ (x >> 27)) &* 0x94D0_49BB_1331_11EB
+            return x ^ (x >> 31)
+        }
+        state = [splitMix(), splitMix(), splitMix(), splitMix()]
+    }
+
+    public mutating func next() -> UInt64 {
+        let result = ((state[1] &* 5) << 7 | (state[1] &* 5) >> 57) &* 9
+        let t = state[1] << 17
+        state[2] ^= state[0]; state[3] ^= state[1]; state[1] ^= state[2]; state[0] ^= state[3]
+        state[2] ^= t
+        state[3] = state[3] << 45 | state[3] >> 19
+        return result
+    }
+
+    /// Uniform in [0, 1).
+    public mutating func uniform<S: TensorScalar>(_: S.Type = S.self) -> S {
+        S(Double(next() >> 11) * 0x1.0p-53)
+    }
+
+    /// Standard normal (Box-Muller).
+    public mutating func normal<S: TensorScalar>(_: S.Type = S.self) -> S {
+        let u1 = max(Double(next() >> 11) * 0x1.0p-53, .leastNonzeroMagnitude)
+        let u2 = Double(next() >> 11) * 0x1.0p-53
+        return S((-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * .pi * u2))
+    }
+
+    /// A different, independent stream derived from this one (for per-worker or per-step draws).
+    public mutating func split() -> RandomSource { RandomSource(seed: next()) }
+}
+
+import Foundation
+
+extension Tensor {
+    public static func randomNormal(_ shape: [Int], mean: S = 0, std: S = 1, using rng: inout RandomSource) -> Tensor {
+        Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in mean + std * rng.normal(S.self) })
+    }
+
+    public static func randomUniform(_ shape: [Int], low: S = 0, high: S = 1, using rng: inout RandomSource) -> Tensor {
+        Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in low + (high - low) * rng.uniform(S.self) })
+    }
+}

@@ -1,0 +1,105 @@
+/// Reductions.
+extension Tensor {
+    /// Sums over the dimensions along which `target` broadcasts to this tensor's shape: the
+    /// adjoint of broadcasting. `target` may have lower rank (aligned at the last dimension).
+    @_specialize(where S == Float) @_specialize(where S == Double)
+    public func sum(toShape target: [Int]) -> Tensor {
+        if target == shape { return self }
+        precondition(broadcastShape(target, shape) == shape,
+                     "sum(toShape:): \(target) does not broadcast to \(shape)")
+        let loop = StridedLoop(shape: shape, strides: [contiguousStrides(shape),
+                                                       broadcastStrides(target, to: shape)])
+        let outCount = target.reduce(1, *)
+        let inner = loop.inner
+        let (si, so) = (loop.strides[0].last!, loop.strides[1].last!)
+        let chunks = Swift.min(workerCount, count / elementwiseGrain)
+        var partials = [S](repeating: 0, count: outCount * Swift.max(chunks, 1))
+        scalars.withUnsafeBufferPointer { pin in
+            partials.withUnsafeMutableBufferPointer { acc in
+                let acc = acc
+                let run: (Range<Int>, Int) -> Void = { rows, c in
+                    let base = c * outCount
+                    loop.forEachRow(rows) { o in
+                        let (oi, oo) = (o[0], base + o[1])
+                        if so == 0 {
+                            var s: S = 0
+                            for i in 0..<inner { s += pin[oi + i * si] }
+                            acc[oo] += s
+                        } else {
+                            for i in 0..<inner { acc[oo + i * so] += pin[oi + i * si] }
+                        }
+                    }
+                }
+                if chunks <= 1 {
+                    run(0..<loop.outerCount, 0)
+                } else {
+                    let rowsTotal = loop.outerCount
+                    DispatchQueueHelper.concurrent(chunks) { c in
+                        run(rowsTotal * c / chunks ..< rowsTotal * (c + 1) / chunks, c)
+                    }
+                    for c in 1..<chunks { for i in 0..<outCount { acc[i] += acc[c * outCount + i] } }
+                }
+            }
+        }
+        return Tensor(shape: target, scalars: Array(partials.prefix(outCount)))
+    }
+
+    /// Sum of all scalars, as a rank-0 tensor.
+    public func sum() -> Tensor { sum(toShape: []) }
+
+    /// Largest value along `axis`, keeping that axis with size 1 (not differentiable: callers use
+    /// it only for numerical stability, as in log-softmax).
+    @_specialize(where S == Float) @_specialize(where S == Double)
+    public func max(alongAxis axis: Int) -> Tensor {
+        precondition(axis >= 0 && axis < rank, "max(alongAxis:): axis \(axis) out of range for shape \(shape)")
+        let outer = shape[..<axis].reduce(1, *), n = shape[axis], inner = shape[(axis + 1)...].reduce(1, *)
+        var outShape = shape
+        outShape[axis] = 1
+        return Tensor(shape: outShape) { out in
+            scalars.withUnsafeBufferPointer { p in
+                for o in 0..<outer {
+                    for i in 0..<inner {
+                        var m = -S.infinity
+                        for k in 0..<n { m = Swift.max(m, p[(o * n + k) * inner + i]) }
+                        out[o * inner + i] = m
+                    }
+                }
+            }
+        }
+    }
+
+    /// Index of the largest value along the last axis of a rank-2 tensor (predicted classes).
+    public func argmaxRows() -> [Int] {
+        precondition(rank == 2, "argmaxRows: needs a rank-2 tensor, got shape \(shape)")
+        let (rows, cols) = (shape[0], shape[1])
+        return (0..<rows).map { r in
+            var best = 0
+            for c in 1..<cols where scalars[r * cols + c] > scalars[r * cols + best] { best = c }
+            return best
+        }
+    }
+}
+
+extension Tensor {
+    /// Repeats this tensor along the dimensions where it broadcasts to `target` (the adjoint of
+    /// `sum(toShape:)`).
+    @_specialize(where S == Float) @_specialize(where S == Double)
+    public func broadcast(to target: [Int]) -> Tensor {
+        if target == shape { return self }
+        precondition(broadcastShape(shape, target) == target, "broadcast: \(shape) does not broadcast to \(target)")
+        let loop = StridedLoop(shape: target, strides: [contiguousStrides(target), broadcastStrides(shape, to: target)])
+        let inner = loop.inner
+        let (so, si) = (loop.strides[0].last!, loop.strides[1].last!)
+        return Tensor(shape: target) { out in
+            scalars.withUnsafeBufferPointer { p in
+                let out = out
+                parallelChunks(loop.outerCount, grain: Swift.max(1, elementwiseGrain / inner)) { rows in
+                    loop.forEachRow(rows) { o in
+                        let (oo, oi) = (o[0], o[1])
+                        for i in 0..<inner { out[oo + i * so] = p[oi + i * si] }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,102 @@
+import GTNAutodiff
+import GTNTensor
+import Testing
+
+/// Every primitive, checked at first and second order against central finite differences in
+/// Float64 (see `DerivativeCheck`). A case is a function of its inputs plus input shapes.
+struct Case: CustomTestStringConvertible, Sendable {
+    let name: String
+    let shapes: [[Int]]
+    /// Inputs are drawn from N(0,1); `positive` shifts them into (0.5, 1.5) for log/sqrt/pow/divide.
+    var positive = false
+    let f: @Sendable ([Variable<Double>]) -> Variable<Double>
+    var testDescription: String { name }
+
+    func inputs(seed: UInt64) -> [Tensor<Double>] {
+        var rng = RandomSource(seed: seed)
+        return shapes.map { s in
+            positive ? .randomUniform(s, low: 0.5, high: 1.5, using: &rng) : .randomNormal(s, using: &rng)
+        }
+    }
+}
+
+let tolerance = 1e-5
+
+func convCase(_ name: String, x: [Int], w: [Int], stride: Int, padding: Int, groups: Int) -> [Case] {
+    let geo = ConvGeometry(input: x, weight: w, stride: stride, padding: padding, groups: groups)
+    return [
+        Case(name: "conv2d \(name)", shapes: [x, w]) { conv2d($0[0], $0[1], stride: stride, padding: padding, groups: groups) },
+        Case(name: "conv2dBackwardInput \(name)", shapes: [geo.outputShape, w]) { conv2dBackwardInput($0[0], $0[1], geo) },
+        Case(name: "conv2dBackwardWeight \(name)", shapes: [x, geo.outputShape]) { conv2dBackwardWeight($0[0], $0[1], geo) },
+    ]
+}
+
+let slice = GatherMap.slice([3, 5, 2], axis: 1, range: 1..<4)
+let reflect = GatherMap.reflectionPad([2, 2, 4, 3], pad: 1)
+
+let primitiveCases: [Case] = [
+    Case(name: "add", shapes: [[3, 4], [3, 4]]) { $0[0] + $0[1] },
+    Case(name: "add broadcast [2,3,4]+[3,1]", shapes: [[2, 3, 4], [3, 1]]) { $0[0] + $0[1] },
+    Case(name: "subtract broadcast [4]-[2,4]", shapes: [[4], [2, 4]]) { $0[0] - $0[1] },
+    Case(name: "multiply", shapes: [[3, 4], [3, 4]]) { $0[0] * $0[1] },
+    Case(name: "multiply broadcast [2,3,2,2]*[1,3,1,1]", shapes: [[2, 3, 2, 2], [1, 3, 1, 1]]) { $0[0] * $0[1] },
+    Case(name: "divide", shapes: [[3, 4], [3, 4]], positive: true) { $0[0] / $0[1] },
+    Case(name: "divide broadcast [3,4]/[]", shapes: [[3, 4], []], positive: true) { $0[0] / $0[1] },
+    Case(name: "negate", shapes: [[5]]) { -$0[0] },
+    Case(name: "scale", shapes: [[5]]) { $0[0] * 2.5 },
+    Case(name: "shift", shapes: [[5]]) { $0[0] + 2.5 },
+    Case(name: "exp", shapes: [[6]]) { $0[0].exp() },
+    Case(name: "log", shapes: [[6]], positive: true) { $0[0].log() },
+    Case(name: "tanh", shapes: [[6]]) { $0[0].tanh() },
+    Case(name: "sqrt", shapes: [[6]], positive: true) { $0[0].sqrt() },
+    Case(name: "pow -0.5", shapes: [[6]], positive: true) { $0[0].pow(-0.5) },
+    Case(name: "pow 3", shapes: [[6]], positive: true) { $0[0].pow(3) },
+    Case(name: "leakyRelu", shapes: [[20]]) { $0[0].leakyRelu(slope: 0.1) },
+    Case(name: "sum to [1,3,1]", shapes: [[2, 3, 4]]) { $0[0].sum(toShape: [1, 3, 1]) },
+    Case(name: "sum to []", shapes: [[2, 3]]) { $0[0].sum(toShape: []) },
+    Case(name: "broadcast [3,1] to [2,3,4]", shapes: [[3, 1]]) { $0[0].broadcast(to: [2, 3, 4]) },
+    Case(name: "reshape", shapes: [[2, 6]]) { $0[0].reshaped([3, 4]) },
+    Case(name: "permute", shapes: [[2, 3, 4]]) { $0[0].permuted([2, 0, 1]) },
+    Case(name: "gather slice", shapes: [[3, 5, 2]]) { $0[0].gathered(slice) },
+    Case(name: "gather reflection pad", shapes: [[2, 2, 4, 3]]) { $0[0].gathered(reflect) },
+    Case(name: "scatterAdd", shapes: [[2, 2, 6, 5]]) { $0[0].scatteredAdd(reflect) },
+    Case(name: "matmul", shapes: [[3, 4], [4, 5]]) { matmul($0[0], $0[1]) },
+    Case(name: "matmul aᵀ", shapes: [[4, 3], [4, 5]]) { matmul($0[0], $0[1], transposeA: true) },
+    Case(name: "matmul bᵀ", shapes: [[3, 4], [5, 4]]) { matmul($0[0], $0[1], transposeB: true) },
+    Case(name: "matmul aᵀbᵀ", shapes: [[4, 3], [5, 4]]) { matmul($0[0], $0[1], transposeA: true, transposeB: true) },
+]
++ convCase("3x3 pad 1", x: [2, 3, 5, 5], w: [4, 3, 3, 3], stride: 1, padding: 1, groups: 1)
++ convCase("3x3 stride 2 pad 1", x: [2, 2, 6, 5], w: [3, 2, 3, 3], stride: 2, padding: 1, groups: 1)
++ convCase("1x1", x: [2, 3, 4, 4], w: [5, 3, 1, 1], stride: 1, padding: 0, groups: 1)
++ convCase("grouped 3x3", x: [2, 4, 4, 4], w: [6, 2, 3, 3], stride: 1, padding: 1, groups: 2)
++ convCase("depthwise 3x3 stride 2", x: [2, 3, 5, 5], w: [3, 1, 3, 3], stride: 2, padding: 1, groups: 3)
+
+let compositeCases: [Case] = [
+    Case(name: "logSoftmax", shapes: [[4, 5]]) { $0[0].logSoftmax() },
+    Case(name: "sigmoid", shapes: [[6]]) { $0[0].sigmoid() },
+    Case(name: "mean along axes", shapes: [[2, 3, 4]]) { $0[0].mean(alongAxes: [0, 2]) },
+    Case(name: "crossEntropy soft labels", shapes: [[4, 5], [4, 5]]) {
+        crossEntropy(logProbs: $0[0].logSoftmax(), targets: $0[1].logSoftmax().exp())
+    },
+    Case(name: "maxPool 3x3 stride 2 pad 1", shapes: [[2, 2, 6, 6]]) { maxPool2d($0[0], kernel: 3, stride: 2, padding: 1) },
+    Case(name: "avgPool 3x3 stride 1 pad 1", shapes: [[2, 2, 4, 4]]) { avgPool2d($0[0], kernel: 3, stride: 1, padding: 1) },
+    Case(name: "globalAvgPool", shapes: [[2, 3, 3, 3]]) { globalAvgPool2d($0[0]) },
+    Case(name: "upsampleNearest x2", shapes: [[1, 2, 3, 3]]) { upsampleNearest2d($0[0], factor: 2) },
+    Case(name: "reflectionPad 1", shapes: [[1, 2, 3, 4]]) { reflectionPad2d($0[0], padding: 1) },
+    Case(name: "zeroPad 1", shapes: [[1, 2, 3, 3]]) { zeroPad2d($0[0], padding: 1) },
+    Case(name: "concat axis 1", shapes: [[2, 3], [2, 2]]) { concat([$0[0], $0[1]], axis: 1) },
+    Case(name: "checkpointed segment", shapes: [[3, 4], [4, 4]]) { v in
+        let out = checkpointed([v[0], v[1]]) { xs in [matmul(xs[0], xs[1]).tanh(), xs[0].exp()] }
+        return out[0].sum(alongAxes: [1]) + out[1] * out[1]
+    },
+]
+
+@Suite("Derivatives of every primitive vs finite differences (Float64)")
+struct PrimitiveDerivativeTests {
+    @Test("first and second order", arguments: primitiveCases + compositeCases)
+    func firstAndSecondOrder(_ c: Case) {
+        let (first, second) = DerivativeCheck.firstAndSecondOrder(of: c.f, at: c.inputs(seed: 42))
+        #expect(first.maxError < tolerance, "\(c.name) first order: \(first)")
+        #expect(second.maxError < tolerance, "\(c.name) second order: \(second)")
+    }
+}
