@@ -19,7 +19,9 @@ let package = Package(
     targets: [
         // OpenBLAS from Debian (libopenblas-dev), reached through pkg-config.
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
-        .target(name: "GTNTensor", dependencies: ["CBLAS"], swiftSettings: optimise),
+        // glibc's malloc tuning (mallopt), which Swift's Glibc module does not export.
+        .systemLibrary(name: "CMalloc"),
+        .target(name: "GTNTensor", dependencies: ["CBLAS", "CMalloc"], swiftSettings: optimise),
         .target(name: "GTNAutodiff", dependencies: ["GTNTensor"], swiftSettings: optimise),
         .executableTarget(
             name: "gtn-bench",

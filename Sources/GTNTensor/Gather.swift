@@ -102,6 +102,7 @@ public struct GatherMap: Sendable {
     }
 
     /// Max pooling: for every window, the index of its largest input (padding never wins).
+    @_specialize(where S == Float) @_specialize(where S == Double)
     public static func maxPool<S: TensorScalar>(_ x: Tensor<S>, kernel: Int, stride: Int, padding: Int) -> GatherMap {
         precondition(x.rank == 4, "maxPool: input must be NCHW, got shape \(x.shape)")
         precondition(kernel >= 1 && stride >= 1 && padding >= 0 && 2 * padding <= kernel,

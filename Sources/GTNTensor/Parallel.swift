@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(CMalloc)
+import CMalloc
+#endif
 
 /// How many workers the tensor layer splits large kernels over (the machine's cores).
 public let workerCount = max(1, ProcessInfo.processInfo.activeProcessorCount)
@@ -27,3 +30,13 @@ enum DispatchQueueHelper {
         DispatchQueue.concurrentPerform(iterations: n, execute: body)
     }
 }
+
+/// Tensors of a few MB are allocated and freed thousands of times per meta-iteration. glibc would
+/// serve each from a fresh mmap and hand it back on free, paying a page fault per 4 KiB every
+/// time; keeping them on the heap (up to the 32 MiB cap) and not trimming it reuses warm pages.
+@usableFromInline let allocatorConfigured: Void = {
+    #if canImport(CMalloc)
+    _ = mallopt(M_MMAP_THRESHOLD, 32 << 20)
+    _ = mallopt(M_TRIM_THRESHOLD, 1 << 30)
+    #endif
+}()

@@ -27,6 +27,7 @@ public struct Tensor<S: TensorScalar>: Sendable {
     /// Builds a tensor whose scalars are uninitialised memory that `fill` must write completely.
     @inlinable
     public init(shape: [Int], unsafeUninitialized fill: (UnsafeMutableBufferPointer<S>) -> Void) {
+        _ = allocatorConfigured
         let n = shape.reduce(1, *)
         self.shape = shape
         self.scalars = [S](unsafeUninitializedCapacity: n) { buf, count in

@@ -1,1 +1,147 @@
-print("todo")
+import ArgumentParser
+import Foundation
+import GTNAutodiff
+import GTNTensor
+
+@main
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gtn-bench",
+        abstract: "Benchmarks of the GTN engine (run with `swift run -c release gtn-bench ...`).",
+        subcommands: [Engine.self])
+}
+
+/// Median wall time of `repeats` runs of `body`, after one warm-up run.
+func medianSeconds(_ repeats: Int, _ body: () -> Void) -> Double {
+    body()
+    var times: [Double] = []
+    for _ in 0..<repeats {
+        let start = DispatchTime.now().uptimeNanoseconds
+        body()
+        times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+    }
+    return times.sorted()[times.count / 2]
+}
+
+func row(_ name: String, _ seconds: Double, flops: Double? = nil, reference: Double? = nil) {
+    var line = name.padding(toLength: 50, withPad: " ", startingAt: 0) + String(format: "%9.2f ms", seconds * 1e3)
+    if let flops {
+        let rate = flops / seconds / 1e9
+        line += String(format: "  %7.1f GFLOP/s", rate)
+        if let reference { line += String(format: "  (%3.0f%% of sgemm)", 100 * rate / reference) }
+    }
+    print(line)
+}
+
+struct Engine: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "sgemm, convolution and learner forward/backward/double-backward at MNIST shapes.")
+
+    @Option(help: "Timed runs per measurement (the median is printed).")
+    var repeats = 5
+
+    @Option(help: "Batch size of the convolution and learner measurements.")
+    var batch = 128
+
+    @Option(help: "Which parts to run: any of gemm, conv, learner (comma-separated).")
+    var parts = "gemm,conv,learner"
+
+    func run() throws {
+        var rng = RandomSource(seed: 1)
+        print("workers: \(workerCount), repeats: \(repeats) (median), batch: \(batch), Float32")
+
+        let parts = Set(self.parts.split(separator: ",").map(String.init))
+        var sgemmRate: Double? = nil
+        // 1. The ceiling: OpenBLAS's own threaded sgemm, then ours (single-threaded BLAS per worker).
+        if parts.contains("gemm") {
+        let n = 2048
+        let a = Tensor<Float>.randomNormal([n, n], using: &rng), b = Tensor<Float>.randomNormal([n, n], using: &rng)
+        let gemmFlops = 2 * Double(n * n * n)
+        setBLASThreads(workerCount)
+        let native = medianSeconds(repeats) { _ = Tensor.matmul(a, b) }
+        setBLASThreads(1)
+        // Tensor.matmul with BLAS threads = 1 splits the product over the workers itself.
+        let ours = medianSeconds(repeats) { _ = Tensor.matmul(a, b) }
+        sgemmRate = gemmFlops / native / 1e9
+        row("OpenBLAS sgemm 2048^3 (\(workerCount) BLAS threads)", native, flops: gemmFlops)
+        row("Tensor.matmul 2048^3 (split over workers)", ours, flops: gemmFlops, reference: sgemmRate)
+        }
+
+        // 2. Convolutions of the MNIST learner: forward and both adjoints.
+        let convs: [(String, [Int], [Int])] = [
+            ("conv 28x28x1->64 3x3", [batch, 1, 28, 28], [64, 1, 3, 3]),
+            ("conv 14x14x64->128 3x3", [batch, 64, 14, 14], [128, 64, 3, 3]),
+        ]
+        for (name, xs, ws) in convs where parts.contains("conv") {
+            let geo = ConvGeometry(input: xs, weight: ws, stride: 1, padding: 1, groups: 1)
+            let x = Tensor<Float>.randomNormal(xs, using: &rng), w = Tensor<Float>.randomNormal(ws, using: &rng)
+            let dy = Tensor<Float>.randomNormal(geo.outputShape, using: &rng)
+            row("\(name) forward", medianSeconds(repeats) { _ = Convolution.forward(x, w, geo) },
+                flops: geo.flops, reference: sgemmRate)
+            row("\(name) backward input", medianSeconds(repeats) { _ = Convolution.backwardInput(dy, w, geo) },
+                flops: geo.flops, reference: sgemmRate)
+            row("\(name) backward weight", medianSeconds(repeats) { _ = Convolution.backwardWeight(x, dy, geo) },
+                flops: geo.flops, reference: sgemmRate)
+        }
+
+        // 3. The base_fc learner: forward, backward with createGraph, and the double backward
+        //    (gradient of <v, dLoss/dθ> with respect to the input batch, as a meta-gradient needs).
+        guard parts.contains("learner") else { return }
+        let learner = BaseFCLearner(batch: batch, rng: &rng)
+        let x = Tensor<Float>.randomNormal([batch, 1, 28, 28], using: &rng)
+        var fwd = 0.0, bwd = 0.0, dbl = 0.0
+        var times: [(Double, Double, Double)] = []
+        for _ in 0...repeats {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let input = Variable(x, requiresGrad: true)
+            let loss = learner.loss(input)
+            let t1 = DispatchTime.now().uptimeNanoseconds
+            let grads = gradients(of: loss, wrt: learner.params, createGraph: true)
+            let t2 = DispatchTime.now().uptimeNanoseconds
+            let probe = zip(grads, learner.probes).map { ($0 * $1).sum() }.reduce(Variable(Tensor<Float>(0)), +)
+            _ = gradients(of: probe, wrt: [input])
+            let t3 = DispatchTime.now().uptimeNanoseconds
+            times.append((Double(t1 - t0) / 1e9, Double(t2 - t1) / 1e9, Double(t3 - t2) / 1e9))
+        }
+        times.removeFirst()
+        fwd = times.map(\.0).sorted()[times.count / 2]
+        bwd = times.map(\.1).sorted()[times.count / 2]
+        dbl = times.map(\.2).sorted()[times.count / 2]
+        row("base_fc learner forward (B=\(batch))", fwd)
+        row("base_fc learner backward, createGraph", bwd)
+        row("base_fc learner double backward to input", dbl)
+        row("base_fc learner forward+backward+double backward", fwd + bwd + dbl)
+    }
+}
+
+/// The official MNIST learner ("base_fc"): conv3x3(1->64) maxpool(3,2,1) mean-only BN LeakyReLU,
+/// conv3x3(64->128) maxpool BN LeakyReLU, Linear(128*7*7 -> 256) BN LeakyReLU, Linear(256 -> 10).
+struct BaseFCLearner {
+    let params: [Variable<Float>]
+    let probes: [Variable<Float>]
+    let labels: Variable<Float>
+
+    init(batch: Int, rng: inout RandomSource) {
+        let shapes = [[64, 1, 3, 3], [1, 64, 1, 1], [128, 64, 3, 3], [1, 128, 1, 1], [128 * 7 * 7, 256], [1, 256], [256, 10], [1, 10]]
+        params = shapes.map { s in
+            let fanIn = s.count == 4 ? s[1] * s[2] * s[3] : s[0]
+            let std = s[0] == 1 ? 0 : Float((2.0 / Double(fanIn)).squareRoot())
+            return Variable(Tensor.randomNormal(s, std: std, using: &rng), requiresGrad: true)
+        }
+        probes = shapes.map { Variable(Tensor.randomNormal($0, using: &rng)) }
+        labels = Variable(oneHot((0..<batch).map { $0 % 10 }, classes: 10))
+    }
+
+    func loss(_ x: Variable<Float>) -> Variable<Float> {
+        let p = params
+        func block(_ h: Variable<Float>, _ w: Variable<Float>, _ bias: Variable<Float>) -> Variable<Float> {
+            let c = maxPool2d(conv2d(h, w, padding: 1), kernel: 3, stride: 2, padding: 1)
+            return (c - c.mean(alongAxes: [0, 2, 3]) + bias).leakyRelu(slope: 0.1)
+        }
+        var h = block(block(x, p[0], p[1]), p[2], p[3]).flattened()
+        h = matmul(h, p[4])
+        h = (h - h.mean(alongAxes: [0]) + p[5]).leakyRelu(slope: 0.1)
+        let logits = matmul(h, p[6]) + p[7]
+        return crossEntropy(logProbs: logits.logSoftmax(), targets: labels)
+    }
+}
