@@ -11,6 +11,8 @@ let package = Package(
     products: [
         .library(name: "GTNTensor", targets: ["GTNTensor"]),
         .library(name: "GTNAutodiff", targets: ["GTNAutodiff"]),
+        .library(name: "GTNData", targets: ["GTNData"]),
+        .library(name: "GTNIO", targets: ["GTNIO"]),
         .executable(name: "gtn-bench", targets: ["gtn-bench"]),
     ],
     dependencies: [
@@ -21,15 +23,24 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         // glibc's malloc tuning (mallopt), which Swift's Glibc module does not export.
         .systemLibrary(name: "CMalloc"),
+        // zlib from Debian (zlib1g-dev), for gzip-compressed IDX files.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "GTNTensor", dependencies: ["CBLAS", "CMalloc"], swiftSettings: optimise),
         .target(name: "GTNAutodiff", dependencies: ["GTNTensor"], swiftSettings: optimise),
+        .target(name: "GTNData", dependencies: ["GTNTensor", "CZlib"], swiftSettings: optimise),
+        .target(name: "GTNIO", dependencies: ["GTNTensor", "CZlib"], swiftSettings: optimise),
+        .target(name: "GTNNN", dependencies: ["GTNTensor", "GTNAutodiff"], swiftSettings: optimise),
+        .target(name: "GTN", dependencies: ["GTNTensor", "GTNAutodiff", "GTNNN", "GTNData", "GTNIO"], swiftSettings: optimise),
         .executableTarget(
             name: "gtn-bench",
-            dependencies: ["GTNTensor", "GTNAutodiff",
+            dependencies: ["GTNTensor", "GTNAutodiff", "GTNNN", "GTN",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: optimise),
         .testTarget(name: "GTNTensorTests", dependencies: ["GTNTensor"]),
         .testTarget(name: "GTNAutodiffTests", dependencies: ["GTNTensor", "GTNAutodiff"]),
+        .testTarget(name: "GTNTests", dependencies: ["GTNTensor", "GTNAutodiff", "GTNNN", "GTN"]),
+        .testTarget(name: "GTNDataTests", dependencies: ["GTNTensor", "GTNData"]),
+        .testTarget(name: "GTNIOTests", dependencies: ["GTNTensor", "GTNIO", "CZlib"]),
     ],
     swiftLanguageModes: [.v5]
 )

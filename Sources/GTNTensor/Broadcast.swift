@@ -47,7 +47,8 @@ struct StridedLoop {
 
     var count: Int { shape.reduce(1, *) }
     var inner: Int { shape[shape.count - 1] }
-    var outerCount: Int { count / inner }
+    /// Runs of the innermost dimension (0 for an empty tensor).
+    var outerCount: Int { inner == 0 ? 0 : count / inner }
 
     /// Calls `body(offsets, innerLength)` for each run of the innermost dimension, for outer
     /// indices in `rows` (a range of the flattened outer loop).

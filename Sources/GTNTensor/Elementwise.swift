@@ -27,10 +27,19 @@ extension Tensor {
             a.scalars.withUnsafeBufferPointer { pa in
                 b.scalars.withUnsafeBufferPointer { pb in
                     let out = out
-                    parallelChunks(loop.outerCount, grain: Swift.max(1, elementwiseGrain / inner)) { rows in
+                    parallelChunks(loop.outerCount, grain: Swift.max(1, elementwiseGrain / Swift.max(inner, 1))) { rows in
                         loop.forEachRow(rows) { o in
                             let (oo, oa, ob) = (o[0], o[1], o[2])
-                            if sa == 0 {
+                            // Unit strides first: the loops the compiler can vectorise.
+                            if so == 1 && sa == 1 && sb == 1 {
+                                for i in 0..<inner { out[oo + i] = f(pa[oa + i], pb[ob + i]) }
+                            } else if so == 1 && sa == 0 && sb == 1 {
+                                let x = pa[oa]
+                                for i in 0..<inner { out[oo + i] = f(x, pb[ob + i]) }
+                            } else if so == 1 && sa == 1 && sb == 0 {
+                                let y = pb[ob]
+                                for i in 0..<inner { out[oo + i] = f(pa[oa + i], y) }
+                            } else if sa == 0 {
                                 let x = pa[oa]
                                 for i in 0..<inner { out[oo + i * so] = f(x, pb[ob + i * sb]) }
                             } else if sb == 0 {

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A fixed re-indexing of a tensor: output element i reads source element `indices[i]`, or 0 when
 /// the index is -1. Padding (zero or reflective), nearest upsampling, slicing, concatenation and
 /// max pooling are all gathers, so one pair of kernels (gather and its adjoint, scatter-add) and
@@ -32,18 +34,31 @@ public struct GatherMap: Sendable {
         return GatherMap(sourceShape: shape, outputShape: [shape[0], shape[1], outH, outW], indices: idx)
     }
 
+    /// Maps that depend only on a shape are built once and reused: building the index array
+    /// costs as much as the gather itself, and the generator asks for the same ones every step.
+    static let cache = Mutex<[String: GatherMap]>([:])
+
+    static func cached(_ key: String, _ make: () -> GatherMap) -> GatherMap {
+        if let m = cache.withLock({ $0[key] }) { return m }
+        let m = make()
+        cache.withLock { if $0.count > 256 { $0.removeAll() }; $0[key] = m }
+        return m
+    }
+
     /// Nearest-neighbour upsampling by an integer factor.
     public static func upsampleNearest(_ shape: [Int], factor: Int) -> GatherMap {
-        planes(shape, outH: shape[2] * factor, outW: shape[3] * factor) { ($0 / factor, $1 / factor) }
+        cached("upsample \(shape) \(factor)") {
+            planes(shape, outH: shape[2] * factor, outW: shape[3] * factor) { ($0 / factor, $1 / factor) }
+        }
     }
 
     /// Zero padding of `pad` pixels on every side.
     public static func zeroPad(_ shape: [Int], pad: Int) -> GatherMap {
         let (h, w) = (shape[2], shape[3])
-        return planes(shape, outH: h + 2 * pad, outW: w + 2 * pad) { r, c in
+        return cached("zeroPad \(shape) \(pad)") { planes(shape, outH: h + 2 * pad, outW: w + 2 * pad) { r, c in
             let (i, j) = (r - pad, c - pad)
             return i >= 0 && i < h && j >= 0 && j < w ? (i, j) : nil
-        }
+        } }
     }
 
     /// Reflection padding (the edge pixel is not repeated), as PyTorch's ReflectionPad2d.
@@ -51,8 +66,8 @@ public struct GatherMap: Sendable {
         let (h, w) = (shape[2], shape[3])
         precondition(pad < h && pad < w, "reflectionPad: padding \(pad) must be smaller than the plane \(h)x\(w)")
         func reflect(_ i: Int, _ n: Int) -> Int { i < 0 ? -i : (i >= n ? 2 * (n - 1) - i : i) }
-        return planes(shape, outH: h + 2 * pad, outW: w + 2 * pad) { r, c in
-            (reflect(r - pad, h), reflect(c - pad, w))
+        return cached("reflectionPad \(shape) \(pad)") {
+            planes(shape, outH: h + 2 * pad, outW: w + 2 * pad) { r, c in (reflect(r - pad, h), reflect(c - pad, w)) }
         }
     }
 
@@ -62,7 +77,9 @@ public struct GatherMap: Sendable {
                      "slice: range \(range) of axis \(axis) is outside shape \(shape)")
         var out = shape
         out[axis] = range.count
-        return placement(of: out, in: shape, axis: axis, offset: range.lowerBound, reading: true)
+        return cached("slice \(shape) \(axis) \(range)") {
+            placement(of: out, in: shape, axis: axis, offset: range.lowerBound, reading: true)
+        }
     }
 
     /// Where a tensor of shape `part` sits inside `whole`, offset by `offset` along `axis`.
@@ -97,7 +114,9 @@ public struct GatherMap: Sendable {
         var offset = 0
         return shapes.map { s in
             defer { offset += s[axis] }
-            return placement(of: s, in: whole, axis: axis, offset: offset, reading: false)
+            return cached("place \(s) \(whole) \(axis) \(offset)") {
+                placement(of: s, in: whole, axis: axis, offset: offset, reading: false)
+            }
         }
     }
 

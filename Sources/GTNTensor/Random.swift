@@ -24,9 +24,11 @@ public struct RandomSource: RandomNumberGenerator, Sendable, Codable, Hashable {
         return result
     }
 
-    /// Uniform in [0, 1).
+    /// Uniform in [0, 1): a random integer with as many bits as S's significand, scaled, so the
+    /// result is exact in S and never rounds up to 1.
     public mutating func uniform<S: TensorScalar>(_: S.Type = S.self) -> S {
-        S(Double(next() >> 11) * 0x1.0p-53)
+        let bits = S.significandBitCount + 1
+        return S(next() >> UInt64(64 - bits)) * S(sign: .plus, exponent: S.Exponent(-bits), significand: 1)
     }
 
     /// Standard normal (Box-Muller).

@@ -93,7 +93,7 @@ extension Tensor {
         return Tensor(shape: target) { out in
             scalars.withUnsafeBufferPointer { p in
                 let out = out
-                parallelChunks(loop.outerCount, grain: Swift.max(1, elementwiseGrain / inner)) { rows in
+                parallelChunks(loop.outerCount, grain: Swift.max(1, elementwiseGrain / Swift.max(inner, 1))) { rows in
                     loop.forEachRow(rows) { o in
                         let (oo, oi) = (o[0], o[1])
                         for i in 0..<inner { out[oo + i * so] = p[oi + i * si] }

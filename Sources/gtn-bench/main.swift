@@ -2,13 +2,52 @@ import ArgumentParser
 import Foundation
 import GTNAutodiff
 import GTNTensor
+import GTN
+
+/// Peak resident memory of this process so far (VmHWM), in bytes.
+func peakMemoryBytes() -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+          let kb = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+    return kb * 1024
+}
+
+struct Meta: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time and peak memory of meta-iterations at the official MNIST config (base_fc, full curriculum).")
+
+    @Option(help: "Inner steps T.") var steps = 32
+    @Option(help: "Inner batch size B (also the meta batch).") var batch = 128
+    @Option(help: "Inner steps per checkpointed block (0: no checkpointing).") var checkpointBlock = 4
+    @Option(help: "Meta-iterations to time (the first is a warm-up; the median of the rest is printed).") var iterations = 3
+
+    func run() throws {
+        var config = GTNConfig()
+        config.innerSteps = steps
+        config.batchSize = batch
+        config.metaBatchSize = batch
+        config.checkpointBlock = checkpointBlock
+        var trainer = MetaTrainer(config: config)
+        // Shapes are what matter for timing; real data would change nothing here.
+        let source: RealBatchSource = { n, rng in (Tensor.randomNormal([n, 1, 28, 28], using: &rng), (0..<n).map { $0 % 10 }) }
+        var times: [Double] = []
+        for i in 0..<iterations {
+            let m = trainer.step(realBatch: source)
+            print(String(format: "meta-iteration %d: %.2f s, meta-loss %.4f", i, m.seconds, m.metaLoss))
+            if i > 0 || iterations == 1 { times.append(m.seconds) }
+        }
+        let median = times.sorted()[times.count / 2]
+        print(String(format: "T=%d B=%d checkpoint block %d: median %.2f s per meta-iteration, peak memory %.2f GB",
+                     steps, batch, checkpointBlock, median, Double(peakMemoryBytes()) / 1e9))
+    }
+}
 
 @main
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gtn-bench",
         abstract: "Benchmarks of the GTN engine (run with `swift run -c release gtn-bench ...`).",
-        subcommands: [Engine.self])
+        subcommands: [Engine.self, Meta.self])
 }
 
 /// Median wall time of `repeats` runs of `body`, after one warm-up run.

@@ -1,0 +1,64 @@
+import Foundation
+
+/// Config files name only what they change: every key is optional (defaults fill the rest), and an
+/// unknown key is an error that names it, so a typo never silently trains the wrong thing.
+extension GTNConfig {
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case generator, learner, randomLearnerWidths, curriculum, innerSteps, batchSize, metaBatchSize
+        case innerLearningRate, innerMomentum, metaLearningRate, metaBeta1, metaBeta2, metaEpsilon
+        case metaLearningRateFinalFraction, metaIterations, gradientClip, checkpointBlock, seed
+    }
+
+    struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    public init(from decoder: Decoder) throws {
+        self.init()
+        let known = Set(CodingKeys.allCases.map(\.rawValue))
+        let all = try decoder.container(keyedBy: AnyKey.self)
+        if let unknown = all.allKeys.map(\.stringValue).first(where: { !known.contains($0) }) {
+            throw DecodingError.dataCorruptedError(forKey: AnyKey(stringValue: unknown), in: all, debugDescription:
+                "unknown key \"\(unknown)\"; known keys: \(known.sorted().joined(separator: ", "))")
+        }
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func read<T: Decodable>(_ key: CodingKeys, _ value: inout T) throws {
+            if let v = try c.decodeIfPresent(T.self, forKey: key) { value = v }
+        }
+        try read(.generator, &generator); try read(.learner, &learner)
+        try read(.randomLearnerWidths, &randomLearnerWidths); try read(.curriculum, &curriculum)
+        try read(.innerSteps, &innerSteps); try read(.batchSize, &batchSize); try read(.metaBatchSize, &metaBatchSize)
+        try read(.innerLearningRate, &innerLearningRate); try read(.innerMomentum, &innerMomentum)
+        try read(.metaLearningRate, &metaLearningRate); try read(.metaBeta1, &metaBeta1); try read(.metaBeta2, &metaBeta2)
+        try read(.metaEpsilon, &metaEpsilon); try read(.metaLearningRateFinalFraction, &metaLearningRateFinalFraction)
+        try read(.metaIterations, &metaIterations); try read(.checkpointBlock, &checkpointBlock); try read(.seed, &seed)
+        if c.contains(.gradientClip) { gradientClip = try c.decodeIfPresent(Double.self, forKey: .gradientClip) }
+    }
+
+    /// Checks values a run cannot start with; the message names the setting.
+    public func validate() throws {
+        func fail(_ m: String) throws { throw ConfigError(message: m) }
+        if innerSteps < 1 { try fail("innerSteps must be at least 1, got \(innerSteps)") }
+        if batchSize < 1 { try fail("batchSize must be at least 1, got \(batchSize)") }
+        if metaBatchSize < 1 { try fail("metaBatchSize must be at least 1, got \(metaBatchSize)") }
+        if metaIterations < 0 { try fail("metaIterations must not be negative, got \(metaIterations)") }
+        if !(innerLearningRate > 0) { try fail("innerLearningRate must be positive, got \(innerLearningRate)") }
+        if !(innerMomentum > 0) { try fail("innerMomentum must be positive (it is log-parameterised), got \(innerMomentum)") }
+        if !(metaLearningRate > 0) { try fail("metaLearningRate must be positive, got \(metaLearningRate)") }
+        if checkpointBlock < 0 { try fail("checkpointBlock must be 0 (off) or positive, got \(checkpointBlock)") }
+        if let c = gradientClip, !(c > 0) { try fail("gradientClip must be positive, got \(c)") }
+        if generator.image != learner.image { try fail("generator image \(generator.image.dims) differs from learner image \(learner.image.dims)") }
+        if generator.classes != learner.classes { try fail("generator classes \(generator.classes) differ from learner classes \(learner.classes)") }
+        if generator.image.height % 4 != 0 || generator.image.width % 4 != 0 {
+            try fail("image side \(generator.image.height)x\(generator.image.width) must be a multiple of 4 for the generator")
+        }
+    }
+}
+
+public struct ConfigError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { "configuration: \(message)" }
+}

@@ -1,0 +1,131 @@
+import Foundation
+import GTNAutodiff
+import GTNNN
+import GTNTensor
+
+/// A labelled set of images to score learners on (normalised images [N, C, H, W]).
+public struct LabelledImages: Sendable {
+    public var images: Tensor<Float>
+    public var labels: [Int]
+    public init(images: Tensor<Float>, labels: [Int]) {
+        precondition(images.shape.first == labels.count, "LabelledImages: \(images.shape) images, \(labels.count) labels")
+        (self.images, self.labels) = (images, labels)
+    }
+    public var count: Int { labels.count }
+
+    /// Rows `range` of the set.
+    public func slice(_ range: Range<Int>) -> LabelledImages {
+        let per = images.count / max(count, 1)
+        var shape = images.shape
+        shape[0] = range.count
+        return LabelledImages(images: Tensor(shape: shape, scalars: Array(images.scalars[range.lowerBound * per ..< range.upperBound * per])),
+                              labels: Array(labels[range]))
+    }
+}
+
+/// A trained learner, ready to classify: weights plus its batch norms' stored means.
+public struct TrainedLearner {
+    public var config: LearnerConfig
+    public var weights: [Tensor<Float>]
+    public var means: [Tensor<Float>]
+
+    /// Log-probabilities of `images`, in chunks (no graph is built).
+    public func logProbabilities(_ images: Tensor<Float>, chunk: Int = 1000) -> Tensor<Float> {
+        withoutGradients {
+            let n = images.shape[0], per = images.count / max(n, 1)
+            var out: [Float] = []
+            out.reserveCapacity(n * config.classes)
+            var start = 0
+            while start < n {
+                let end = min(n, start + chunk)
+                var shape = images.shape
+                shape[0] = end - start
+                let x = Tensor(shape: shape, scalars: Array(images.scalars[start * per ..< end * per]))
+                var m = Layers.BatchMeans(values: means.map { Variable($0) })
+                let params = ParameterList(specs: config.specs, values: weights.map { Variable($0) })
+                out += config.logProbabilities(params, Variable(x), means: &m).value.scalars
+                start = end
+            }
+            return Tensor(shape: [n, config.classes], scalars: out)
+        }
+    }
+
+    public func accuracy(on data: LabelledImages) -> Double {
+        let predicted = logProbabilities(data.images).argmaxRows()
+        return Double(zip(predicted, data.labels).filter { $0 == $1 }.count) / Double(max(data.count, 1))
+    }
+}
+
+/// Trains a fresh learner for `steps` SGD-with-momentum steps on the batches `batch(t)` gives
+/// (images, one-hot or soft targets), without building meta-gradient graphs. Calls `afterStep`
+/// with the learner after every step (for accuracy-per-step curves).
+public func trainLearner(_ config: LearnerConfig, initialWeights: [Tensor<Float>], steps: Int,
+                         learningRates: [Float], momenta: [Float],
+                         batch: (Int) -> (images: Tensor<Float>, targets: Tensor<Float>),
+                         afterStep: ((Int, TrainedLearner) -> Void)? = nil) -> TrainedLearner {
+    precondition(learningRates.count >= steps && momenta.count >= steps,
+                 "trainLearner: \(steps) steps but \(learningRates.count) learning rates, \(momenta.count) momenta")
+    var w = initialWeights
+    var v = w.map { Tensor<Float>.zeros($0.shape) }
+    var means: [Tensor<Float>] = []
+    for t in 0..<steps {
+        let (x, y) = batch(t)
+        let vars = w.map { Variable($0, requiresGrad: true) }
+        var m = Layers.BatchMeans<Float>.collect
+        let loss = crossEntropy(logProbs: config.logProbabilities(ParameterList(specs: config.specs, values: vars), Variable(x), means: &m),
+                                targets: Variable(y))
+        let g = gradients(of: loss, wrt: vars).map(\.value)
+        means = m.values.map(\.value)
+        for i in w.indices {
+            v[i] = v[i] * momenta[t] + g[i]
+            w[i] = w[i] - v[i] * learningRates[t]
+        }
+        afterStep?(t, TrainedLearner(config: config, weights: w, means: means))
+    }
+    return TrainedLearner(config: config, weights: w, means: means)
+}
+
+extension MetaTrainer {
+    /// The learned per-step inner learning rates and momenta.
+    public var innerLearningRates: [Float] { state.logLearningRates.scalars.map { Foundation.exp($0) } }
+    public var innerMomenta: [Float] { state.logMomenta.scalars.map { Foundation.exp($0) } }
+
+    /// The synthetic batch of inner step `t` for a learner episode drawn from `seed` (images and
+    /// one-hot labels), computed without a graph.
+    public func generatedBatch(step t: Int, seed: UInt64) -> (images: Tensor<Float>, targets: Tensor<Float>) {
+        generatedBatch(step: t, episode: episode(seed: seed))
+    }
+
+    func generatedBatch(step t: Int, episode ep: Episode) -> (images: Tensor<Float>, targets: Tensor<Float>) {
+        withoutGradients {
+            let gen = ParameterList(specs: generatorSpecs, values: state.generator.map { Variable($0) })
+            let z = noise(step: t, curriculum: state.curriculum.map { Variable($0) }, episode: ep)
+            return (config.generator.generate(gen, noise: z, labels: Variable(ep.labels)).value, ep.labels)
+        }
+    }
+
+    /// Trains a fresh learner (drawn from `seed`) for T steps on this teacher's data, calling
+    /// `afterStep` after every step.
+    public func teach(seed: UInt64, afterStep: ((Int, TrainedLearner) -> Void)? = nil) -> TrainedLearner {
+        let ep = episode(seed: seed)
+        return trainLearner(ep.learner, initialWeights: ep.learnerInit, steps: config.innerSteps,
+                            learningRates: innerLearningRates, momenta: innerMomenta,
+                            batch: { generatedBatch(step: $0, episode: ep) }, afterStep: afterStep)
+    }
+
+    /// The control: the same fresh learner trained T steps on real batches with the configured
+    /// (not meta-learned) inner learning rate and momentum.
+    public func trainOnRealData(seed: UInt64, data: RealBatchSource,
+                                afterStep: ((Int, TrainedLearner) -> Void)? = nil) -> TrainedLearner {
+        let ep = episode(seed: seed)
+        var rng = RandomSource(seed: seed ^ 0x5EA1)
+        let t = config.innerSteps
+        return trainLearner(ep.learner, initialWeights: ep.learnerInit, steps: t,
+                            learningRates: Array(repeating: Float(config.innerLearningRate), count: t),
+                            momenta: Array(repeating: Float(config.innerMomentum), count: t),
+                            batch: { _ in
+                                let b = data(config.batchSize, &rng)
+                                return (b.images, oneHot(b.labels, classes: config.learner.classes))
+                            }, afterStep: afterStep)
+    }
+}

@@ -1,0 +1,244 @@
+import Foundation
+import GTNAutodiff
+import GTNNN
+import GTNTensor
+
+/// Everything that defines a meta-training run (the official experiments/*.json, with names).
+public struct GTNConfig: Sendable, Codable, Hashable {
+    public var generator = GeneratorConfig()
+    public var learner = LearnerConfig(kind: .baseFC, image: .mnist, classes: 10)
+    public var randomLearnerWidths = false
+    public var curriculum: CurriculumKind = .full
+    public var innerSteps = 32
+    public var batchSize = 128
+    public var metaBatchSize = 128
+    public var innerLearningRate = 0.02
+    public var innerMomentum = 0.5
+    public var metaLearningRate = 0.02
+    public var metaBeta1 = 0.9, metaBeta2 = 0.999, metaEpsilon = 1e-8
+    /// Cosine annealing ends at this fraction of the meta learning rate.
+    public var metaLearningRateFinalFraction = 0.1
+    public var metaIterations = 2000
+    public var gradientClip: Double? = nil
+    /// Inner steps per checkpointed block (0: keep the whole unrolled graph).
+    public var checkpointBlock = 4
+    public var seed: UInt64 = 0
+
+    public init() {}
+}
+
+/// Metrics of one meta-iteration.
+public struct MetaStepMetrics: Sendable, Codable {
+    public var iteration: Int
+    public var metaLoss: Double
+    public var metaAccuracy: Double
+    public var meanInnerLearningRate: Double
+    public var meanInnerMomentum: Double
+    public var metaLearningRate: Double
+    public var gradientNorm: Double
+    public var seconds: Double
+}
+
+/// The meta-learned state: generator weights, curriculum noise, per-step inner hyperparameters,
+/// and the outer optimiser. Plain tensors: each meta-iteration wraps them in fresh variables.
+public struct TeacherState: Sendable {
+    public var generator: [Tensor<Float>]
+    public var curriculum: Tensor<Float>?
+    public var logLearningRates: Tensor<Float>
+    public var logMomenta: Tensor<Float>
+    public var optimizer: Adam<Float>
+    public var iteration = 0
+
+    public var parameters: [Tensor<Float>] {
+        generator + (curriculum.map { [$0] } ?? []) + [logLearningRates, logMomenta]
+    }
+
+    public mutating func setParametersForTesting(_ p: [Tensor<Float>]) { setParameters(p) }
+
+    mutating func setParameters(_ p: [Tensor<Float>]) {
+        var i = generator.count
+        generator = Array(p[0..<i])
+        if curriculum != nil { curriculum = p[i]; i += 1 }
+        logLearningRates = p[i]
+        logMomenta = p[i + 1]
+    }
+}
+
+/// A source of real batches (images normalised, labels as class indices).
+public typealias RealBatchSource = (_ size: Int, _ rng: inout RandomSource) -> (images: Tensor<Float>, labels: [Int])
+
+/// Meta-trains a generative teaching network (paper §2, official `gtn.py`).
+public struct MetaTrainer {
+    public let config: GTNConfig
+    public var state: TeacherState
+    let generatorSpecs: [ParameterSpec]
+
+    public init(config: GTNConfig) {
+        self.config = config
+        var rng = RandomSource(seed: config.seed)
+        let gen: ParameterList<Float> = config.generator.initialParameters(&rng)
+        generatorSpecs = gen.specs
+        let t = config.innerSteps
+        let curriculum: Tensor<Float>? = config.curriculum.isLearned
+            ? .randomNormal(config.curriculum.parameterShape(steps: t, batch: config.batchSize, noise: config.generator.noise), using: &rng)
+            : nil
+        state = TeacherState(
+            generator: gen.values.map(\.value), curriculum: curriculum,
+            logLearningRates: Tensor(repeating: Float(Foundation.log(config.innerLearningRate)), shape: [t]),
+            logMomenta: Tensor(repeating: Float(Foundation.log(config.innerMomentum)), shape: [t]),
+            optimizer: Adam(learningRate: config.metaLearningRate, beta1: config.metaBeta1,
+                            beta2: config.metaBeta2, epsilon: config.metaEpsilon))
+    }
+
+    /// The random choices of one meta-iteration (learner init, noise draws), all from one seed so
+    /// a checkpointed block replays exactly what its forward pass did.
+    struct Episode {
+        var learner: LearnerConfig
+        var learnerInit: [Tensor<Float>]
+        var noiseRows: [[Int]]?
+        var freshNoise: [Tensor<Float>]?
+        var labels: Tensor<Float>
+    }
+
+    func episode(seed: UInt64) -> Episode {
+        var rng = RandomSource(seed: seed)
+        let learner = config.randomLearnerWidths ? config.learner.withRandomWidths(&rng) : config.learner
+        let initial: ParameterList<Float> = learner.initialParameters(&rng)
+        let (t, b) = (config.innerSteps, config.batchSize)
+        let rows = config.curriculum.rows(steps: t, batch: b, rng: &rng)
+        let fresh: [Tensor<Float>]? = config.curriculum.isLearned ? nil
+            : (0..<t).map { _ in .randomNormal([b, config.generator.noise], using: &rng) }
+        return Episode(learner: learner, learnerInit: initial.values.map(\.value), noiseRows: rows, freshNoise: fresh,
+                       labels: oneHot(curriculumLabels(batch: b, classes: config.learner.classes), classes: config.learner.classes))
+    }
+
+    /// The noise of inner step `t`.
+    func noise(step t: Int, curriculum: Variable<Float>?, episode: Episode) -> Variable<Float> {
+        if let fresh = episode.freshNoise { return Variable(fresh[t]) }
+        let pool = curriculum!.reshaped([-1, config.generator.noise])
+        let rows = episode.noiseRows![t]
+        let contiguous = rows.last! - rows.first! + 1 == rows.count && rows == Array(rows.first!...rows.last!)
+        if contiguous { return pool.slice(axis: 0, rows.first! ..< rows.last! + 1) }
+        let n = config.generator.noise
+        var idx = [Int32](); idx.reserveCapacity(rows.count * n)
+        for r in rows { for k in 0..<n { idx.append(Int32(r * n + k)) } }
+        return pool.gathered(GatherMap(sourceShape: pool.shape, outputShape: [rows.count, n], indices: idx))
+    }
+
+    /// The learner's state during the inner loop: weights, momentum buffers, and the batch means
+    /// of the last training forward pass (what its mean-only batch norms use at evaluation).
+    struct LearnerState {
+        var weights: [Variable<Float>]
+        var velocity: [Variable<Float>]
+        var means: [Variable<Float>]
+        var flat: [Variable<Float>] { weights + velocity + means }
+        init(weights: [Variable<Float>], velocity: [Variable<Float>], means: [Variable<Float>]) {
+            (self.weights, self.velocity, self.means) = (weights, velocity, means)
+        }
+        init(flat: [Variable<Float>], counts: (Int, Int)) {
+            weights = Array(flat[0..<counts.0])
+            velocity = Array(flat[counts.0 ..< counts.0 + counts.1])
+            means = Array(flat[(counts.0 + counts.1)...])
+        }
+    }
+
+    /// The teacher's parameters as variables, split by role.
+    struct TeacherVariables {
+        var generator: ParameterList<Float>
+        var curriculum: Variable<Float>?
+        var logLR: Variable<Float>
+        var logMomentum: Variable<Float>
+    }
+
+    func split(_ m: [Variable<Float>]) -> TeacherVariables {
+        let g = generatorSpecs.count
+        let hasCurriculum = state.curriculum != nil
+        let k = g + (hasCurriculum ? 1 : 0)
+        return TeacherVariables(generator: ParameterList(specs: generatorSpecs, values: Array(m[0..<g])),
+                                curriculum: hasCurriculum ? m[g] : nil, logLR: m[k], logMomentum: m[k + 1])
+    }
+
+    /// One inner step: the generator makes batch t, the learner takes an SGD-with-momentum step on
+    /// it (gradients kept differentiable), with step t's learned learning rate and momentum.
+    func innerStep(_ t: Int, teacher: TeacherVariables, episode: Episode, learner s: LearnerState) -> LearnerState {
+        let y = Variable(episode.labels)
+        let x = config.generator.generate(teacher.generator, noise: noise(step: t, curriculum: teacher.curriculum, episode: episode), labels: y)
+        let params = ParameterList(specs: episode.learner.specs, values: s.weights)
+        var means = Layers.BatchMeans<Float>.collect
+        let loss = crossEntropy(logProbs: episode.learner.logProbabilities(params, x, means: &means), targets: y)
+        let grads = gradients(of: loss, wrt: s.weights, createGraph: true)
+        let lr = teacher.logLR.slice(axis: 0, t ..< t + 1).exp()
+        let momentum = teacher.logMomentum.slice(axis: 0, t ..< t + 1).exp()
+        let v = zip(s.velocity, grads).map { $0 * momentum + $1 }
+        return LearnerState(weights: zip(s.weights, v).map { $0 - $1 * lr }, velocity: v, means: means.values)
+    }
+
+    /// Trains a fresh learner of the episode for all T inner steps and returns its final state.
+    /// `meta` are the teacher's parameters as variables (in `TeacherState.parameters` order).
+    /// Blocks of `checkpointBlock` steps are checkpointed: only the learner state between blocks is
+    /// kept, and each block is replayed during the meta-backward pass.
+    func unroll(_ meta: [Variable<Float>], episode: Episode) -> LearnerState {
+        let w = episode.learnerInit.map { Variable($0, requiresGrad: true) }
+        var s = LearnerState(weights: w, velocity: w.map { Variable(Tensor<Float>.zeros($0.shape)) }, means: [])
+        let steps = config.innerSteps, block = config.checkpointBlock
+        var t = 0
+        while t < steps {
+            let end = block > 0 ? min(steps, t + block) : steps
+            let range = t..<end
+            if block > 0 {
+                let (nm, counts) = (meta.count, (s.weights.count, s.velocity.count))
+                let out = checkpointed(meta + s.weights + s.velocity) { ins in
+                    let teacher = split(Array(ins[0..<nm]))
+                    var inner = LearnerState(flat: Array(ins[nm...]), counts: counts)
+                    for step in range { inner = innerStep(step, teacher: teacher, episode: episode, learner: inner) }
+                    return inner.flat
+                }
+                s = LearnerState(flat: out, counts: counts)
+            } else {
+                let teacher = split(meta)
+                for step in range { s = innerStep(step, teacher: teacher, episode: episode, learner: s) }
+            }
+            t = end
+        }
+        return s
+    }
+
+    /// The meta-loss of the current teacher on one episode and real batch, its accuracy, and the
+    /// meta-gradient with respect to `state.parameters`.
+    public func metaGradient(iteration: Int, realBatch: RealBatchSource) -> (loss: Double, accuracy: Double, gradients: [Tensor<Float>]) {
+        let seed = config.seed &+ 0x9E37_79B9 &* UInt64(iteration + 1)
+        let episode = self.episode(seed: seed)
+        let meta = state.parameters.map { Variable($0, requiresGrad: true) }
+        let learner = unroll(meta, episode: episode)
+        var rng = RandomSource(seed: seed ^ 0xBA7C4)
+        let real = realBatch(config.metaBatchSize, &rng)
+        // Scored as it will be evaluated: batch norms use the last inner step's means.
+        var means = Layers.BatchMeans(values: learner.means)
+        let logProbs = episode.learner.logProbabilities(ParameterList(specs: episode.learner.specs, values: learner.weights),
+                                                        Variable(real.images), means: &means)
+        let metaLoss = nllLoss(logProbs: logProbs, labels: real.labels)
+        let correct = zip(logProbs.value.argmaxRows(), real.labels).filter { $0 == $1 }.count
+        return (Double(metaLoss.scalar), Double(correct) / Double(real.labels.count), gradients(of: metaLoss, wrt: meta).map(\.value))
+    }
+
+    /// One meta-iteration: unroll, score on a real batch, differentiate, update.
+    public mutating func step(realBatch: RealBatchSource) -> MetaStepMetrics {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let iteration = state.iteration
+        var (loss, accuracy, grads) = metaGradient(iteration: iteration, realBatch: realBatch)
+        let norm = config.gradientClip.map { clipGradients(&grads, maxNorm: $0) }
+            ?? grads.reduce(0.0) { acc, g in acc + g.scalars.reduce(0.0) { $0 + Double($1) * Double($1) } }.squareRoot()
+        let lr = cosineAnnealed(base: config.metaLearningRate, step: iteration, total: config.metaIterations,
+                                finalFraction: config.metaLearningRateFinalFraction)
+        var params = state.parameters
+        state.optimizer.update(&params, grads: grads, lr: lr)
+        state.setParameters(params)
+        state.iteration += 1
+        let mean = { (t: Tensor<Float>) in t.scalars.reduce(0.0) { $0 + Foundation.exp(Double($1)) } / Double(t.count) }
+        return MetaStepMetrics(
+            iteration: iteration, metaLoss: loss, metaAccuracy: accuracy,
+            meanInnerLearningRate: mean(state.logLearningRates), meanInnerMomentum: mean(state.logMomenta),
+            metaLearningRate: lr, gradientNorm: norm,
+            seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+    }
+}

@@ -1,0 +1,173 @@
+import GTNAutodiff
+import GTNNN
+import GTNTensor
+
+/// Shape of the images a data set holds.
+public struct ImageShape: Sendable, Hashable, Codable {
+    public var channels, height, width: Int
+    public init(channels: Int, height: Int, width: Int) { (self.channels, self.height, self.width) = (channels, height, width) }
+    public static let mnist = ImageShape(channels: 1, height: 28, width: 28)
+    public static let cifar10 = ImageShape(channels: 3, height: 32, width: 32)
+    public var dims: [Int] { [channels, height, width] }
+}
+
+/// The learner architectures of the official code.
+public enum LearnerKind: String, Sendable, Codable, CaseIterable {
+    /// conv3x3 -> maxpool(3,2,1) -> mean-only BN -> LeakyReLU, twice; Linear -> BN -> LeakyReLU; Linear.
+    case baseFC = "base_fc"
+    /// The two conv blocks, global average pooling, one Linear.
+    case base
+    /// An MLP on flattened pixels ("linear" in the official code).
+    case linear
+}
+
+/// A learner: architecture, widths (fixed or sampled), and whether its layers are weight-normalised.
+public struct LearnerConfig: Sendable, Hashable, Codable {
+    public var kind: LearnerKind
+    public var image: ImageShape
+    public var classes: Int
+    public var conv1: Int = 64, conv2: Int = 128, hidden: Int = 256
+    public var weightNorm: Bool = true
+
+    public init(kind: LearnerKind, image: ImageShape, classes: Int, conv1: Int = 64, conv2: Int = 128,
+                hidden: Int = 256, weightNorm: Bool = true) {
+        (self.kind, self.image, self.classes) = (kind, image, classes)
+        (self.conv1, self.conv2, self.hidden, self.weightNorm) = (conv1, conv2, hidden, weightNorm)
+    }
+
+    /// The official random-width variant: conv1 in [32,128), conv2 in [64,256), hidden in [64,256).
+    public func withRandomWidths(_ rng: inout RandomSource) -> LearnerConfig {
+        var c = self
+        c.conv1 = 32 + Int(rng.next() % 96)
+        c.conv2 = 64 + Int(rng.next() % 192)
+        c.hidden = 64 + Int(rng.next() % 192)
+        return c
+    }
+
+    /// Spatial side after the two stride-2 pools (3x3, padding 1): ceil(ceil(h/2)/2).
+    var pooledHeight: Int { ((image.height + 1) / 2 + 1) / 2 }
+    var pooledWidth: Int { ((image.width + 1) / 2 + 1) / 2 }
+
+    public var specs: [ParameterSpec] {
+        let wn = weightNorm
+        switch kind {
+        case .baseFC, .base:
+            var s = Layers.convSpecs("conv1", inputs: image.channels, outputs: conv1, kernel: 3, bias: false, weightNorm: wn)
+                + Layers.meanOnlyBatchNormSpecs("bn1", channels: conv1, rank: 4)
+                + Layers.convSpecs("conv2", inputs: conv1, outputs: conv2, kernel: 3, bias: false, weightNorm: wn)
+                + Layers.meanOnlyBatchNormSpecs("bn2", channels: conv2, rank: 4)
+            if kind == .baseFC {
+                s += Layers.linearSpecs("fc1", inputs: conv2 * pooledHeight * pooledWidth, outputs: hidden, bias: false, weightNorm: wn)
+                    + Layers.meanOnlyBatchNormSpecs("bn3", channels: hidden, rank: 2)
+                    + Layers.linearSpecs("fc2", inputs: hidden, outputs: classes, bias: true, weightNorm: wn)
+            } else {
+                s += Layers.linearSpecs("fc", inputs: conv2, outputs: classes, bias: true, weightNorm: wn)
+            }
+            return s
+        case .linear:
+            let inputs = image.channels * image.height * image.width
+            return Layers.linearSpecs("fc1", inputs: inputs, outputs: hidden, bias: false, weightNorm: wn)
+                + Layers.meanOnlyBatchNormSpecs("bn1", channels: hidden, rank: 2)
+                + Layers.linearSpecs("fc2", inputs: hidden, outputs: classes, bias: true, weightNorm: wn)
+        }
+    }
+
+    /// Fresh weights (weight-norm gains start at their weight's norm).
+    public func initialParameters<S>(_ rng: inout RandomSource) -> ParameterList<S> {
+        var p = ParameterList<S>(specs: specs, rng: &rng)
+        p.initialiseWeightNormGains()
+        return p
+    }
+
+    /// Log-probabilities [N, classes] of images [N, C, H, W], in training mode (batch means,
+    /// which are collected into `means`) or, when `means` holds stored values, evaluation mode.
+    public func logProbabilities<S>(_ params: ParameterList<S>, _ x: Variable<S>,
+                                    means: inout Layers.BatchMeans<S>) -> Variable<S> {
+        var p = ParameterReader(params)
+        let wn = weightNorm
+        switch kind {
+        case .baseFC, .base:
+            var h = x
+            for i in 1...2 {
+                h = Layers.conv(h, &p, "conv\(i)", padding: 1, bias: false, weightNorm: wn)
+                h = maxPool2d(h, kernel: 3, stride: 2, padding: 1)
+                h = Layers.meanOnlyBatchNorm(h, &p, "bn\(i)", means: &means).leakyRelu(slope: 0.1)
+            }
+            if kind == .baseFC {
+                h = Layers.linear(h.flattened(), &p, "fc1", bias: false, weightNorm: wn)
+                h = Layers.meanOnlyBatchNorm(h, &p, "bn3", means: &means).leakyRelu(slope: 0.1)
+                h = Layers.linear(h, &p, "fc2", bias: true, weightNorm: wn)
+            } else {
+                h = Layers.linear(globalAvgPool2d(h), &p, "fc", bias: true, weightNorm: wn)
+            }
+            return h.logSoftmax()
+        case .linear:
+            var h = Layers.linear(x.flattened(), &p, "fc1", bias: false, weightNorm: wn)
+            h = Layers.meanOnlyBatchNorm(h, &p, "bn1", means: &means).leakyRelu(slope: 0.1)
+            return Layers.linear(h, &p, "fc2", bias: true, weightNorm: wn).logSoftmax()
+        }
+    }
+
+    /// Training-mode forward (batch statistics), discarding the collected means.
+    public func logProbabilities<S>(_ params: ParameterList<S>, _ x: Variable<S>) -> Variable<S> {
+        var means = Layers.BatchMeans<S>.collect
+        return logProbabilities(params, x, means: &means)
+    }
+}
+
+/// The conditional generator of the official code: (noise, one-hot label) -> image.
+///   Linear(noise+classes -> 1024) BN LeakyReLU; Linear(1024 -> 128*(H/4)*(W/4)) BN LeakyReLU;
+///   reshape; [upsample x2, reflection pad 1, conv3x3 128->64, BN, LeakyReLU];
+///   [upsample x2, reflection pad 1, conv3x3 64->C, tanh]; times 2.
+public struct GeneratorConfig: Sendable, Hashable, Codable {
+    public var noise: Int = 128
+    public var classes: Int = 10
+    public var image: ImageShape = .mnist
+    public var hidden: Int = 1024
+    public var channels: Int = 128
+    public var weightNorm: Bool = true
+
+    public init(noise: Int = 128, classes: Int = 10, image: ImageShape = .mnist, hidden: Int = 1024,
+                channels: Int = 128, weightNorm: Bool = true) {
+        (self.noise, self.classes, self.image, self.hidden, self.channels, self.weightNorm) =
+            (noise, classes, image, hidden, channels, weightNorm)
+    }
+
+    var side: (Int, Int) { (image.height / 4, image.width / 4) }
+
+    public var specs: [ParameterSpec] {
+        let wn = weightNorm, (h, w) = side
+        return Layers.linearSpecs("fc1", inputs: noise + classes, outputs: hidden, bias: false, weightNorm: wn)
+            + Layers.batchNormSpecs("bn1", channels: hidden, rank: 2)
+            + Layers.linearSpecs("fc2", inputs: hidden, outputs: channels * h * w, bias: false, weightNorm: wn)
+            + Layers.batchNormSpecs("bn2", channels: channels * h * w, rank: 2)
+            + Layers.convSpecs("conv1", inputs: channels, outputs: channels / 2, kernel: 3, bias: false, weightNorm: wn)
+            + Layers.batchNormSpecs("bn3", channels: channels / 2, rank: 4)
+            + Layers.convSpecs("conv2", inputs: channels / 2, outputs: image.channels, kernel: 3, bias: true, weightNorm: wn)
+    }
+
+    public func initialParameters<S>(_ rng: inout RandomSource) -> ParameterList<S> {
+        precondition(image.height % 4 == 0 && image.width % 4 == 0,
+                     "generator: image side \(image.height)x\(image.width) must be a multiple of 4")
+        var p = ParameterList<S>(specs: specs, rng: &rng)
+        p.initialiseWeightNormGains()
+        return p
+    }
+
+    /// Images [N, C, H, W] in (-2, 2) from noise [N, noise] and targets [N, classes].
+    public func generate<S>(_ params: ParameterList<S>, noise z: Variable<S>, labels y: Variable<S>) -> Variable<S> {
+        var p = ParameterReader(params)
+        let wn = weightNorm, (h, w) = side, n = z.shape[0]
+        var x = Layers.linear(concat([z, y], axis: 1), &p, "fc1", bias: false, weightNorm: wn)
+        x = Layers.batchNorm(x, &p, "bn1").leakyRelu(slope: 0.1)
+        x = Layers.linear(x, &p, "fc2", bias: false, weightNorm: wn)
+        x = Layers.batchNorm(x, &p, "bn2").leakyRelu(slope: 0.1)
+        x = x.reshaped([n, channels, h, w])
+        x = reflectionPad2d(upsampleNearest2d(x, factor: 2), padding: 1)
+        x = Layers.conv(x, &p, "conv1", padding: 0, bias: false, weightNorm: wn)
+        x = Layers.batchNorm(x, &p, "bn3").leakyRelu(slope: 0.1)
+        x = reflectionPad2d(upsampleNearest2d(x, factor: 2), padding: 1)
+        x = Layers.conv(x, &p, "conv2", padding: 0, bias: true, weightNorm: wn)
+        return x.tanh() * 2
+    }
+}

@@ -1,0 +1,125 @@
+import GTNAutodiff
+import GTNTensor
+
+/// Layer building blocks over explicit parameters. Each layer kind has a `specs` function (the
+/// parameters it needs, with their initialisers) and an apply function (a pure function of them).
+public enum Layers {
+    // MARK: Weight normalisation
+
+    /// Weight normalisation (Salimans & Kingma 2016): w * g / ||w|| per output unit, with g
+    /// initialised by the caller to ||w|| (so the layer starts as the plain layer). `outputAxis`
+    /// is the axis indexing output units (0 for OIHW conv weights, 1 for [in, out] linear weights).
+    public static func weightNormalized<S>(_ w: Variable<S>, gain: Variable<S>, outputAxis: Int) -> Variable<S> {
+        let axes = (0..<w.shape.count).filter { $0 != outputAxis }
+        let norm = (w * w).sum(alongAxes: axes).sqrt()
+        return w * (gain / norm)
+    }
+
+    /// The gain shape of a weight-normalised weight.
+    static func gainShape(_ shape: [Int], outputAxis: Int) -> [Int] {
+        shape.enumerated().map { $0.offset == outputAxis ? $0.element : 1 }
+    }
+
+    // MARK: Linear
+
+    public static func linearSpecs(_ name: String, inputs: Int, outputs: Int, bias: Bool, weightNorm: Bool) -> [ParameterSpec] {
+        var s = [ParameterSpec("\(name).weight", [inputs, outputs], .kaimingNormal(fanIn: inputs))]
+        if weightNorm { s.append(ParameterSpec("\(name).gain", [1, outputs], .ones)) }
+        if bias { s.append(ParameterSpec("\(name).bias", [1, outputs], .zeros)) }
+        return s
+    }
+
+    public static func linear<S>(_ x: Variable<S>, _ p: inout ParameterReader<S>, _ name: String, bias: Bool, weightNorm: Bool) -> Variable<S> {
+        var w = p.take("\(name).weight")
+        if weightNorm { w = weightNormalized(w, gain: p.take("\(name).gain"), outputAxis: 1) }
+        let y = matmul(x, w)
+        return bias ? y + p.take("\(name).bias") : y
+    }
+
+    // MARK: Convolution
+
+    public static func convSpecs(_ name: String, inputs: Int, outputs: Int, kernel: Int, groups: Int = 1, bias: Bool, weightNorm: Bool) -> [ParameterSpec] {
+        let fanIn = inputs / groups * kernel * kernel
+        var s = [ParameterSpec("\(name).weight", [outputs, inputs / groups, kernel, kernel], .kaimingNormal(fanIn: fanIn))]
+        if weightNorm { s.append(ParameterSpec("\(name).gain", [outputs, 1, 1, 1], .ones)) }
+        if bias { s.append(ParameterSpec("\(name).bias", [1, outputs, 1, 1], .zeros)) }
+        return s
+    }
+
+    public static func conv<S>(_ x: Variable<S>, _ p: inout ParameterReader<S>, _ name: String, stride: Int = 1,
+                               padding: Int, groups: Int = 1, bias: Bool, weightNorm: Bool) -> Variable<S> {
+        var w = p.take("\(name).weight")
+        if weightNorm { w = weightNormalized(w, gain: p.take("\(name).gain"), outputAxis: 0) }
+        let y = conv2d(x, w, stride: stride, padding: padding, groups: groups)
+        return bias ? y + p.take("\(name).bias") : y
+    }
+
+    // MARK: Normalisation
+
+    /// Mean-only batch norm (the learners'): x - batch mean + bias. Statistics over every axis but
+    /// the channel axis 1 (works for N x C and N x C x H x W).
+    public static func meanOnlyBatchNormSpecs(_ name: String, channels: Int, rank: Int) -> [ParameterSpec] {
+        [ParameterSpec("\(name).bias", rank == 4 ? [1, channels, 1, 1] : [1, channels], .zeros)]
+    }
+
+    ///
+    /// `means` carries the statistics: when it holds no entry for this layer yet, the batch mean is
+    /// used and appended (training mode); otherwise the stored mean is used (evaluation mode, where
+    /// PyTorch's BN with momentum 0 uses the last training batch's mean as its running mean).
+    public static func meanOnlyBatchNorm<S>(_ x: Variable<S>, _ p: inout ParameterReader<S>, _ name: String,
+                                            means: inout BatchMeans<S>) -> Variable<S> {
+        let axes = (0..<x.shape.count).filter { $0 != 1 }
+        let mean: Variable<S>
+        if means.next < means.values.count {
+            mean = means.values[means.next]
+            let expected = x.shape.enumerated().map { $0.offset == 1 ? $0.element : 1 }
+            precondition(mean.shape == expected, "\(name): stored mean has shape \(mean.shape), input needs \(expected)")
+        } else {
+            mean = x.mean(alongAxes: axes)
+            means.values.append(mean)
+        }
+        means.next += 1
+        return x - mean + p.take("\(name).bias")
+    }
+
+    /// Mean-only batch-norm statistics of one forward pass, in layer order (see `meanOnlyBatchNorm`).
+    public struct BatchMeans<S: TensorScalar> {
+        public var values: [Variable<S>]
+        var next = 0
+        /// Training mode: compute and collect batch means.
+        public static var collect: BatchMeans { BatchMeans(values: []) }
+        /// Evaluation mode: use these stored means.
+        public init(values: [Variable<S>]) { self.values = values }
+    }
+
+    /// Batch norm with batch statistics, scale and shift (the generator's).
+    public static func batchNormSpecs(_ name: String, channels: Int, rank: Int) -> [ParameterSpec] {
+        let shape = rank == 4 ? [1, channels, 1, 1] : [1, channels]
+        return [ParameterSpec("\(name).scale", shape, .ones), ParameterSpec("\(name).shift", shape, .zeros)]
+    }
+
+    public static func batchNorm<S>(_ x: Variable<S>, _ p: inout ParameterReader<S>, _ name: String, epsilon: S = 1e-5) -> Variable<S> {
+        let axes = (0..<x.shape.count).filter { $0 != 1 }
+        let centred = x - x.mean(alongAxes: axes)
+        let variance = (centred * centred).mean(alongAxes: axes)
+        return centred * (variance + epsilon).pow(-0.5) * p.take("\(name).scale") + p.take("\(name).shift")
+    }
+}
+
+extension ParameterList {
+    /// Sets every weight-norm gain to the norm of its weight, so a weight-normalised layer starts
+    /// out computing exactly what the plain layer would.
+    public mutating func initialiseWeightNormGains() {
+        for (i, spec) in specs.enumerated() where spec.name.hasSuffix(".gain") {
+            let base = String(spec.name.dropLast(".gain".count))
+            guard let wi = specs.firstIndex(where: { $0.name == base + ".weight" }) else { continue }
+            let w = values[wi].value
+            let outputAxis = w.rank == 4 ? 0 : 1
+            let axes = (0..<w.rank).filter { $0 != outputAxis }
+            var target = w.shape
+            for a in axes { target[a] = 1 }
+            let norm = (w * w).sum(toShape: target).sqrt()
+            values[i] = Variable(norm, requiresGrad: values[i].requiresGrad)
+        }
+    }
+}
