@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "GTNAutodiff", targets: ["GTNAutodiff"]),
         .library(name: "GTNData", targets: ["GTNData"]),
         .library(name: "GTNIO", targets: ["GTNIO"]),
+        .executable(name: "gtn", targets: ["gtn"]),
         .executable(name: "gtn-bench", targets: ["gtn-bench"]),
     ],
     dependencies: [
@@ -31,6 +32,10 @@ let package = Package(
         .target(name: "GTNIO", dependencies: ["GTNTensor", "CZlib"], swiftSettings: optimise),
         .target(name: "GTNNN", dependencies: ["GTNTensor", "GTNAutodiff"], swiftSettings: optimise),
         .target(name: "GTN", dependencies: ["GTNTensor", "GTNAutodiff", "GTNNN", "GTNData", "GTNIO"], swiftSettings: optimise),
+        .executableTarget(
+            name: "gtn",
+            dependencies: ["GTN", "GTNData", "GTNTensor", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: optimise),
         .executableTarget(
             name: "gtn-bench",
             dependencies: ["GTNTensor", "GTNAutodiff", "GTNNN", "GTN",

@@ -98,9 +98,9 @@ extension MetaTrainer {
 
     func generatedBatch(step t: Int, episode ep: Episode) -> (images: Tensor<Float>, targets: Tensor<Float>) {
         withoutGradients {
-            let gen = ParameterList(specs: generatorSpecs, values: state.generator.map { Variable($0) })
-            let z = noise(step: t, curriculum: state.curriculum.map { Variable($0) }, episode: ep)
-            return (config.generator.generate(gen, noise: z, labels: Variable(ep.labels)).value, ep.labels)
+            let teacher = teacherVariables(state.parameters.map { Variable($0) })
+            let z = noise(step: t, curriculum: teacher.curriculum, episode: ep)
+            return (config.generator.generate(prepared: teacher.generator, noise: z, labels: Variable(ep.labels)).value, ep.labels)
         }
     }
 

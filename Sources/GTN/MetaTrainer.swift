@@ -142,27 +142,44 @@ public struct MetaTrainer {
         }
     }
 
-    /// The teacher's parameters as variables, split by role.
+    /// The teacher's parameters as variables, split by role. `generator` holds parameters
+    /// prepared for `GeneratorConfig.generate(prepared:)` (weight norm folded in).
     struct TeacherVariables {
         var generator: ParameterList<Float>
         var curriculum: Variable<Float>?
         var logLR: Variable<Float>
         var logMomentum: Variable<Float>
+        var flat: [Variable<Float>] { generator.values + (curriculum.map { [$0] } ?? []) + [logLR, logMomentum] }
+
+        /// Rebuilds the roles from `flat` (generator specs from `like`).
+        init(flat m: [Variable<Float>], like other: TeacherVariables) {
+            let g = other.generator.specs.count
+            generator = ParameterList(specs: other.generator.specs, values: Array(m[0..<g]))
+            curriculum = other.curriculum == nil ? nil : m[g]
+            let k = g + (other.curriculum == nil ? 0 : 1)
+            (logLR, logMomentum) = (m[k], m[k + 1])
+        }
+
+        init(generator: ParameterList<Float>, curriculum: Variable<Float>?, logLR: Variable<Float>, logMomentum: Variable<Float>) {
+            (self.generator, self.curriculum, self.logLR, self.logMomentum) = (generator, curriculum, logLR, logMomentum)
+        }
     }
 
-    func split(_ m: [Variable<Float>]) -> TeacherVariables {
+    /// Splits `state.parameters`-ordered variables by role, preparing the generator's weights once.
+    func teacherVariables(_ m: [Variable<Float>]) -> TeacherVariables {
         let g = generatorSpecs.count
         let hasCurriculum = state.curriculum != nil
         let k = g + (hasCurriculum ? 1 : 0)
-        return TeacherVariables(generator: ParameterList(specs: generatorSpecs, values: Array(m[0..<g])),
-                                curriculum: hasCurriculum ? m[g] : nil, logLR: m[k], logMomentum: m[k + 1])
+        let raw = ParameterList(specs: generatorSpecs, values: Array(m[0..<g]))
+        return TeacherVariables(generator: config.generator.prepare(raw), curriculum: hasCurriculum ? m[g] : nil,
+                                logLR: m[k], logMomentum: m[k + 1])
     }
 
     /// One inner step: the generator makes batch t, the learner takes an SGD-with-momentum step on
     /// it (gradients kept differentiable), with step t's learned learning rate and momentum.
     func innerStep(_ t: Int, teacher: TeacherVariables, episode: Episode, learner s: LearnerState) -> LearnerState {
         let y = Variable(episode.labels)
-        let x = config.generator.generate(teacher.generator, noise: noise(step: t, curriculum: teacher.curriculum, episode: episode), labels: y)
+        let x = config.generator.generate(prepared: teacher.generator, noise: noise(step: t, curriculum: teacher.curriculum, episode: episode), labels: y)
         let params = ParameterList(specs: episode.learner.specs, values: s.weights)
         var means = Layers.BatchMeans<Float>.collect
         let loss = crossEntropy(logProbs: episode.learner.logProbabilities(params, x, means: &means), targets: y)
@@ -178,6 +195,8 @@ public struct MetaTrainer {
     /// Blocks of `checkpointBlock` steps are checkpointed: only the learner state between blocks is
     /// kept, and each block is replayed during the meta-backward pass.
     func unroll(_ meta: [Variable<Float>], episode: Episode) -> LearnerState {
+        // Weight normalisation of the generator happens once here, not at every inner step.
+        let teacher = teacherVariables(meta)
         let w = episode.learnerInit.map { Variable($0, requiresGrad: true) }
         var s = LearnerState(weights: w, velocity: w.map { Variable(Tensor<Float>.zeros($0.shape)) }, means: [])
         let steps = config.innerSteps, block = config.checkpointBlock
@@ -186,16 +205,16 @@ public struct MetaTrainer {
             let end = block > 0 ? min(steps, t + block) : steps
             let range = t..<end
             if block > 0 {
-                let (nm, counts) = (meta.count, (s.weights.count, s.velocity.count))
-                let out = checkpointed(meta + s.weights + s.velocity) { ins in
-                    let teacher = split(Array(ins[0..<nm]))
+                let teacherInputs = teacher.flat
+                let (nm, counts) = (teacherInputs.count, (s.weights.count, s.velocity.count))
+                let out = checkpointed(teacherInputs + s.weights + s.velocity) { ins in
+                    let tv = TeacherVariables(flat: Array(ins[0..<nm]), like: teacher)
                     var inner = LearnerState(flat: Array(ins[nm...]), counts: counts)
-                    for step in range { inner = innerStep(step, teacher: teacher, episode: episode, learner: inner) }
+                    for step in range { inner = innerStep(step, teacher: tv, episode: episode, learner: inner) }
                     return inner.flat
                 }
                 s = LearnerState(flat: out, counts: counts)
             } else {
-                let teacher = split(meta)
                 for step in range { s = innerStep(step, teacher: teacher, episode: episode, learner: s) }
             }
             t = end

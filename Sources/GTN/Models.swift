@@ -135,8 +135,10 @@ public struct GeneratorConfig: Sendable, Hashable, Codable {
 
     var side: (Int, Int) { (image.height / 4, image.width / 4) }
 
-    public var specs: [ParameterSpec] {
-        let wn = weightNorm, (h, w) = side
+    public var specs: [ParameterSpec] { specs(weightNorm: weightNorm) }
+
+    func specs(weightNorm wn: Bool) -> [ParameterSpec] {
+        let (h, w) = side
         return Layers.linearSpecs("fc1", inputs: noise + classes, outputs: hidden, bias: false, weightNorm: wn)
             + Layers.batchNormSpecs("bn1", channels: hidden, rank: 2)
             + Layers.linearSpecs("fc2", inputs: hidden, outputs: channels * h * w, bias: false, weightNorm: wn)
@@ -156,8 +158,18 @@ public struct GeneratorConfig: Sendable, Hashable, Codable {
 
     /// Images [N, C, H, W] in (-2, 2) from noise [N, noise] and targets [N, classes].
     public func generate<S>(_ params: ParameterList<S>, noise z: Variable<S>, labels y: Variable<S>) -> Variable<S> {
+        generate(prepared: prepare(params), noise: z, labels: y)
+    }
+
+    /// The parameters with weight normalisation folded in, for many `generate(prepared:)` calls.
+    public func prepare<S>(_ params: ParameterList<S>) -> ParameterList<S> {
+        weightNorm ? params.foldingWeightNorm() : params
+    }
+
+    /// `generate` on parameters from `prepare`.
+    public func generate<S>(prepared params: ParameterList<S>, noise z: Variable<S>, labels y: Variable<S>) -> Variable<S> {
         var p = ParameterReader(params)
-        let wn = weightNorm, (h, w) = side, n = z.shape[0]
+        let wn = false, (h, w) = side, n = z.shape[0]
         var x = Layers.linear(concat([z, y], axis: 1), &p, "fc1", bias: false, weightNorm: wn)
         x = Layers.batchNorm(x, &p, "bn1").leakyRelu(slope: 0.1)
         x = Layers.linear(x, &p, "fc2", bias: false, weightNorm: wn)

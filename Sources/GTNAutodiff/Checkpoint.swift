@@ -14,34 +14,43 @@ public func checkpointed<S>(_ inputs: [Variable<S>],
                            _ body: @escaping ([Variable<S>]) -> [Variable<S>]) -> [Variable<S>] {
     // Forward: on cut copies of the inputs, so the segment's graph dies with this scope.
     let outputs = body(inputs.map { Variable($0.value, requiresGrad: $0.requiresGrad) })
-    let shapes = outputs.map(\.shape)
-    let sizes = shapes.map { $0.reduce(1, *) }
-    // The outputs travel as one flat node whose pullback replays the segment once for all of them.
-    var flat = [S]()
-    flat.reserveCapacity(sizes.reduce(0, +))
-    for o in outputs { flat += o.value.scalars }
-    let hub = Variable.record(Tensor(shape: [flat.count], scalars: flat), "checkpoint", inputs) { g, _, needs in
-        var offset = 0
-        let seeds = zip(shapes, sizes).map { shape, size in
-            defer { offset += size }
-            return g.slice(axis: 0, offset ..< offset + size).reshaped(shape)
-        }
-        let wrt: [Variable<S>]
-        let replayed: [Variable<S>]
+
+    // The outputs hang off one empty "segment" node whose parents are the inputs. A backward pass
+    // reaches every output before the segment node (outputs are created later), so each output's
+    // pullback parks its gradient in `seeds`; the segment's pullback then replays `body` once for
+    // all of them and clears the slots for the next pass.
+    let seeds = SeedSlots<S>(outputs.map(\.shape))
+    let segment = Variable.record(Tensor<S>.zeros([0]), "checkpoint", inputs) { _, _, needs in
+        let grads: [Variable<S>]
         if Tape.isRecording {
-            wrt = inputs
-            replayed = body(inputs)
+            grads = gradients(of: body(inputs), seeds: seeds.take(), wrt: inputs, createGraph: true)
         } else {
-            wrt = inputs.map { Variable($0.value, requiresGrad: true) }
-            replayed = Tape.recording(true) { body(wrt) }
+            let leaves = inputs.map { Variable($0.value, requiresGrad: true) }
+            let replayed = Tape.recording(true) { body(leaves) }
+            grads = gradients(of: replayed, seeds: seeds.take(), wrt: leaves)
         }
-        let grads = gradients(of: replayed, seeds: seeds, wrt: wrt, createGraph: Tape.isRecording)
         return zip(grads, needs).map { $1 ? $0 : nil }
     }
-    if !hub.requiresGrad { return outputs.map(\.detached) }
-    var offset = 0
-    return zip(shapes, sizes).map { shape, size in
-        defer { offset += size }
-        return hub.slice(axis: 0, offset ..< offset + size).reshaped(shape)
+    if !segment.requiresGrad { return outputs.map(\.detached) }
+    return outputs.enumerated().map { i, o in
+        Variable.record(o.value, "checkpointOutput", [segment]) { g, _, _ in
+            seeds.put(i, g)
+            return [Variable(Tensor<S>.zeros([0]))]
+        }
+    }
+}
+
+/// Per-output gradient slots of one checkpointed segment (see `checkpointed`).
+final class SeedSlots<S: TensorScalar> {
+    let shapes: [[Int]]
+    var slots: [Variable<S>?]
+    init(_ shapes: [[Int]]) { (self.shapes, slots) = (shapes, Array(repeating: nil, count: shapes.count)) }
+
+    func put(_ i: Int, _ g: Variable<S>) { slots[i] = slots[i].map { $0 + g } ?? g }
+
+    /// The parked gradients (zeros for outputs the pass did not reach), emptying the slots.
+    func take() -> [Variable<S>] {
+        defer { slots = Array(repeating: nil, count: shapes.count) }
+        return zip(slots, shapes).map { $0 ?? Variable(Tensor<S>.zeros($1)) }
     }
 }

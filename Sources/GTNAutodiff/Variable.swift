@@ -45,8 +45,9 @@ public final class Variable<S: TensorScalar> {
 
     /// Records an operation: a graph node if recording and some parent needs gradients, a constant
     /// otherwise (so evaluation and first-order backward passes build no graph).
-    static func record(_ value: Tensor<S>, _ op: String, _ parents: [Variable],
+    static func record(_ compute: @autoclosure () -> Tensor<S>, _ op: String, _ parents: [Variable],
                        _ pullback: @escaping Pullback) -> Variable {
+        let value = OpProfiler.isEnabled ? OpProfiler.time(op, compute) : compute()
         if Tape.isRecording && parents.contains(where: \.requiresGrad) {
             return Variable(value: value, op: op, parents: parents, pullback: pullback)
         }

@@ -30,9 +30,20 @@ public enum Layers {
     }
 
     public static func linear<S>(_ x: Variable<S>, _ p: inout ParameterReader<S>, _ name: String, bias: Bool, weightNorm: Bool) -> Variable<S> {
-        var w = p.take("\(name).weight")
-        if weightNorm { w = weightNormalized(w, gain: p.take("\(name).gain"), outputAxis: 1) }
-        let y = matmul(x, w)
+        let w = p.take("\(name).weight")
+        var y: Variable<S>
+        if weightNorm {
+            // Scale whichever is smaller, the weight or the output: the same function, but the
+            // double backward then runs over [batch, out] instead of [in, out] for wide layers.
+            let gain = p.take("\(name).gain")
+            if x.shape[0] < w.shape[0] {
+                y = matmul(x, w) * (gain / (w * w).sum(alongAxes: [0]).sqrt())
+            } else {
+                y = matmul(x, weightNormalized(w, gain: gain, outputAxis: 1))
+            }
+        } else {
+            y = matmul(x, w)
+        }
         return bias ? y + p.take("\(name).bias") : y
     }
 
@@ -107,6 +118,24 @@ public enum Layers {
 }
 
 extension ParameterList {
+    /// The same layers with weight normalisation folded in: every weight with a gain becomes
+    /// w * g / ||w|| and the gains are dropped. Applying a model with `weightNorm: false` to these
+    /// computes the same function; a model used many times with fixed parameters (the generator
+    /// across the inner steps) then normalises once instead of at every use.
+    public func foldingWeightNorm() -> ParameterList {
+        var specs: [ParameterSpec] = [], values: [Variable<S>] = []
+        for (spec, v) in zip(self.specs, self.values) where !spec.name.hasSuffix(".gain") {
+            let base = String(spec.name.dropLast(".weight".count))
+            if spec.name.hasSuffix(".weight"), let gi = self.specs.firstIndex(where: { $0.name == base + ".gain" }) {
+                values.append(Layers.weightNormalized(v, gain: self.values[gi], outputAxis: v.shape.count == 4 ? 0 : 1))
+            } else {
+                values.append(v)
+            }
+            specs.append(spec)
+        }
+        return ParameterList(specs: specs, values: values)
+    }
+
     /// Sets every weight-norm gain to the norm of its weight, so a weight-normalised layer starts
     /// out computing exactly what the plain layer would.
     public mutating func initialiseWeightNormGains() {

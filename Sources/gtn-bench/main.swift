@@ -37,6 +37,7 @@ struct Meta: ParsableCommand {
             if i > 0 || iterations == 1 { times.append(m.seconds) }
         }
         let median = times.sorted()[times.count / 2]
+        if OpProfiler.isEnabled { print(OpProfiler.report()) }
         print(String(format: "T=%d B=%d checkpoint block %d: median %.2f s per meta-iteration, peak memory %.2f GB",
                      steps, batch, checkpointBlock, median, Double(peakMemoryBytes()) / 1e9))
     }
@@ -60,6 +61,10 @@ func medianSeconds(_ repeats: Int, _ body: () -> Void) -> Double {
         times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
     }
     return times.sorted()[times.count / 2]
+}
+
+func row_(_ name: String, _ seconds: Double, _ gbps: Double) {
+    print(name.padding(toLength: 50, withPad: " ", startingAt: 0) + String(format: "%9.2f ms  %6.1f GB/s", seconds * 1e3, gbps))
 }
 
 func row(_ name: String, _ seconds: Double, flops: Double? = nil, reference: Double? = nil) {
@@ -125,6 +130,18 @@ struct Engine: ParsableCommand {
 
         // 3. The base_fc learner: forward, backward with createGraph, and the double backward
         //    (gradient of <v, dLoss/dθ> with respect to the input batch, as a meta-gradient needs).
+        if parts.contains("elementwise") {
+            for shape in [[6272, 256], [128, 64, 28, 28]] {
+                let a = Tensor<Float>.randomNormal(shape, using: &rng), b = Tensor<Float>.randomNormal(shape, using: &rng)
+                let s = Tensor<Float>.randomNormal([1], using: &rng)
+                let bytes = Double(a.count * 12)
+                for (name, f) in [("a * b", { _ = a * b }), ("a * [1]", { _ = a * s }),
+                                  ("a * 2 (map)", { _ = a * Float(2) })] as [(String, () -> Void)] {
+                    let t = medianSeconds(repeats, f)
+                    row_(name + " \(shape)", t, bytes / t / 1e9)
+                }
+            }
+        }
         guard parts.contains("learner") else { return }
         let learner = BaseFCLearner(batch: batch, rng: &rng)
         let x = Tensor<Float>.randomNormal([batch, 1, 28, 28], using: &rng)
@@ -150,6 +167,7 @@ struct Engine: ParsableCommand {
         row("base_fc learner backward, createGraph", bwd)
         row("base_fc learner double backward to input", dbl)
         row("base_fc learner forward+backward+double backward", fwd + bwd + dbl)
+        if OpProfiler.isEnabled { print(OpProfiler.report(limit: 25)) }
     }
 }
 

@@ -43,9 +43,12 @@ struct MetaTrainerTests {
         let plain = MetaTrainer(config: tinyConfig(curriculum: curriculum))
         let (gp, gc) = (plain.metaGradient(iteration: 0, realBatch: tinyRealData), c.metaGradient(iteration: 0, realBatch: tinyRealData))
         #expect(gp.loss == gc.loss)
+        // Relative to the largest gradient entry overall: the gains of weight-normalised layers
+        // that feed a batch norm have a true gradient of zero (batch norm undoes any scale), so
+        // their computed gradients are pure rounding noise and cannot be compared on their own.
+        let scale = gp.gradients.map { Double($0.scalars.map { abs($0) }.max() ?? 0) }.max()!
         for (x, y) in zip(gp.gradients, gc.gradients) {
-            let scale = max(1e-6, Double(x.scalars.map { abs($0) }.max() ?? 0))
-            #expect(Double(x.maxAbsDifference(y)) / scale < 1e-4)
+            #expect(Double(x.maxAbsDifference(y)) / scale < 1e-5)
         }
     }
 

@@ -1,0 +1,186 @@
+import Foundation
+import GTNData
+import GTNIO
+import GTNTensor
+
+/// Where a run writes, and how often it evaluates, checkpoints and draws samples.
+public struct RunOptions: Sendable {
+    public var directory: String
+    public var evaluateEvery = 50
+    public var checkpointEvery = 10
+    public var samplesEvery = 50
+    /// Validation examples scored after every inner step of an evaluation learner.
+    public var evaluationExamples = 2000
+    public init(directory: String) { self.directory = directory }
+}
+
+/// What a run reports as it goes (the CLI draws these as a progress bar and log lines).
+public enum RunEvent {
+    case started(iteration: Int, of: Int, resumed: Bool)
+    case metaStep(MetaStepMetrics)
+    case evaluated(EvaluationRecord)
+    case checkpointed(path: String)
+    case samples(path: String)
+    case interrupted(iteration: Int)
+    case finished(EvaluationRecord?)
+}
+
+/// One evaluation: a fresh learner taught by the GTN (accuracy after every inner step) next to the
+/// same learner trained for as many steps on real data.
+public struct EvaluationRecord: Codable, Sendable {
+    public var iteration: Int
+    /// Validation accuracy of the GTN-taught learner after inner step 1, 2, ..., T.
+    public var validationPerStep: [Double]
+    /// Test accuracy after T steps on GTN data.
+    public var testAccuracy: Double
+    /// The control: the same fresh learner after T SGD steps on real data (initial inner lr and momentum).
+    public var realDataValidationPerStep: [Double]
+    public var realDataTestAccuracy: Double
+    public var seconds: Double
+}
+
+/// A meta-training run on disk: `config.json`, `metrics.jsonl` (one row per meta-iteration),
+/// `evaluations.jsonl`, `checkpoint.safetensors` (atomic), and `samples/*.png`.
+public struct TrainingSession {
+    public var trainer: MetaTrainer
+    public let data: DataSplits
+    public let options: RunOptions
+    public var resumed = false
+
+    public var checkpointPath: String { options.directory + "/checkpoint.safetensors" }
+    var metricsPath: String { options.directory + "/metrics.jsonl" }
+    var evaluationsPath: String { options.directory + "/evaluations.jsonl" }
+
+    /// A new run. Refuses to overwrite a directory that already holds a run.
+    public init(config: GTNConfig, data: DataSplits, options: RunOptions) throws {
+        try config.validate()
+        try Self.checkCompatible(config, data)
+        if FileManager.default.fileExists(atPath: options.directory + "/checkpoint.safetensors") {
+            throw ConfigError(message: "\(options.directory) already holds a run; pass --resume to continue it or choose another --output")
+        }
+        try createDirectory(options.directory)
+        try createDirectory(options.directory + "/samples")
+        try writeAtomically(JSONEncoder.sorted.encode(config), to: options.directory + "/config.json")
+        for p in [options.directory + "/metrics.jsonl", options.directory + "/evaluations.jsonl"] {
+            try writeAtomically(Data(), to: p)
+        }
+        (self.trainer, self.data, self.options) = (MetaTrainer(config: config), data, options)
+    }
+
+    /// Continues the run in `options.directory` from its checkpoint.
+    public init(resuming options: RunOptions, data: DataSplits) throws {
+        let path = options.directory + "/checkpoint.safetensors"
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw CheckpointError(path: path, message: "no checkpoint to resume from")
+        }
+        let trainer = try Checkpoint.load(path: path)
+        try Self.checkCompatible(trainer.config, data)
+        (self.trainer, self.data, self.options, self.resumed) = (trainer, data, options, true)
+        // Rows written after the checkpoint belong to iterations that will run again.
+        try Self.truncateRows(path: metricsPath, keepingBelow: trainer.state.iteration)
+        try Self.truncateRows(path: evaluationsPath, keepingBelow: trainer.state.iteration + 1)
+    }
+
+    static func checkCompatible(_ config: GTNConfig, _ data: DataSplits) throws {
+        if config.learner.image.dims != data.imageShape || config.learner.classes != data.classes {
+            throw ConfigError(message: "the configuration expects \(config.learner.classes) classes of \(config.learner.image.dims) images, data set \(data.name) has \(data.classes) classes of \(data.imageShape)")
+        }
+    }
+
+    static func truncateRows(path: String, keepingBelow iteration: Int) throws {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return }
+        let kept = text.split(separator: "\n").filter { line in
+            guard let d = line.data(using: .utf8), let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any],
+                  let i = o["iteration"] as? Int else { return false }
+            return i < iteration
+        }
+        try writeAtomically(Data(kept.map { $0 + "\n" }.joined().utf8), to: path)
+    }
+
+    func append(_ row: some Encodable, to path: String) throws {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        var line = try e.encode(row)
+        line.append(0x0A)
+        guard let h = FileHandle(forWritingAtPath: path) else {
+            throw FileError(path: path, errno: nil, message: "\(path): cannot open for appending")
+        }
+        defer { try? h.close() }
+        try h.seekToEnd()
+        try h.write(contentsOf: line)
+    }
+
+    /// Runs meta-iterations until the configured count or until `shouldStop()` (checked between
+    /// iterations); always leaves a checkpoint of the last finished iteration.
+    public mutating func run(shouldStop: () -> Bool = { false }, report: (RunEvent) -> Void) throws {
+        let total = trainer.config.metaIterations
+        report(.started(iteration: trainer.state.iteration, of: total, resumed: resumed))
+        let train = data.train
+        let source: RealBatchSource = { n, rng in train.randomBatch(size: n, using: &rng) }
+        var last: EvaluationRecord?
+        while trainer.state.iteration < total {
+            let metrics = trainer.step(realBatch: source)
+            try append(metrics, to: metricsPath)
+            report(.metaStep(metrics))
+            let done = trainer.state.iteration
+            if done % options.checkpointEvery == 0 || done == total || shouldStop() {
+                try Checkpoint.save(trainer, to: checkpointPath)
+                report(.checkpointed(path: checkpointPath))
+            }
+            if done % options.samplesEvery == 0 || done == total {
+                report(.samples(path: try writeSamples()))
+            }
+            if done % options.evaluateEvery == 0 || done == total {
+                let record = evaluate(fullTest: done == total)
+                try append(record, to: evaluationsPath)
+                report(.evaluated(record))
+                last = record
+            }
+            if shouldStop() && done < total {
+                report(.interrupted(iteration: done))
+                return
+            }
+        }
+        report(.finished(last))
+    }
+
+    /// Trains one fresh learner on the GTN and one on real data; scores both after every step.
+    public func evaluate(fullTest: Bool = false, seed: UInt64 = 0xE7A1) -> EvaluationRecord {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let n = min(options.evaluationExamples, data.validation.count)
+        let validation = LabelledImages(images: data.validation.slice(0..<n).images, labels: Array(data.validation.labels[0..<n]))
+        let testSet = fullTest ? data.test : data.test.slice(0..<min(data.test.count, options.evaluationExamples))
+        let test = LabelledImages(images: testSet.images, labels: testSet.labels)
+        var taughtCurve: [Double] = [], realCurve: [Double] = []
+        let learnerSeed = seed &+ UInt64(trainer.state.iteration)
+        let taught = trainer.teach(seed: learnerSeed) { _, l in taughtCurve.append(l.accuracy(on: validation)) }
+        let train = data.train
+        let real = trainer.trainOnRealData(seed: learnerSeed, data: { n, rng in train.randomBatch(size: n, using: &rng) }) { _, l in
+            realCurve.append(l.accuracy(on: validation))
+        }
+        return EvaluationRecord(iteration: trainer.state.iteration, validationPerStep: taughtCurve,
+                                testAccuracy: taught.accuracy(on: test), realDataValidationPerStep: realCurve,
+                                realDataTestAccuracy: real.accuracy(on: test),
+                                seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+    }
+
+    /// A grid of generated images: one column per class, one row per inner step (paper Fig. 2c).
+    public func writeSamples() throws -> String {
+        let t = trainer.config.innerSteps, classes = trainer.config.learner.classes
+        let seed: UInt64 = 0x5A3
+        var rows: [Float] = []
+        var shape: [Int] = []
+        for step in 0..<t {
+            let batch = trainer.generatedBatch(step: step, seed: seed).images
+            let per = batch.count / batch.shape[0]
+            // Labels are i mod classes, so the first `classes` images are one per class, in order.
+            rows += batch.scalars[0 ..< min(classes, batch.shape[0]) * per]
+            shape = Array(batch.shape.dropFirst())
+        }
+        let images = Tensor(shape: [rows.count / shape.reduce(1, *)] + shape, scalars: rows)
+        let pixels = data.normalization.denormalize(images)
+        let path = options.directory + String(format: "/samples/iteration-%06d.png", trainer.state.iteration)
+        try writeImageGrid(pixels, columns: classes, range: 0...1, to: path)
+        return path
+    }
+}

@@ -1,0 +1,36 @@
+import Foundation
+import GTNTensor
+import Synchronization
+
+/// Time spent in each primitive's kernels, keyed by op name and output shape. Every forward and
+/// every pullback runs through `Variable.record`, so this sees all tensor work. Off unless the
+/// environment sets GTN_PROFILE=1 (then one branch per op is all it costs).
+public enum OpProfiler {
+    public static let isEnabled = ProcessInfo.processInfo.environment["GTN_PROFILE"] == "1"
+    static let table = Mutex<[String: (seconds: Double, calls: Int)]>([:])
+
+    static func time<S>(_ op: String, _ compute: () -> Tensor<S>) -> Tensor<S> {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let value = compute()
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let key = "\(op) \(value.shape)"
+        table.withLock { t in
+            let e = t[key] ?? (0, 0)
+            t[key] = (e.seconds + seconds, e.calls + 1)
+        }
+        return value
+    }
+
+    /// The `limit` most expensive entries, as printable lines.
+    public static func report(limit: Int = 30) -> String {
+        let rows = table.withLock { $0 }.sorted { $0.value.seconds > $1.value.seconds }
+        let total = rows.reduce(0) { $0 + $1.value.seconds }
+        var out = String(format: "op kernels: %.2f s in total\n", total)
+        for (k, v) in rows.prefix(limit) {
+            out += String(format: "%8.3f s %5.1f%% %6d calls  %@\n", v.seconds, 100 * v.seconds / max(total, 1e-9), v.calls, k)
+        }
+        return out
+    }
+
+    public static func reset() { table.withLock { $0.removeAll() } }
+}

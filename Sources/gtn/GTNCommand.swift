@@ -1,0 +1,254 @@
+import ArgumentParser
+import Foundation
+import GTN
+import GTNData
+import GTNTensor
+import Synchronization
+
+@main
+struct GTNCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gtn",
+        abstract: "Generative Teaching Networks: meta-train a generator of synthetic training data.",
+        subcommands: [Train.self, Evaluate.self])
+}
+
+/// Ctrl-C asks the run to stop after the current meta-iteration (a checkpoint is then written);
+/// a second Ctrl-C exits at once (the previous checkpoint is intact: writes are atomic).
+enum Interrupt {
+    static let requested = Atomic<Int>(0)
+    static func install() {
+        signal(SIGINT) { _ in
+            if Interrupt.requested.add(1, ordering: .relaxed).newValue >= 2 { _exit(130) }
+            let msg = "\ngtn: stopping after this meta-iteration (Ctrl-C again to quit now)\n"
+            _ = msg.withCString { write(2, $0, strlen($0)) }
+        }
+    }
+    static var isRequested: Bool { requested.load(ordering: .relaxed) > 0 }
+}
+
+func loadData(_ directory: String) throws -> DataSplits {
+    do { return try DataSource.load(directory: directory) } catch let e as DataError {
+        throw ValidationError("--data \(directory): \(e)")
+    }
+}
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Meta-train a GTN (defaults: Fashion-MNIST from Debian's dataset-fashion-mnist, a ~20-minute run).",
+        discussion: """
+        Settings are taken from the defaults, then --config FILE (JSON, keys as in config.json of a run), then flags.
+        A run directory holds config.json, metrics.jsonl (one row per meta-iteration), evaluations.jsonl,
+        checkpoint.safetensors and samples/*.png. Ctrl-C stops after the current meta-iteration and saves;
+        --resume DIR continues.
+        """)
+
+    @Option(help: "Data directory (IDX files, plain or .gz, or CIFAR-10 binary batches).")
+    var data = DataSource.defaultDirectory
+    @Option(name: .shortAndLong, help: "Run directory to create.")
+    var output: String?
+    @Option(help: "Continue the run in this directory from its checkpoint.")
+    var resume: String?
+    @Option(help: "JSON configuration file.")
+    var config: String?
+
+    @Option(help: "Meta-iterations.") var iterations: Int?
+    @Option(help: "Inner steps T (learner SGD steps per meta-iteration).") var innerSteps: Int?
+    @Option(help: "Generated batch size B per inner step.") var batchSize: Int?
+    @Option(help: "Real batch size of the meta-loss.") var metaBatchSize: Int?
+    @Option(help: "Learner: \(LearnerKind.allCases.map(\.rawValue).joined(separator: ", ")).") var learner: LearnerKind?
+    @Option(help: "Curriculum: \(CurriculumKind.allCases.map(\.rawValue).joined(separator: ", ")).") var curriculum: CurriculumKind?
+    @Flag(help: "Sample learner widths at random every meta-iteration.") var randomWidths = false
+    @Flag(help: "Turn weight normalisation off (learner and generator).") var noWeightNorm = false
+    @Option(help: "Meta (Adam) learning rate.") var metaLr: Double?
+    @Option(help: "Initial inner learning rate (meta-learned per step).") var innerLr: Double?
+    @Option(help: "Initial inner momentum (meta-learned per step).") var innerMomentum: Double?
+    @Option(help: "Clip the meta-gradient to this L2 norm.") var gradientClip: Double?
+    @Option(help: "Inner steps per checkpointed block (0: no gradient checkpointing; more memory).") var checkpointBlock: Int?
+    @Option(help: "Random seed.") var seed: UInt64?
+
+    @Option(help: "Evaluate a fresh learner every N meta-iterations.") var evalEvery = 25
+    @Option(help: "Validation/test examples per evaluation (the last one uses the full test set).") var evalExamples = 2000
+    @Option(help: "Write a checkpoint every N meta-iterations.") var checkpointEvery = 5
+    @Option(help: "Write a sample grid every N meta-iterations.") var samplesEvery = 25
+
+    /// The main job's defaults: the official MNIST architecture with fewer inner steps and
+    /// meta-iterations, sized to finish in about 20 minutes on a 2-core machine.
+    static func defaults(for data: DataSplits) -> GTNConfig {
+        var c = GTNConfig()
+        let shape = data.imageShape
+        let image = ImageShape(channels: shape[0], height: shape[1], width: shape[2])
+        c.generator.image = image
+        c.generator.classes = data.classes
+        c.learner = LearnerConfig(kind: .baseFC, image: image, classes: data.classes)
+        c.innerSteps = 8
+        c.metaIterations = 200
+        return c
+    }
+
+    func validate() throws {
+        if resume != nil && (output != nil || config != nil) {
+            throw ValidationError("--resume continues a run with its own settings; do not combine it with --output or --config")
+        }
+        for (name, v) in [("--eval-every", evalEvery), ("--checkpoint-every", checkpointEvery), ("--samples-every", samplesEvery), ("--eval-examples", evalExamples)] where v < 1 {
+            throw ValidationError("\(name) must be at least 1, got \(v)")
+        }
+    }
+
+    func resolvedConfig(_ data: DataSplits) throws -> GTNConfig {
+        var c = Self.defaults(for: data)
+        if let path = config {
+            guard let bytes = FileManager.default.contents(atPath: path) else { throw ValidationError("--config \(path): cannot read the file") }
+            do {
+                // Keys absent from the file keep the defaults above.
+                let fileConfig = try JSONDecoder().decode(GTNConfig.self, from: bytes)
+                let raw = (try JSONSerialization.jsonObject(with: bytes)) as? [String: Any] ?? [:]
+                c = merge(c, fileConfig, keys: Set(raw.keys))
+            } catch let e as DecodingError {
+                throw ValidationError("--config \(path): \(describe(e))")
+            }
+        }
+        if let v = iterations { c.metaIterations = v }
+        if let v = innerSteps { c.innerSteps = v }
+        if let v = batchSize { c.batchSize = v }
+        if let v = metaBatchSize { c.metaBatchSize = v }
+        if let v = learner { c.learner.kind = v }
+        if let v = curriculum { c.curriculum = v }
+        if randomWidths { c.randomLearnerWidths = true }
+        if noWeightNorm { c.learner.weightNorm = false; c.generator.weightNorm = false }
+        if let v = metaLr { c.metaLearningRate = v }
+        if let v = innerLr { c.innerLearningRate = v }
+        if let v = innerMomentum { c.innerMomentum = v }
+        if let v = gradientClip { c.gradientClip = v }
+        if let v = checkpointBlock { c.checkpointBlock = v }
+        if let v = seed { c.seed = v }
+        do { try c.validate() } catch let e as ConfigError { throw ValidationError(e.message) }
+        return c
+    }
+
+    func run() throws {
+        let directory = resume ?? output ?? "runs/gtn-\(Int(Date().timeIntervalSince1970))"
+        var options = RunOptions(directory: directory)
+        (options.evaluateEvery, options.checkpointEvery, options.samplesEvery, options.evaluationExamples) =
+            (evalEvery, checkpointEvery, samplesEvery, evalExamples)
+        let splits = try loadData(data)
+        var session: TrainingSession
+        if resume != nil {
+            session = try TrainingSession(resuming: options, data: splits)
+        } else {
+            session = try TrainingSession(config: try resolvedConfig(splits), data: splits, options: options)
+        }
+        let c = session.trainer.config
+        print("gtn: \(splits.name) (\(splits.train.count) train / \(splits.validation.count) validation / \(splits.test.count) test) -> \(directory)")
+        print("gtn: learner \(c.learner.kind.rawValue), curriculum \(c.curriculum.rawValue), T=\(c.innerSteps), B=\(c.batchSize), \(c.metaIterations) meta-iterations, weight norm \(c.learner.weightNorm ? "on" : "off"), seed \(c.seed)")
+        Interrupt.install()
+        var bar = ProgressBar(total: c.metaIterations)
+        try session.run(shouldStop: { Interrupt.isRequested }) { event in
+            switch event {
+            case .started(let i, let n, let resumed):
+                bar.start(at: i)
+                if resumed { print("gtn: resuming at meta-iteration \(i) of \(n)") }
+            case .metaStep(let m): bar.update(m)
+            case .evaluated(let r):
+                bar.log(String(format: "eval @%d: GTN-taught learner %.2f%% test (%d steps), real-data control %.2f%%  [%.0f s]",
+                               r.iteration, 100 * r.testAccuracy, r.validationPerStep.count, 100 * r.realDataTestAccuracy, r.seconds))
+            case .checkpointed: break
+            case .samples(let path): bar.log("samples: \(path)")
+            case .interrupted(let i): bar.log("stopped after meta-iteration \(i); checkpoint saved. Continue with: gtn train --resume \(directory)")
+            case .finished(let r):
+                bar.finish()
+                if let r {
+                    print(String(format: "gtn: done. After %d inner steps: GTN data %.2f%% test accuracy, real data %.2f%%.",
+                                 r.validationPerStep.count, 100 * r.testAccuracy, 100 * r.realDataTestAccuracy))
+                }
+                print("gtn: metrics in \(directory)/metrics.jsonl, evaluations in \(directory)/evaluations.jsonl, samples in \(directory)/samples/")
+            }
+        }
+    }
+}
+
+/// Applies the keys present in a config file over the defaults.
+func merge(_ base: GTNConfig, _ file: GTNConfig, keys: Set<String>) -> GTNConfig {
+    var c = base
+    if keys.contains("generator") { c.generator = file.generator }
+    if keys.contains("learner") { c.learner = file.learner }
+    if keys.contains("randomLearnerWidths") { c.randomLearnerWidths = file.randomLearnerWidths }
+    if keys.contains("curriculum") { c.curriculum = file.curriculum }
+    if keys.contains("innerSteps") { c.innerSteps = file.innerSteps }
+    if keys.contains("batchSize") { c.batchSize = file.batchSize }
+    if keys.contains("metaBatchSize") { c.metaBatchSize = file.metaBatchSize }
+    if keys.contains("innerLearningRate") { c.innerLearningRate = file.innerLearningRate }
+    if keys.contains("innerMomentum") { c.innerMomentum = file.innerMomentum }
+    if keys.contains("metaLearningRate") { c.metaLearningRate = file.metaLearningRate }
+    if keys.contains("metaBeta1") { c.metaBeta1 = file.metaBeta1 }
+    if keys.contains("metaBeta2") { c.metaBeta2 = file.metaBeta2 }
+    if keys.contains("metaEpsilon") { c.metaEpsilon = file.metaEpsilon }
+    if keys.contains("metaLearningRateFinalFraction") { c.metaLearningRateFinalFraction = file.metaLearningRateFinalFraction }
+    if keys.contains("metaIterations") { c.metaIterations = file.metaIterations }
+    if keys.contains("gradientClip") { c.gradientClip = file.gradientClip }
+    if keys.contains("checkpointBlock") { c.checkpointBlock = file.checkpointBlock }
+    if keys.contains("seed") { c.seed = file.seed }
+    return c
+}
+
+func describe(_ e: DecodingError) -> String {
+    switch e {
+    case .dataCorrupted(let c), .keyNotFound(_, let c), .typeMismatch(_, let c), .valueNotFound(_, let c):
+        let path = c.codingPath.map(\.stringValue).joined(separator: ".")
+        return (path.isEmpty ? "" : "at \(path): ") + c.debugDescription
+    @unknown default: return "\(e)"
+    }
+}
+
+extension LearnerKind: ExpressibleByArgument {}
+extension CurriculumKind: ExpressibleByArgument {}
+
+struct Evaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train fresh learners on a trained GTN; report test accuracy per inner step, mean and ensemble.")
+
+    @Argument(help: "A checkpoint.safetensors file, or a run directory holding one.")
+    var checkpoint: String
+    @Option(help: "Data directory (as for train).") var data = DataSource.defaultDirectory
+    @Option(help: "Fresh learners to train.") var learners = 5
+    @Option(help: "Test examples to score after every step (the final step always uses the full test set).") var stepExamples = 2000
+
+    func validate() throws {
+        if learners < 1 { throw ValidationError("--learners must be at least 1, got \(learners)") }
+    }
+
+    func run() throws {
+        var isDir: ObjCBool = false
+        var path = checkpoint
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue { path += "/checkpoint.safetensors" }
+        let trainer = try Checkpoint.load(path: path)
+        let splits = try loadData(data)
+        let c = trainer.config
+        let subset = splits.test.slice(0..<min(stepExamples, splits.test.count))
+        let stepSet = LabelledImages(images: subset.images, labels: subset.labels)
+        let test = LabelledImages(images: splits.test.images, labels: splits.test.labels)
+        print("gtn evaluate: \(path) (meta-iteration \(trainer.state.iteration)), \(learners) learners, T=\(c.innerSteps), \(splits.name)")
+        var curves: [[Double]] = []
+        var finals: [Double] = []
+        var summed: Tensor<Float>?
+        for k in 0..<learners {
+            var curve: [Double] = []
+            let learner = trainer.teach(seed: 0xE7A1 &+ UInt64(k)) { _, l in curve.append(l.accuracy(on: stepSet)) }
+            let probs = learner.logProbabilities(test.images).exp()
+            summed = summed.map { $0 + probs } ?? probs
+            let acc = learner.accuracy(on: test)
+            curves.append(curve)
+            finals.append(acc)
+            print(String(format: "learner %d: %.2f%% test accuracy after %d steps", k, 100 * acc, c.innerSteps))
+        }
+        print("step  mean accuracy on \(stepSet.count) test examples")
+        for t in 0..<c.innerSteps {
+            print(String(format: "%4d  %.2f%%", t + 1, 100 * curves.map { $0[t] }.reduce(0, +) / Double(curves.count)))
+        }
+        let ensemble = zip(summed!.argmaxRows(), test.labels).filter { $0 == $1 }.count
+        let mean = finals.reduce(0, +) / Double(finals.count)
+        let sd = (finals.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(max(1, finals.count - 1))).squareRoot()
+        print(String(format: "mean %.2f%% (sd %.2f) over %d learners; ensemble %.2f%%", 100 * mean, 100 * sd, learners,
+                     100 * Double(ensemble) / Double(test.count)))
+    }
+}
