@@ -178,9 +178,10 @@ public struct TrainingSession {
             shape = Array(batch.shape.dropFirst())
         }
         let images = Tensor(shape: [rows.count / shape.reduce(1, *)] + shape, scalars: rows)
-        let pixels = data.normalization.denormalize(images)
         let path = options.directory + String(format: "/samples/iteration-%06d.png", trainer.state.iteration)
-        try writeImageGrid(pixels, columns: classes, range: 0...1, to: path)
+        // The generator's whole output range (tanh x 2), black to white: generated images need not
+        // stay within the pixel range of real data, and clamping them to it would hide detail.
+        try writeImageGrid(images, columns: classes, range: -2...2, to: path)
         return path
     }
 }

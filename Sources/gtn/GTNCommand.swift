@@ -82,7 +82,7 @@ struct Train: ParsableCommand {
         c.generator.classes = data.classes
         c.learner = LearnerConfig(kind: .baseFC, image: image, classes: data.classes)
         c.innerSteps = 8
-        c.metaIterations = 200
+        c.metaIterations = 100
         return c
     }
 
