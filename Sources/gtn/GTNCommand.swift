@@ -127,6 +127,7 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        setlinebuf(stdout)  // keep stdout lines in order with the progress lines on stderr in logs
         let directory = resume ?? output ?? "runs/gtn-\(Int(Date().timeIntervalSince1970))"
         var options = RunOptions(directory: directory)
         (options.evaluateEvery, options.checkpointEvery, options.samplesEvery, options.evaluationExamples) =
