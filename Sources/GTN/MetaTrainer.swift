@@ -22,6 +22,10 @@ public struct GTNConfig: Sendable, Codable, Hashable {
     public var gradientClip: Double? = nil
     /// Inner steps per checkpointed block (0: keep the whole unrolled graph).
     public var checkpointBlock = 4
+    /// Intermediate losses (official `use_intermediate_losses`): with k > 0, the learner is also
+    /// scored on a fresh real batch before every inner step t >= k with t % k == 0, and those
+    /// losses are added to the meta-loss. 0 scores only the final learner.
+    public var intermediateLossEvery = 0
     public var seed: UInt64 = 0
 
     public init() {}
@@ -98,6 +102,8 @@ public struct MetaTrainer {
         var noiseRows: [[Int]]?
         var freshNoise: [Tensor<Float>]?
         var labels: Tensor<Float>
+        /// Real batches (images, one-hot targets) for the intermediate losses, by inner step.
+        var realBatches: [Int: (images: Tensor<Float>, targets: Tensor<Float>)] = [:]
     }
 
     func episode(seed: UInt64) -> Episode {
@@ -131,14 +137,17 @@ public struct MetaTrainer {
         var weights: [Variable<Float>]
         var velocity: [Variable<Float>]
         var means: [Variable<Float>]
-        var flat: [Variable<Float>] { weights + velocity + means }
+        /// Sum of the intermediate losses so far (shape [1]).
+        var intermediateLoss = Variable(Tensor<Float>.zeros([1]))
+        var flat: [Variable<Float>] { weights + velocity + [intermediateLoss] + means }
         init(weights: [Variable<Float>], velocity: [Variable<Float>], means: [Variable<Float>]) {
             (self.weights, self.velocity, self.means) = (weights, velocity, means)
         }
         init(flat: [Variable<Float>], counts: (Int, Int)) {
             weights = Array(flat[0..<counts.0])
             velocity = Array(flat[counts.0 ..< counts.0 + counts.1])
-            means = Array(flat[(counts.0 + counts.1)...])
+            intermediateLoss = flat[counts.0 + counts.1]
+            means = Array(flat[(counts.0 + counts.1 + 1)...])
         }
     }
 
@@ -178,6 +187,14 @@ public struct MetaTrainer {
     /// One inner step: the generator makes batch t, the learner takes an SGD-with-momentum step on
     /// it (gradients kept differentiable), with step t's learned learning rate and momentum.
     func innerStep(_ t: Int, teacher: TeacherVariables, episode: Episode, learner s: LearnerState) -> LearnerState {
+        var scored = s.intermediateLoss
+        if let real = episode.realBatches[t] {
+            // Scored as evaluated: batch norms use the previous inner step's means.
+            var stored = Layers.BatchMeans(values: s.means)
+            let logProbs = episode.learner.logProbabilities(ParameterList(specs: episode.learner.specs, values: s.weights),
+                                                            Variable(real.images), means: &stored)
+            scored = scored + crossEntropy(logProbs: logProbs, targets: Variable(real.targets))
+        }
         let y = Variable(episode.labels)
         let x = config.generator.generate(prepared: teacher.generator, noise: noise(step: t, curriculum: teacher.curriculum, episode: episode), labels: y)
         let params = ParameterList(specs: episode.learner.specs, values: s.weights)
@@ -187,7 +204,9 @@ public struct MetaTrainer {
         let lr = teacher.logLR.slice(axis: 0, t ..< t + 1).exp()
         let momentum = teacher.logMomentum.slice(axis: 0, t ..< t + 1).exp()
         let v = zip(s.velocity, grads).map { $0 * momentum + $1 }
-        return LearnerState(weights: zip(s.weights, v).map { $0 - $1 * lr }, velocity: v, means: means.values)
+        var next = LearnerState(weights: zip(s.weights, v).map { $0 - $1 * lr }, velocity: v, means: means.values)
+        next.intermediateLoss = scored
+        return next
     }
 
     /// Trains a fresh learner of the episode for all T inner steps and returns its final state.
@@ -207,7 +226,9 @@ public struct MetaTrainer {
             if block > 0 {
                 let teacherInputs = teacher.flat
                 let (nm, counts) = (teacherInputs.count, (s.weights.count, s.velocity.count))
-                let out = checkpointed(teacherInputs + s.weights + s.velocity) { ins in
+                // The whole learner state goes in, batch means included: an intermediate loss at
+                // the block's first step evaluates with the previous block's last means.
+                let out = checkpointed(teacherInputs + s.flat) { ins in
                     let tv = TeacherVariables(flat: Array(ins[0..<nm]), like: teacher)
                     var inner = LearnerState(flat: Array(ins[nm...]), counts: counts)
                     for step in range { inner = innerStep(step, teacher: tv, episode: episode, learner: inner) }
@@ -222,14 +243,22 @@ public struct MetaTrainer {
         return s
     }
 
-    /// The meta-loss of the current teacher on one episode and real batch, its accuracy, and the
+    /// The meta-loss of the current teacher on one episode and real batch (the final learner's;
+    /// intermediate losses, when on, are added to what is differentiated), its accuracy, and the
     /// meta-gradient with respect to `state.parameters`.
     public func metaGradient(iteration: Int, realBatch: RealBatchSource) -> (loss: Double, accuracy: Double, gradients: [Tensor<Float>]) {
         let seed = config.seed &+ 0x9E37_79B9 &* UInt64(iteration + 1)
-        let episode = self.episode(seed: seed)
+        var episode = self.episode(seed: seed)
+        var rng = RandomSource(seed: seed ^ 0xBA7C4)
+        let k = config.intermediateLossEvery
+        if k > 0 {
+            for t in stride(from: k, to: config.innerSteps, by: k) {
+                let b = realBatch(config.metaBatchSize, &rng)
+                episode.realBatches[t] = (b.images, oneHot(b.labels, classes: config.learner.classes))
+            }
+        }
         let meta = state.parameters.map { Variable($0, requiresGrad: true) }
         let learner = unroll(meta, episode: episode)
-        var rng = RandomSource(seed: seed ^ 0xBA7C4)
         let real = realBatch(config.metaBatchSize, &rng)
         // Scored as it will be evaluated: batch norms use the last inner step's means.
         var means = Layers.BatchMeans(values: learner.means)
@@ -237,7 +266,8 @@ public struct MetaTrainer {
                                                         Variable(real.images), means: &means)
         let metaLoss = nllLoss(logProbs: logProbs, labels: real.labels)
         let correct = zip(logProbs.value.argmaxRows(), real.labels).filter { $0 == $1 }.count
-        return (Double(metaLoss.scalar), Double(correct) / Double(real.labels.count), gradients(of: metaLoss, wrt: meta).map(\.value))
+        let total = k > 0 ? metaLoss + learner.intermediateLoss.reshaped([]) : metaLoss
+        return (Double(metaLoss.scalar), Double(correct) / Double(real.labels.count), gradients(of: total, wrt: meta).map(\.value))
     }
 
     /// One meta-iteration: unroll, score on a real batch, differentiate, update.

@@ -65,6 +65,7 @@ struct Train: ParsableCommand {
     @Option(help: "Initial inner momentum (meta-learned per step).") var innerMomentum: Double?
     @Option(help: "Clip the meta-gradient to this L2 norm.") var gradientClip: Double?
     @Option(help: "Inner steps per checkpointed block (0: no gradient checkpointing; more memory).") var checkpointBlock: Int?
+    @Option(help: "Also score the learner on real data before every K-th inner step and add it to the meta-loss (0: final step only).") var intermediateLosses: Int?
     @Option(help: "Random seed.") var seed: UInt64?
 
     @Option(help: "Evaluate a fresh learner every N meta-iterations.") var evalEvery = 25
@@ -121,6 +122,7 @@ struct Train: ParsableCommand {
         if let v = innerMomentum { c.innerMomentum = v }
         if let v = gradientClip { c.gradientClip = v }
         if let v = checkpointBlock { c.checkpointBlock = v }
+        if let v = intermediateLosses { c.intermediateLossEvery = v }
         if let v = seed { c.seed = v }
         do { try c.validate() } catch let e as ConfigError { throw ValidationError(e.message) }
         return c
@@ -188,6 +190,7 @@ func merge(_ base: GTNConfig, _ file: GTNConfig, keys: Set<String>) -> GTNConfig
     if keys.contains("metaIterations") { c.metaIterations = file.metaIterations }
     if keys.contains("gradientClip") { c.gradientClip = file.gradientClip }
     if keys.contains("checkpointBlock") { c.checkpointBlock = file.checkpointBlock }
+    if keys.contains("intermediateLossEvery") { c.intermediateLossEvery = file.intermediateLossEvery }
     if keys.contains("seed") { c.seed = file.seed }
     return c
 }

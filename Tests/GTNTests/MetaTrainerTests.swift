@@ -83,6 +83,22 @@ struct MetaTrainerTests {
         #expect(last < first * 0.95, "meta-loss \(first) -> \(last)")
     }
 
+    @Test("intermediate losses: checkpointing changes nothing, and they add to the meta-gradient")
+    func intermediateLosses() {
+        var config = tinyConfig()
+        config.intermediateLossEvery = 1
+        var blocked = config
+        blocked.checkpointBlock = 2
+        let (a, b) = (MetaTrainer(config: config), MetaTrainer(config: blocked))
+        let (ga, gb) = (a.metaGradient(iteration: 0, realBatch: tinyRealData), b.metaGradient(iteration: 0, realBatch: tinyRealData))
+        #expect(ga.loss == gb.loss)
+        let scale = ga.gradients.map { Double($0.scalars.map { abs($0) }.max() ?? 0) }.max()!
+        for (x, y) in zip(ga.gradients, gb.gradients) { #expect(Double(x.maxAbsDifference(y)) / scale < 1e-5) }
+        // Without them the meta-gradient is another one.
+        let plain = MetaTrainer(config: tinyConfig()).metaGradient(iteration: 0, realBatch: tinyRealData)
+        #expect(zip(plain.gradients, ga.gradients).contains { Double($0.maxAbsDifference($1)) > 1e-3 * scale })
+    }
+
     @Test("inner learning rates and momenta are meta-learned per step")
     func hyperparametersMove() {
         var trainer = MetaTrainer(config: tinyConfig())
