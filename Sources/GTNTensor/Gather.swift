@@ -8,8 +8,16 @@ public struct GatherMap: Sendable {
     public let sourceShape: [Int]
     public let outputShape: [Int]
     public let indices: [Int32]
+    /// When > 1: source and output split into this many equal planes, and output plane p reads
+    /// only source plane p (true of every per-image, per-channel map), so the adjoint can
+    /// scatter plane by plane in parallel without two workers writing one element.
+    public let independentPlanes: Int
 
-    public init(sourceShape: [Int], outputShape: [Int], indices: [Int32]) {
+    public init(sourceShape: [Int], outputShape: [Int], indices: [Int32], independentPlanes: Int = 1) {
+        precondition(independentPlanes >= 1 && sourceShape.reduce(1, *) % independentPlanes == 0
+                     && outputShape.reduce(1, *) % independentPlanes == 0,
+                     "GatherMap: \(independentPlanes) planes do not divide shapes \(sourceShape) and \(outputShape)")
+        self.independentPlanes = independentPlanes
         precondition(indices.count == outputShape.reduce(1, *),
                      "GatherMap: \(indices.count) indices for output shape \(outputShape)")
         precondition(sourceShape.reduce(1, *) < Int(Int32.max), "GatherMap: source \(sourceShape) too large")
@@ -31,7 +39,7 @@ public struct GatherMap: Sendable {
             let base = Int32(p * h * w)
             for k in 0..<plane.count { idx[p * plane.count + k] = plane[k] < 0 ? -1 : plane[k] + base }
         }
-        return GatherMap(sourceShape: shape, outputShape: [shape[0], shape[1], outH, outW], indices: idx)
+        return GatherMap(sourceShape: shape, outputShape: [shape[0], shape[1], outH, outW], indices: idx, independentPlanes: planes)
     }
 
     /// Maps that depend only on a shape are built once and reused: building the index array
@@ -150,7 +158,7 @@ public struct GatherMap: Sendable {
                 }
             }
         }
-        return GatherMap(sourceShape: x.shape, outputShape: [x.shape[0], x.shape[1], oh, ow], indices: idx)
+        return GatherMap(sourceShape: x.shape, outputShape: [x.shape[0], x.shape[1], oh, ow], indices: idx, independentPlanes: planes)
     }
 }
 
@@ -176,10 +184,17 @@ extension Tensor {
     public func scatteredAdd(_ map: GatherMap) -> Tensor {
         precondition(shape == map.outputShape, "scatter: tensor of shape \(shape), map expects \(map.outputShape)")
         var out = [S](repeating: 0, count: map.sourceShape.reduce(1, *))
+        let planes = map.independentPlanes, perPlane = count / planes
         scalars.withUnsafeBufferPointer { p in
             map.indices.withUnsafeBufferPointer { idx in
                 out.withUnsafeMutableBufferPointer { o in
-                    for i in 0..<p.count { let j = Int(idx[i]); if j >= 0 { o[j] += p[i] } }
+                    let o = o
+                    // Workers take whole planes, so no two of them ever add into one element.
+                    parallelChunks(planes, grain: Swift.max(1, (1 << 16) / Swift.max(perPlane, 1))) { r in
+                        for i in (r.lowerBound * perPlane)..<(r.upperBound * perPlane) {
+                            let j = Int(idx[i]); if j >= 0 { o[j] += p[i] }
+                        }
+                    }
                 }
             }
         }

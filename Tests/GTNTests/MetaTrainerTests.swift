@@ -52,15 +52,20 @@ struct MetaTrainerTests {
         }
     }
 
-    @Test("meta-training lowers the meta-loss and the learned data teaches (MLP learner)")
-    func metaTrainingTeaches() {
-        var config = tinyConfig(learner: .linear)
-        config.metaIterations = 60
+    /// Meta-trains the tiny configuration with inner lr 0.1; returns the trainer and the mean
+    /// meta-loss of the first and of the last 10 meta-iterations.
+    func metaTrain(_ learner: LearnerKind, iterations: Int) -> (MetaTrainer, first: Double, last: Double) {
+        var config = tinyConfig(learner: learner)
+        config.metaIterations = iterations
         config.innerLearningRate = 0.1
         var trainer = MetaTrainer(config: config)
-        var losses: [Double] = []
-        for _ in 0..<config.metaIterations { losses.append(trainer.step(realBatch: tinyRealData).metaLoss) }
-        let first = losses.prefix(10).reduce(0, +) / 10, last = losses.suffix(10).reduce(0, +) / 10
+        let losses = (0..<iterations).map { _ in trainer.step(realBatch: tinyRealData).metaLoss }
+        return (trainer, losses.prefix(10).reduce(0, +) / 10, losses.suffix(10).reduce(0, +) / 10)
+    }
+
+    @Test("meta-training lowers the meta-loss and the learned data teaches (MLP learner)")
+    func metaTrainingTeaches() {
+        let (trainer, first, last) = metaTrain(.linear, iterations: 60)
         #expect(last < first * 0.5, "meta-loss \(first) -> \(last)")
         var rng = RandomSource(seed: 123)
         let test = tinyRealData(400, &rng)
@@ -73,13 +78,7 @@ struct MetaTrainerTests {
 
     @Test("meta-training a conv learner lowers the meta-loss")
     func metaTrainingConvLearner() {
-        var config = tinyConfig(learner: .baseFC)
-        config.metaIterations = 40
-        config.innerLearningRate = 0.1
-        var trainer = MetaTrainer(config: config)
-        var losses: [Double] = []
-        for _ in 0..<config.metaIterations { losses.append(trainer.step(realBatch: tinyRealData).metaLoss) }
-        let first = losses.prefix(10).reduce(0, +) / 10, last = losses.suffix(10).reduce(0, +) / 10
+        let (_, first, last) = metaTrain(.baseFC, iterations: 40)
         #expect(last < first * 0.95, "meta-loss \(first) -> \(last)")
     }
 
