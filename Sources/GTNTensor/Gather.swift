@@ -167,12 +167,15 @@ extension Tensor {
     @_specialize(where S == Float) @_specialize(where S == Double)
     public func gathered(_ map: GatherMap) -> Tensor {
         precondition(shape == map.sourceShape, "gather: tensor of shape \(shape), map expects \(map.sourceShape)")
+        let planes = map.independentPlanes, perPlane = map.indices.count / planes
         return Tensor(shape: map.outputShape) { out in
             scalars.withUnsafeBufferPointer { p in
                 map.indices.withUnsafeBufferPointer { idx in
                     let out = out
-                    parallelChunks(out.count, grain: elementwiseGrain) { r in
-                        for i in r { let j = Int(idx[i]); out[i] = j < 0 ? 0 : p[j] }
+                    parallelChunks(planes, grain: Swift.max(1, (1 << 16) / Swift.max(perPlane, 1))) { r in
+                        for i in (r.lowerBound * perPlane)..<(r.upperBound * perPlane) {
+                            let j = Int(idx[i]); out[i] = j < 0 ? 0 : p[j]
+                        }
                     }
                 }
             }
