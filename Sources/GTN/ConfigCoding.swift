@@ -6,7 +6,7 @@ extension GTNConfig {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case generator, learner, randomLearnerWidths, curriculum, innerSteps, batchSize, metaBatchSize
         case innerLearningRate, innerMomentum, metaLearningRate, metaBeta1, metaBeta2, metaEpsilon
-        case metaLearningRateFinalFraction, metaIterations, gradientClip, checkpointBlock, intermediateLossEvery, seed
+        case metaLearningRateFinalFraction, metaIterations, gradientClip, checkpointBlock, intermediateLossEvery, innerOptimizer, seed
     }
 
     struct AnyKey: CodingKey {
@@ -35,7 +35,7 @@ extension GTNConfig {
         try read(.metaLearningRate, &metaLearningRate); try read(.metaBeta1, &metaBeta1); try read(.metaBeta2, &metaBeta2)
         try read(.metaEpsilon, &metaEpsilon); try read(.metaLearningRateFinalFraction, &metaLearningRateFinalFraction)
         try read(.metaIterations, &metaIterations); try read(.checkpointBlock, &checkpointBlock); try read(.seed, &seed)
-        try read(.intermediateLossEvery, &intermediateLossEvery)
+        try read(.intermediateLossEvery, &intermediateLossEvery); try read(.innerOptimizer, &innerOptimizer)
         if c.contains(.gradientClip) { gradientClip = try c.decodeIfPresent(Double.self, forKey: .gradientClip) }
     }
 

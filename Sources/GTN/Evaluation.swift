@@ -60,13 +60,14 @@ public struct TrainedLearner {
 /// (images, one-hot or soft targets), without building meta-gradient graphs. Calls `afterStep`
 /// with the learner after every step (for accuracy-per-step curves).
 public func trainLearner(_ config: LearnerConfig, initialWeights: [Tensor<Float>], steps: Int,
-                         learningRates: [Float], momenta: [Float],
+                         optimizer: InnerOptimizer = .sgd, learningRates: [Float], momenta: [Float],
                          batch: (Int) -> (images: Tensor<Float>, targets: Tensor<Float>),
                          afterStep: ((Int, TrainedLearner) -> Void)? = nil) -> TrainedLearner {
     precondition(learningRates.count >= steps && momenta.count >= steps,
                  "trainLearner: \(steps) steps but \(learningRates.count) learning rates, \(momenta.count) momenta")
     var w = initialWeights
     var v = w.map { Tensor<Float>.zeros($0.shape) }
+    var second = optimizer.usesSecondMoment ? v : []
     var means: [Tensor<Float>] = []
     for t in 0..<steps {
         let (x, y) = batch(t)
@@ -76,9 +77,13 @@ public func trainLearner(_ config: LearnerConfig, initialWeights: [Tensor<Float>
                                 targets: Variable(y))
         let g = gradients(of: loss, wrt: vars).map(\.value)
         means = m.values.map(\.value)
-        for i in w.indices {
-            v[i] = v[i] * momenta[t] + g[i]
-            w[i] = w[i] - v[i] * learningRates[t]
+        // The meta-trainer's own update rule, run without a graph.
+        (w, v, second) = withoutGradients {
+            let constant = { (ts: [Tensor<Float>]) in ts.map { Variable($0) } }
+            let r = optimizer.step(t, weights: constant(w), velocity: constant(v), second: constant(second), gradients: constant(g),
+                                   learningRate: Variable(Tensor(shape: [1], scalars: [learningRates[t]])),
+                                   momentum: Variable(Tensor(shape: [1], scalars: [momenta[t]])))
+            return (r.weights.map(\.value), r.velocity.map(\.value), r.second.map(\.value))
         }
         afterStep?(t, TrainedLearner(config: config, weights: w, means: means))
     }
@@ -109,7 +114,7 @@ extension MetaTrainer {
     public func teach(seed: UInt64, afterStep: ((Int, TrainedLearner) -> Void)? = nil) -> TrainedLearner {
         let ep = episode(seed: seed)
         return trainLearner(ep.learner, initialWeights: ep.learnerInit, steps: config.innerSteps,
-                            learningRates: innerLearningRates, momenta: innerMomenta,
+                            optimizer: config.innerOptimizer, learningRates: innerLearningRates, momenta: innerMomenta,
                             batch: { generatedBatch(step: $0, episode: ep) }, afterStep: afterStep)
     }
 

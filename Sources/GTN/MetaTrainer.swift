@@ -22,6 +22,9 @@ public struct GTNConfig: Sendable, Codable, Hashable {
     public var gradientClip: Double? = nil
     /// Inner steps per checkpointed block (0: keep the whole unrolled graph).
     public var checkpointBlock = 4
+    /// The learner's optimiser in the inner loop; its learning rate and momentum (Adam's beta1,
+    /// RMSProp's averaging coefficient) are meta-learned per step in every case.
+    public var innerOptimizer: InnerOptimizer = .sgd
     /// Intermediate losses (official `use_intermediate_losses`): with k > 0, the learner is also
     /// scored on a fresh real batch before every inner step t >= k with t % k == 0, and those
     /// losses are added to the meta-loss. 0 scores only the final learner.
@@ -29,6 +32,41 @@ public struct GTNConfig: Sendable, Codable, Hashable {
     public var seed: UInt64 = 0
 
     public init() {}
+}
+
+/// Inner-loop optimisers (official `inner_optimizers.py`: SGD, Adam, RMSProp), each with a
+/// learned per-step learning rate and "momentum".
+public enum InnerOptimizer: String, Sendable, Codable, CaseIterable {
+    /// v = m v + g; w -= lr v.
+    case sgd
+    /// m = b1 m + (1 - b1) g; s = b2 s + (1 - b2) g²; w -= lr m / sqrt(s + eps), b1 learned, b2 = 0.999.
+    case adam
+    /// s = a s + (1 - a) g²; w -= lr g / sqrt(s + eps), a learned.
+    case rmsprop
+
+    var usesSecondMoment: Bool { self != .sgd }
+
+    /// One update at inner step `t` (0-based), in differentiable operations: the meta-trainer
+    /// records it, evaluation runs it without a graph. `second` is empty for SGD.
+    func step(_ t: Int, weights: [Variable<Float>], velocity: [Variable<Float>], second: [Variable<Float>],
+              gradients g: [Variable<Float>], learningRate lr: Variable<Float>, momentum: Variable<Float>)
+        -> (weights: [Variable<Float>], velocity: [Variable<Float>], second: [Variable<Float>]) {
+        switch self {
+        case .sgd:
+            let v = zip(velocity, g).map { $0 * momentum + $1 }
+            return (zip(weights, v).map { $0 - $1 * lr }, v, second)
+        case .adam:
+            let m = zip(velocity, g).map { $0 * momentum + $1 * (1 - momentum) }
+            let sq = zip(second, g).map { $0 * 0.999 + $1 * $1 * 0.001 }
+            // Bias-correct the fixed-rate second moment; eps inside the root keeps its derivative
+            // finite where a gradient is exactly zero.
+            let correction = Float(1 - Foundation.pow(0.999, Double(t + 1)))
+            return ((0..<weights.count).map { i in weights[i] - m[i] * lr / (sq[i] * (1 / correction) + 1e-8).sqrt() }, m, sq)
+        case .rmsprop:
+            let sq = zip(second, g).map { $0 * momentum + $1 * $1 * (1 - momentum) }
+            return ((0..<weights.count).map { i in weights[i] - g[i] * lr / (sq[i] + 1e-8).sqrt() }, velocity, sq)
+        }
+    }
 }
 
 /// Metrics of one meta-iteration.
@@ -136,18 +174,24 @@ public struct MetaTrainer {
     struct LearnerState {
         var weights: [Variable<Float>]
         var velocity: [Variable<Float>]
+        /// Running mean of squared gradients (Adam, RMSProp; empty for SGD).
+        var second: [Variable<Float>] = []
         var means: [Variable<Float>]
         /// Sum of the intermediate losses so far (shape [1]).
         var intermediateLoss = Variable(Tensor<Float>.zeros([1]))
-        var flat: [Variable<Float>] { weights + velocity + [intermediateLoss] + means }
-        init(weights: [Variable<Float>], velocity: [Variable<Float>], means: [Variable<Float>]) {
-            (self.weights, self.velocity, self.means) = (weights, velocity, means)
+        var flat: [Variable<Float>] { weights + velocity + second + [intermediateLoss] + means }
+        var counts: (Int, Int, Int) { (weights.count, velocity.count, second.count) }
+        init(weights: [Variable<Float>], velocity: [Variable<Float>], second: [Variable<Float>] = [], means: [Variable<Float>]) {
+            (self.weights, self.velocity, self.second, self.means) = (weights, velocity, second, means)
         }
-        init(flat: [Variable<Float>], counts: (Int, Int)) {
-            weights = Array(flat[0..<counts.0])
-            velocity = Array(flat[counts.0 ..< counts.0 + counts.1])
-            intermediateLoss = flat[counts.0 + counts.1]
-            means = Array(flat[(counts.0 + counts.1 + 1)...])
+        init(flat: [Variable<Float>], counts: (Int, Int, Int)) {
+            var i = 0
+            func take(_ n: Int) -> [Variable<Float>] { defer { i += n }; return Array(flat[i ..< i + n]) }
+            weights = take(counts.0)
+            velocity = take(counts.1)
+            second = take(counts.2)
+            intermediateLoss = take(1)[0]
+            means = Array(flat[i...])
         }
     }
 
@@ -203,8 +247,9 @@ public struct MetaTrainer {
         let grads = gradients(of: loss, wrt: s.weights, createGraph: true)
         let lr = teacher.logLR.slice(axis: 0, t ..< t + 1).exp()
         let momentum = teacher.logMomentum.slice(axis: 0, t ..< t + 1).exp()
-        let v = zip(s.velocity, grads).map { $0 * momentum + $1 }
-        var next = LearnerState(weights: zip(s.weights, v).map { $0 - $1 * lr }, velocity: v, means: means.values)
+        let (w, v, sq) = config.innerOptimizer.step(t, weights: s.weights, velocity: s.velocity, second: s.second,
+                                                    gradients: grads, learningRate: lr, momentum: momentum)
+        var next = LearnerState(weights: w, velocity: v, second: sq, means: means.values)
         next.intermediateLoss = scored
         return next
     }
@@ -217,7 +262,8 @@ public struct MetaTrainer {
         // Weight normalisation of the generator happens once here, not at every inner step.
         let teacher = teacherVariables(meta)
         let w = episode.learnerInit.map { Variable($0, requiresGrad: true) }
-        var s = LearnerState(weights: w, velocity: w.map { Variable(Tensor<Float>.zeros($0.shape)) }, means: [])
+        let zeros = w.map { Variable(Tensor<Float>.zeros($0.shape)) }
+        var s = LearnerState(weights: w, velocity: zeros, second: config.innerOptimizer.usesSecondMoment ? zeros : [], means: [])
         let steps = config.innerSteps, block = config.checkpointBlock
         var t = 0
         while t < steps {
@@ -225,7 +271,7 @@ public struct MetaTrainer {
             let range = t..<end
             if block > 0 {
                 let teacherInputs = teacher.flat
-                let (nm, counts) = (teacherInputs.count, (s.weights.count, s.velocity.count))
+                let (nm, counts) = (teacherInputs.count, s.counts)
                 // The whole learner state goes in, batch means included: an intermediate loss at
                 // the block's first step evaluates with the previous block's last means.
                 let out = checkpointed(teacherInputs + s.flat) { ins in

@@ -66,6 +66,7 @@ struct Train: ParsableCommand {
     @Option(help: "Clip the meta-gradient to this L2 norm.") var gradientClip: Double?
     @Option(help: "Inner steps per checkpointed block (0: no gradient checkpointing; more memory).") var checkpointBlock: Int?
     @Option(help: "Also score the learner on real data before every K-th inner step and add it to the meta-loss (0: final step only).") var intermediateLosses: Int?
+    @Option(help: "Inner optimiser: \(InnerOptimizer.allCases.map(\.rawValue).joined(separator: ", ")) (learning rate and momentum meta-learned per step).") var innerOptimizer: InnerOptimizer?
     @Option(help: "Random seed.") var seed: UInt64?
 
     @Option(help: "Evaluate a fresh learner every N meta-iterations.") var evalEvery = 25
@@ -126,6 +127,7 @@ struct Train: ParsableCommand {
         if let v = gradientClip { c.gradientClip = v }
         if let v = checkpointBlock { c.checkpointBlock = v }
         if let v = intermediateLosses { c.intermediateLossEvery = v }
+        if let v = innerOptimizer { c.innerOptimizer = v }
         if let v = seed { c.seed = v }
         do { try c.validate() } catch let e as ConfigError { throw ValidationError(e.message) }
         return c
@@ -194,6 +196,7 @@ func merge(_ base: GTNConfig, _ file: GTNConfig, keys: Set<String>) -> GTNConfig
     if keys.contains("gradientClip") { c.gradientClip = file.gradientClip }
     if keys.contains("checkpointBlock") { c.checkpointBlock = file.checkpointBlock }
     if keys.contains("intermediateLossEvery") { c.intermediateLossEvery = file.intermediateLossEvery }
+    if keys.contains("innerOptimizer") { c.innerOptimizer = file.innerOptimizer }
     if keys.contains("seed") { c.seed = file.seed }
     return c
 }
@@ -209,6 +212,7 @@ func describe(_ e: DecodingError) -> String {
 
 extension LearnerKind: ExpressibleByArgument {}
 extension CurriculumKind: ExpressibleByArgument {}
+extension InnerOptimizer: ExpressibleByArgument {}
 
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(

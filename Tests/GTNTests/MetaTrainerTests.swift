@@ -98,6 +98,31 @@ struct MetaTrainerTests {
         #expect(zip(plain.gradients, ga.gradients).contains { Double($0.maxAbsDifference($1)) > 1e-3 * scale })
     }
 
+    @Test("Adam and RMSProp inner loops: checkpointing changes nothing, meta-training teaches", arguments: [InnerOptimizer.adam, .rmsprop])
+    func innerOptimizers(_ optimizer: InnerOptimizer) {
+        var config = tinyConfig(learner: .linear)
+        config.innerOptimizer = optimizer
+        config.innerLearningRate = 0.01
+        config.metaIterations = 40
+        var blocked = config
+        blocked.checkpointBlock = 2
+        let (ga, gb) = (MetaTrainer(config: config).metaGradient(iteration: 0, realBatch: tinyRealData),
+                        MetaTrainer(config: blocked).metaGradient(iteration: 0, realBatch: tinyRealData))
+        #expect(ga.loss == gb.loss)
+        let scale = ga.gradients.map { Double($0.scalars.map { abs($0) }.max() ?? 0) }.max()!
+        #expect(scale.isFinite && scale > 0)
+        for (x, y) in zip(ga.gradients, gb.gradients) { #expect(Double(x.maxAbsDifference(y)) / scale < 1e-5) }
+
+        var trainer = MetaTrainer(config: config)
+        let losses = (0..<config.metaIterations).map { _ in trainer.step(realBatch: tinyRealData).metaLoss }
+        let first = losses.prefix(10).reduce(0, +) / 10, last = losses.suffix(10).reduce(0, +) / 10
+        #expect(last < first * 0.9, "\(optimizer): meta-loss \(first) -> \(last)")
+        var rng = RandomSource(seed: 123)
+        let test = tinyRealData(400, &rng)
+        let taught = trainer.teach(seed: 77).accuracy(on: LabelledImages(images: test.images, labels: test.labels))
+        #expect(taught > 0.6, "\(optimizer): a fresh learner taught by the GTN scores \(taught)")
+    }
+
     @Test("inner learning rates and momenta are meta-learned per step")
     func hyperparametersMove() {
         var trainer = MetaTrainer(config: tinyConfig())
