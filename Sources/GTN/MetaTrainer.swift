@@ -95,8 +95,6 @@ public struct TeacherState: Sendable {
         generator + (curriculum.map { [$0] } ?? []) + [logLearningRates, logMomenta]
     }
 
-    public mutating func setParametersForTesting(_ p: [Tensor<Float>]) { setParameters(p) }
-
     mutating func setParameters(_ p: [Tensor<Float>]) {
         var i = generator.count
         generator = Array(p[0..<i])
