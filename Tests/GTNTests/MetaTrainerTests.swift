@@ -123,6 +123,21 @@ struct MetaTrainerTests {
         #expect(taught > 0.6, "\(optimizer): a fresh learner taught by the GTN scores \(taught)")
     }
 
+    @Test("colour images (CIFAR-10 layout): generator and learners take 3 channels", arguments: [LearnerKind.base, .baseFC])
+    func colourImages(_ learner: LearnerKind) {
+        var config = tinyConfig(learner: learner)
+        let image = ImageShape(channels: 3, height: 8, width: 8)
+        config.generator.image = image
+        config.learner.image = image
+        var trainer = MetaTrainer(config: config)
+        let colour: RealBatchSource = { n, rng in
+            (Tensor.randomNormal([n, 3, 8, 8], using: &rng), (0..<n).map { $0 % 4 })
+        }
+        let m = trainer.step(realBatch: colour)
+        #expect(m.metaLoss.isFinite && m.gradientNorm > 0)
+        #expect(trainer.generatedBatch(step: 0, seed: 1).images.shape == [8, 3, 8, 8])
+    }
+
     @Test("inner learning rates and momenta are meta-learned per step")
     func hyperparametersMove() {
         var trainer = MetaTrainer(config: tinyConfig())
