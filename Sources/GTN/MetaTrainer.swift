@@ -255,7 +255,7 @@ public struct MetaTrainer {
     /// Trains a fresh learner of the episode for all T inner steps and returns its final state.
     /// `meta` are the teacher's parameters as variables (in `TeacherState.parameters` order).
     /// Blocks of `checkpointBlock` steps are checkpointed: only the learner state between blocks is
-    /// kept, and each block is replayed during the meta-backward pass.
+    /// kept, and each block but the last is replayed during the meta-backward pass.
     func unroll(_ meta: [Variable<Float>], episode: Episode) -> LearnerState {
         // Weight normalisation of the generator happens once here, not at every inner step.
         let teacher = teacherVariables(meta)
@@ -267,7 +267,10 @@ public struct MetaTrainer {
         while t < steps {
             let end = block > 0 ? min(steps, t + block) : steps
             let range = t..<end
-            if block > 0 {
+            // The last block is not checkpointed: the meta-backward pass starts there, so a
+            // replay would rebuild at once the very graph that checkpointing freed. Keeping it
+            // costs no extra peak memory and saves one block's forward.
+            if block > 0 && end < steps {
                 let teacherInputs = teacher.flat
                 let (nm, counts) = (teacherInputs.count, s.counts)
                 // The whole learner state goes in, batch means included: an intermediate loss at

@@ -8,8 +8,13 @@ import GTNTensor
 /// - Only nodes on a path from an input to an output are visited, so asking for the gradient
 ///   with respect to an intermediate node does not traverse the graph above it.
 /// - An input the outputs do not depend on gets a zero gradient.
+/// - `retainGraph` (default: `createGraph`): keep the graph usable for another backward pass.
+///   When false, each node's pullback and saved tensors are dropped as soon as it has been used, so
+///   memory falls as the pass proceeds; a second pass over the same graph is then an error.
 public func gradients<S>(of outputs: [Variable<S>], seeds: [Variable<S>]? = nil,
-                         wrt inputs: [Variable<S>], createGraph: Bool = false) -> [Variable<S>] {
+                         wrt inputs: [Variable<S>], createGraph: Bool = false,
+                         retainGraph: Bool? = nil) -> [Variable<S>] {
+    let retain = retainGraph ?? createGraph
     if let seeds {
         precondition(seeds.count == outputs.count, "gradients: \(seeds.count) seeds for \(outputs.count) outputs")
         for (o, s) in zip(outputs, seeds) {
@@ -23,6 +28,7 @@ public func gradients<S>(of outputs: [Variable<S>], seeds: [Variable<S>]? = nil,
     var stack = outputs.filter(\.requiresGrad)
     while let n = stack.popLast() {
         if nodes[n.id] != nil { continue }
+        precondition(!n.isReleased, "gradients: the graph through \(n.op) was freed by an earlier backward pass; pass retainGraph: true to that pass to differentiate it twice")
         nodes[n.id] = n
         for p in n.parents where p.requiresGrad && nodes[p.id] == nil { stack.append(p) }
     }
@@ -52,7 +58,12 @@ public func gradients<S>(of outputs: [Variable<S>], seeds: [Variable<S>]? = nil,
             let needs = n.parents.map { leadsToInput.contains($0.id) }
             if !needs.contains(true) { continue }
             let parentGrads = pullback(g, n, needs)
-            for (k, p) in n.parents.enumerated() where needs[k] {
+            let parents = n.parents
+            if !retain {
+                n.releaseGraph()
+                nodes[id] = nil
+            }
+            for (k, p) in parents.enumerated() where needs[k] {
                 guard let pg = parentGrads[k] else { continue }
                 precondition(pg.shape == p.shape,
                              "gradients: pullback of \(n.op) gave shape \(pg.shape) for a parent of shape \(p.shape)")
@@ -65,6 +76,6 @@ public func gradients<S>(of outputs: [Variable<S>], seeds: [Variable<S>]? = nil,
 
 /// Gradient of one output (ones-seeded, so a scalar loss gives the usual gradient).
 public func gradients<S>(of output: Variable<S>, wrt inputs: [Variable<S>],
-                         createGraph: Bool = false) -> [Variable<S>] {
-    gradients(of: [output], wrt: inputs, createGraph: createGraph)
+                         createGraph: Bool = false, retainGraph: Bool? = nil) -> [Variable<S>] {
+    gradients(of: [output], wrt: inputs, createGraph: createGraph, retainGraph: retainGraph)
 }

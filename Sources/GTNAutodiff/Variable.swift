@@ -16,8 +16,10 @@ public final class Variable<S: TensorScalar> {
     /// Creation order. A node is always created after its parents, so sorting by id is a
     /// topological order of any graph.
     let id: Int
-    let parents: [Variable]
-    let pullback: Pullback?
+    private(set) var parents: [Variable]
+    private(set) var pullback: Pullback?
+    /// Set once a backward pass that did not retain the graph has used this node's pullback.
+    private(set) var isReleased = false
     /// The primitive that made this node (for error messages and graph dumps).
     public let op: String
 
@@ -52,6 +54,14 @@ public final class Variable<S: TensorScalar> {
             return Variable(value: value, op: op, parents: parents, pullback: pullback)
         }
         return Variable(value)
+    }
+
+    /// Drops the pullback (and the tensors it saved) and the links to the parents, so memory is
+    /// returned as a backward pass proceeds (PyTorch's retain_graph=False).
+    func releaseGraph() {
+        parents = []
+        pullback = nil
+        isReleased = true
     }
 
     public var shape: [Int] { value.shape }
