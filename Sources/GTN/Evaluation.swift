@@ -1,27 +1,8 @@
 import Foundation
 import GTNAutodiff
+import GTNData
 import GTNNN
 import GTNTensor
-
-/// A labelled set of images to score learners on (normalised images [N, C, H, W]).
-public struct LabelledImages: Sendable {
-    public var images: Tensor<Float>
-    public var labels: [Int]
-    public init(images: Tensor<Float>, labels: [Int]) {
-        precondition(images.shape.first == labels.count, "LabelledImages: \(images.shape) images, \(labels.count) labels")
-        (self.images, self.labels) = (images, labels)
-    }
-    public var count: Int { labels.count }
-
-    /// Rows `range` of the set.
-    public func slice(_ range: Range<Int>) -> LabelledImages {
-        let per = images.count / max(count, 1)
-        var shape = images.shape
-        shape[0] = range.count
-        return LabelledImages(images: Tensor(shape: shape, scalars: Array(images.scalars[range.lowerBound * per ..< range.upperBound * per])),
-                              labels: Array(labels[range]))
-    }
-}
 
 /// A trained learner, ready to classify: weights plus its batch norms' stored means.
 public struct TrainedLearner {
@@ -50,10 +31,14 @@ public struct TrainedLearner {
         }
     }
 
-    public func accuracy(on data: LabelledImages) -> Double {
-        let predicted = logProbabilities(data.images).argmaxRows()
-        return Double(zip(predicted, data.labels).filter { $0 == $1 }.count) / Double(max(data.count, 1))
+    /// Fraction of `images` classified as `labels`.
+    public func accuracy(images: Tensor<Float>, labels: [Int]) -> Double {
+        precondition(images.shape.first == labels.count, "accuracy: \(images.shape) images, \(labels.count) labels")
+        let predicted = logProbabilities(images).argmaxRows()
+        return Double(zip(predicted, labels).filter { $0 == $1 }.count) / Double(max(labels.count, 1))
     }
+
+    public func accuracy(on data: Dataset) -> Double { accuracy(images: data.images, labels: data.labels) }
 }
 
 /// Trains a fresh learner for `steps` SGD-with-momentum steps on the batches `batch(t)` gives

@@ -147,10 +147,8 @@ public struct TrainingSession {
     /// Trains one fresh learner on the GTN and one on real data; scores both after every step.
     public func evaluate(fullTest: Bool = false, seed: UInt64 = 0xE7A1) -> EvaluationRecord {
         let start = DispatchTime.now().uptimeNanoseconds
-        let n = min(options.evaluationExamples, data.validation.count)
-        let validation = LabelledImages(images: data.validation.slice(0..<n).images, labels: Array(data.validation.labels[0..<n]))
-        let testSet = fullTest ? data.test : data.test.slice(0..<min(data.test.count, options.evaluationExamples))
-        let test = LabelledImages(images: testSet.images, labels: testSet.labels)
+        let validation = data.validation.slice(0..<min(options.evaluationExamples, data.validation.count))
+        let test = fullTest ? data.test : data.test.slice(0..<min(data.test.count, options.evaluationExamples))
         var taughtCurve: [Double] = [], realCurve: [Double] = []
         let learnerSeed = seed &+ UInt64(trainer.state.iteration)
         let taught = trainer.teach(seed: learnerSeed) { _, l in taughtCurve.append(l.accuracy(on: validation)) }

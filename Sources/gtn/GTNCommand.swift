@@ -237,9 +237,8 @@ struct Evaluate: ParsableCommand {
         let trainer = try Checkpoint.load(path: path)
         let splits = try loadData(data)
         let c = trainer.config
-        let subset = splits.test.slice(0..<min(stepExamples, splits.test.count))
-        let stepSet = LabelledImages(images: subset.images, labels: subset.labels)
-        let test = LabelledImages(images: splits.test.images, labels: splits.test.labels)
+        let stepSet = splits.test.slice(0..<min(stepExamples, splits.test.count))
+        let test = splits.test
         print("gtn evaluate: \(path) (meta-iteration \(trainer.state.iteration)), \(learners) learners, T=\(c.innerSteps), \(splits.name)")
         var curves: [[Double]] = [], realCurves: [[Double]] = []
         var finals: [Double] = [], realFinals: [Double] = []

@@ -69,9 +69,8 @@ struct MetaTrainerTests {
         #expect(last < first * 0.5, "meta-loss \(first) -> \(last)")
         var rng = RandomSource(seed: 123)
         let test = tinyRealData(400, &rng)
-        let data = LabelledImages(images: test.images, labels: test.labels)
-        let taught = trainer.teach(seed: 77).accuracy(on: data)
-        let control = trainer.trainOnRealData(seed: 77, data: tinyRealData).accuracy(on: data)
+        let taught = trainer.teach(seed: 77).accuracy(images: test.images, labels: test.labels)
+        let control = trainer.trainOnRealData(seed: 77, data: tinyRealData).accuracy(images: test.images, labels: test.labels)
         #expect(taught > 0.8, "a fresh learner taught by the GTN for 3 steps scores \(taught)")
         #expect(taught >= control, "GTN \(taught) vs 3 real-data steps \(control)")
     }
@@ -119,7 +118,7 @@ struct MetaTrainerTests {
         #expect(last < first * 0.9, "\(optimizer): meta-loss \(first) -> \(last)")
         var rng = RandomSource(seed: 123)
         let test = tinyRealData(400, &rng)
-        let taught = trainer.teach(seed: 77).accuracy(on: LabelledImages(images: test.images, labels: test.labels))
+        let taught = trainer.teach(seed: 77).accuracy(images: test.images, labels: test.labels)
         #expect(taught > 0.6, "\(optimizer): a fresh learner taught by the GTN scores \(taught)")
     }
 
