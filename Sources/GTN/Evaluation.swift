@@ -83,15 +83,25 @@ extension MetaTrainer {
     /// The synthetic batch of inner step `t` for a learner episode drawn from `seed` (images and
     /// one-hot labels), computed without a graph.
     public func generatedBatch(step t: Int, seed: UInt64) -> (images: Tensor<Float>, targets: Tensor<Float>) {
-        generatedBatch(step: t, episode: episode(seed: seed))
+        batchMaker(episode(seed: seed))(t)
     }
 
-    func generatedBatch(step t: Int, episode ep: Episode) -> (images: Tensor<Float>, targets: Tensor<Float>) {
-        withoutGradients {
-            let teacher = teacherVariables(state.parameters.map { Variable($0) })
-            let z = noise(step: t, curriculum: teacher.curriculum, episode: ep)
-            return (config.generator.generate(prepared: teacher.generator, noise: z, labels: Variable(ep.labels)).value, ep.labels)
+    /// Makes the synthetic batches of one episode; the generator's weights are prepared (weight
+    /// norm folded) once for all of them.
+    func batchMaker(_ ep: Episode) -> (Int) -> (images: Tensor<Float>, targets: Tensor<Float>) {
+        let teacher = withoutGradients { teacherVariables(state.parameters.map { Variable($0) }) }
+        return { t in
+            withoutGradients {
+                let z = noise(step: t, curriculum: teacher.curriculum, episode: ep)
+                return (config.generator.generate(prepared: teacher.generator, noise: z, labels: Variable(ep.labels)).value, ep.labels)
+            }
         }
+    }
+
+    /// The synthetic batches of all T inner steps for the episode drawn from `seed`.
+    public func generatedBatches(seed: UInt64) -> [(images: Tensor<Float>, targets: Tensor<Float>)] {
+        let make = batchMaker(episode(seed: seed))
+        return (0..<config.innerSteps).map(make)
     }
 
     /// Trains a fresh learner (drawn from `seed`) for T steps on this teacher's data, calling
@@ -100,7 +110,7 @@ extension MetaTrainer {
         let ep = episode(seed: seed)
         return trainLearner(ep.learner, initialWeights: ep.learnerInit, steps: config.innerSteps,
                             optimizer: config.innerOptimizer, learningRates: innerLearningRates, momenta: innerMomenta,
-                            batch: { generatedBatch(step: $0, episode: ep) }, afterStep: afterStep)
+                            batch: batchMaker(ep), afterStep: afterStep)
     }
 
     /// The control: the same fresh learner trained T steps on real batches with the configured

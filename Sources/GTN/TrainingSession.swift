@@ -164,12 +164,10 @@ public struct TrainingSession {
 
     /// A grid of generated images: one column per class, one row per inner step (paper Fig. 2c).
     public func writeSamples() throws -> String {
-        let t = trainer.config.innerSteps, classes = trainer.config.learner.classes
-        let seed: UInt64 = 0x5A3
+        let classes = trainer.config.learner.classes
         var rows: [Float] = []
         var shape: [Int] = []
-        for step in 0..<t {
-            let batch = trainer.generatedBatch(step: step, seed: seed).images
+        for (images: batch, targets: _) in trainer.generatedBatches(seed: 0x5A3) {
             let per = batch.count / batch.shape[0]
             // Labels are i mod classes, so the first `classes` images are one per class, in order.
             rows += batch.scalars[0 ..< min(classes, batch.shape[0]) * per]
