@@ -71,3 +71,25 @@ struct StridedLoop {
         }
     }
 }
+
+extension Tensor {
+    /// A contiguous tensor of `shape` whose element at each index is read from this tensor's
+    /// storage through `sourceStrides` (permutations and broadcasts are both such reads).
+    @inline(__always)
+    func stridedCopy(shape outShape: [Int], sourceStrides: [Int]) -> Tensor {
+        let loop = StridedLoop(shape: outShape, strides: [contiguousStrides(outShape), sourceStrides])
+        let inner = loop.inner
+        let (so, si) = (loop.strides[0].last!, loop.strides[1].last!)
+        return Tensor(shape: outShape) { out in
+            scalars.withUnsafeBufferPointer { p in
+                let out = out
+                parallelChunks(loop.outerCount, grain: Swift.max(1, elementwiseGrain / Swift.max(inner, 1))) { rows in
+                    loop.forEachRow(rows) { o in
+                        let (oo, oi) = (o[0], o[1])
+                        for i in 0..<inner { out[oo + i * so] = p[oi + i * si] }
+                    }
+                }
+            }
+        }
+    }
+}

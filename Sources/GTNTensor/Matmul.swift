@@ -42,21 +42,7 @@ extension Tensor {
     @_specialize(where S == Float) @_specialize(where S == Double)
     public func permuted(_ axes: [Int]) -> Tensor {
         precondition(axes.sorted() == Array(0..<rank), "permuted: \(axes) is not a permutation of the axes of \(shape)")
-        let outShape = axes.map { shape[$0] }
         let own = contiguousStrides(shape)
-        let loop = StridedLoop(shape: outShape, strides: [contiguousStrides(outShape), axes.map { own[$0] }])
-        let inner = loop.inner
-        let (so, si) = (loop.strides[0].last!, loop.strides[1].last!)
-        return Tensor(shape: outShape) { out in
-            scalars.withUnsafeBufferPointer { p in
-                let out = out
-                parallelChunks(loop.outerCount, grain: Swift.max(1, elementwiseGrain / Swift.max(inner, 1))) { rows in
-                    loop.forEachRow(rows) { o in
-                        let (oo, oi) = (o[0], o[1])
-                        for i in 0..<inner { out[oo + i * so] = p[oi + i * si] }
-                    }
-                }
-            }
-        }
+        return stridedCopy(shape: axes.map { shape[$0] }, sourceStrides: axes.map { own[$0] })
     }
 }

@@ -87,19 +87,6 @@ extension Tensor {
     public func broadcast(to target: [Int]) -> Tensor {
         if target == shape { return self }
         precondition(broadcastShape(shape, target) == target, "broadcast: \(shape) does not broadcast to \(target)")
-        let loop = StridedLoop(shape: target, strides: [contiguousStrides(target), broadcastStrides(shape, to: target)])
-        let inner = loop.inner
-        let (so, si) = (loop.strides[0].last!, loop.strides[1].last!)
-        return Tensor(shape: target) { out in
-            scalars.withUnsafeBufferPointer { p in
-                let out = out
-                parallelChunks(loop.outerCount, grain: Swift.max(1, elementwiseGrain / Swift.max(inner, 1))) { rows in
-                    loop.forEachRow(rows) { o in
-                        let (oo, oi) = (o[0], o[1])
-                        for i in 0..<inner { out[oo + i * so] = p[oi + i * si] }
-                    }
-                }
-            }
-        }
+        return stridedCopy(shape: target, sourceStrides: broadcastStrides(shape, to: target))
     }
 }
