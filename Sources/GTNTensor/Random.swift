@@ -45,10 +45,12 @@ public struct RandomSource: RandomNumberGenerator, Sendable, Codable, Hashable {
 import Foundation
 
 extension Tensor {
+    @_specialize(where S == Float) @_specialize(where S == Double)
     public static func randomNormal(_ shape: [Int], mean: S = 0, std: S = 1, using rng: inout RandomSource) -> Tensor {
         Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in mean + std * rng.normal(S.self) })
     }
 
+    @_specialize(where S == Float) @_specialize(where S == Double)
     public static func randomUniform(_ shape: [Int], low: S = 0, high: S = 1, using rng: inout RandomSource) -> Tensor {
         Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in low + (high - low) * rng.uniform(S.self) })
     }
