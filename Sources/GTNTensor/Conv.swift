@@ -16,6 +16,15 @@ public struct ConvGeometry: Hashable, Sendable {
     var isPointwise: Bool { kernelH == 1 && kernelW == 1 && stride == 1 && padding == 0 }
     public var flops: Double { 2 * Double(batch * outChannels * positions * patch) }
 
+    /// For stride 1, one group and a square kernel with padding p <= k-1, the input adjoint is
+    /// itself a convolution: dy padded by k-1-p, convolved with the flipped, channel-swapped
+    /// kernel. This is its geometry (nil where that does not hold).
+    var transposedForInputAdjoint: ConvGeometry? {
+        guard stride == 1, groups == 1, kernelH == kernelW, padding <= kernelH - 1 else { return nil }
+        return ConvGeometry(input: outputShape, weight: [inChannels, outChannels, kernelH, kernelW],
+                            stride: 1, padding: kernelH - 1 - padding, groups: 1)
+    }
+
     public init(input: [Int], weight: [Int], stride: Int, padding: Int, groups: Int) {
         precondition(input.count == 4, "conv2d: input must be NCHW (rank 4), got shape \(input)")
         precondition(weight.count == 4, "conv2d: weight must be O x C/groups x kh x kw, got shape \(weight)")
@@ -68,6 +77,13 @@ public enum Convolution {
     @_specialize(where S == Float) @_specialize(where S == Double)
     public static func backwardInput<S: TensorScalar>(_ dy: Tensor<S>, _ w: Tensor<S>, _ g: ConvGeometry) -> Tensor<S> {
         check(dy.shape, g.outputShape, "output gradient"); check(w.shape, g.weightShape, "weight")
+        if let transposed = g.transposedForInputAdjoint, g.outChannels < g.inChannels {
+            // A narrowing stride-1 layer: col2im would scatter-add a (C_in*k*k) x positions
+            // matrix per sample (the generator's 64->1 layer: 576 x 784 for a 1-row gemm), while
+            // the same adjoint as a convolution of dy with the flipped kernel only gathers
+            // C_out*k*k rows. Measured in `gtn-bench meta`: see docs/NOTES.md.
+            return forward(dy, flippedTransposed(w, g), transposed)
+        }
         let (og, k, p) = (g.outChannels / g.groups, g.patch, g.positions)
         let (inPer, outPer, cg) = (g.inChannels * g.height * g.width, g.outChannels * p, g.inChannels / g.groups)
         return Tensor(shape: g.inputShape) { dx in
@@ -119,6 +135,19 @@ public enum Convolution {
             }
         }
         return Tensor(shape: g.weightShape, scalars: Array(partial.prefix(wCount)))
+    }
+
+    /// w[o, c, i, j] -> w'[c, o, k-1-i, k-1-j]: the kernel of the input adjoint as a convolution.
+    @_specialize(where S == Float) @_specialize(where S == Double)
+    static func flippedTransposed<S: TensorScalar>(_ w: Tensor<S>, _ g: ConvGeometry) -> Tensor<S> {
+        let (o, c, kh, kw) = (g.outChannels, g.inChannels, g.kernelH, g.kernelW)
+        return Tensor(shape: [c, o, kh, kw]) { out in
+            w.scalars.withUnsafeBufferPointer { pw in
+                for oi in 0..<o { for ci in 0..<c { for i in 0..<kh { for j in 0..<kw {
+                    out[((ci * o + oi) * kh + kh - 1 - i) * kw + kw - 1 - j] = pw[((oi * c + ci) * kh + i) * kw + j]
+                } } } }
+            }
+        }
     }
 
     private static func check(_ got: [Int], _ want: [Int], _ what: String) {

@@ -585,6 +585,13 @@ let convCases: [ConvCase] = [
     ConvCase(name: "batch 1", x: [1, 3, 6, 6], w: [4, 3, 3, 3], stride: 1, padding: 1, groups: 1),
     ConvCase(name: "batch 5", x: [5, 2, 4, 4], w: [3, 2, 3, 3], stride: 1, padding: 1, groups: 1),
     ConvCase(name: "batch 7 1x1", x: [7, 2, 3, 3], w: [3, 2, 1, 1], stride: 1, padding: 0, groups: 1),
+    // Narrowing stride-1 layers take the input adjoint as a convolution with the flipped kernel.
+    ConvCase(name: "narrowing 3x3 pad 1", x: [3, 5, 6, 6], w: [2, 5, 3, 3], stride: 1, padding: 1, groups: 1),
+    ConvCase(name: "narrowing 3x3 no pad", x: [3, 4, 6, 5], w: [1, 4, 3, 3], stride: 1, padding: 0, groups: 1),
+    ConvCase(name: "narrowing 5x5 pad 2", x: [2, 3, 7, 6], w: [2, 3, 5, 5], stride: 1, padding: 2, groups: 1),
+    ConvCase(name: "narrowing 1x1", x: [3, 4, 5, 5], w: [2, 4, 1, 1], stride: 1, padding: 0, groups: 1),
+    ConvCase(name: "narrowing 1x1 pad 1 (col2im)", x: [3, 4, 3, 4], w: [2, 4, 1, 1], stride: 1, padding: 1, groups: 1),
+    ConvCase(name: "narrowing 3x5 kernel (col2im)", x: [3, 3, 5, 7], w: [2, 3, 3, 5], stride: 1, padding: 1, groups: 1),
 ]
 
 @Test(arguments: convCases)
