@@ -19,6 +19,14 @@ public enum LearnerKind: String, Sendable, Codable, CaseIterable {
     case base
     /// An MLP on flattened pixels ("linear" in the official code).
     case linear
+    /// The official `ClassifierLarger2` (its CIFAR-10 learner): five 3x3 convs of widths conv1,
+    /// conv2 (stride 2), conv2, conv3 (stride 2), conv3, each with mean-only BN and LeakyReLU;
+    /// global average pooling; one Linear.
+    case larger2
+    /// The official `ClassifierLarger3`: three stages of a 3x3 conv (stride 1, 2, 2) followed by a
+    /// 1x1 conv, widths conv1, conv2, conv3, each with mean-only BN and LeakyReLU; then Linear ->
+    /// mean-only BN -> LeakyReLU -> Linear.
+    case larger3
 }
 
 /// A learner: architecture, widths (fixed or sampled), and whether its layers are weight-normalised.
@@ -27,21 +35,39 @@ public struct LearnerConfig: Sendable, Hashable, Codable {
     public var image: ImageShape
     public var classes: Int
     public var conv1: Int = 64, conv2: Int = 128, hidden: Int = 256
+    /// Width of the third stage (`larger2`, `larger3` only).
+    public var conv3: Int = 256
     public var weightNorm: Bool = true
 
     public init(kind: LearnerKind, image: ImageShape, classes: Int, conv1: Int = 64, conv2: Int = 128,
-                hidden: Int = 256, weightNorm: Bool = true) {
+                hidden: Int = 256, conv3: Int = 256, weightNorm: Bool = true) {
         (self.kind, self.image, self.classes) = (kind, image, classes)
-        (self.conv1, self.conv2, self.hidden, self.weightNorm) = (conv1, conv2, hidden, weightNorm)
+        (self.conv1, self.conv2, self.hidden, self.conv3, self.weightNorm) = (conv1, conv2, hidden, conv3, weightNorm)
     }
 
-    /// The official random-width variant: conv1 in [32,128), conv2 in [64,256), hidden in [64,256).
+    /// The official random-width variant: conv1 in [32,128), conv2 in [64,256), hidden in [64,256);
+    /// conv3 in [64,256) for `larger2`, and conv3 and hidden in [64,512) for `larger3`.
     public func withRandomWidths(_ rng: inout RandomSource) -> LearnerConfig {
         var c = self
         c.conv1 = 32 + Int(rng.next() % 96)
         c.conv2 = 64 + Int(rng.next() % 192)
-        c.hidden = 64 + Int(rng.next() % 192)
+        c.hidden = 64 + Int(rng.next() % (kind == .larger3 ? 448 : 192))
+        if kind == .larger2 || kind == .larger3 { c.conv3 = 64 + Int(rng.next() % (kind == .larger3 ? 448 : 192)) }
         return c
+    }
+
+    /// The conv stages of the larger learners: (name, inputs, outputs, kernel, stride).
+    var largerStages: [(String, Int, Int, Int, Int)] {
+        let c = image.channels
+        switch kind {
+        case .larger2:
+            return [("conv1", c, conv1, 3, 1), ("conv2", conv1, conv2, 3, 2), ("conv3", conv2, conv2, 3, 1),
+                    ("conv4", conv2, conv3, 3, 2), ("conv5", conv3, conv3, 3, 1)]
+        case .larger3:
+            return [("conv1", c, conv1, 3, 1), ("conv1b", conv1, conv1, 1, 1), ("conv2", conv1, conv2, 3, 2),
+                    ("conv2b", conv2, conv2, 1, 1), ("conv3", conv2, conv3, 3, 2), ("conv3b", conv3, conv3, 1, 1)]
+        default: return []
+        }
     }
 
     /// Spatial side after the two stride-2 pools (3x3, padding 1): ceil(ceil(h/2)/2).
@@ -62,6 +88,20 @@ public struct LearnerConfig: Sendable, Hashable, Codable {
                     + Layers.linearSpecs("fc2", inputs: hidden, outputs: classes, bias: true, weightNorm: wn)
             } else {
                 s += Layers.linearSpecs("fc", inputs: conv2, outputs: classes, bias: true, weightNorm: wn)
+            }
+            return s
+        case .larger2, .larger3:
+            var s: [ParameterSpec] = []
+            for (i, (name, cin, cout, k, _)) in largerStages.enumerated() {
+                s += Layers.convSpecs(name, inputs: cin, outputs: cout, kernel: k, bias: false, weightNorm: wn)
+                    + Layers.meanOnlyBatchNormSpecs("bn\(i + 1)", channels: cout, rank: 4)
+            }
+            if kind == .larger2 {
+                s += Layers.linearSpecs("fc", inputs: conv3, outputs: classes, bias: true, weightNorm: wn)
+            } else {
+                s += Layers.linearSpecs("fc1", inputs: conv3 * pooledHeight * pooledWidth, outputs: hidden, bias: false, weightNorm: wn)
+                    + Layers.meanOnlyBatchNormSpecs("bnfc", channels: hidden, rank: 2)
+                    + Layers.linearSpecs("fc2", inputs: hidden, outputs: classes, bias: true, weightNorm: wn)
             }
             return s
         case .linear:
@@ -101,6 +141,16 @@ public struct LearnerConfig: Sendable, Hashable, Codable {
                 h = Layers.linear(globalAvgPool2d(h), &p, "fc", bias: true, weightNorm: wn)
             }
             return h.logSoftmax()
+        case .larger2, .larger3:
+            var h = x
+            for (i, (name, _, _, k, stride)) in largerStages.enumerated() {
+                h = Layers.conv(h, &p, name, stride: stride, padding: k / 2, bias: false, weightNorm: wn)
+                h = Layers.meanOnlyBatchNorm(h, &p, "bn\(i + 1)", means: &means).leakyRelu(slope: 0.1)
+            }
+            if kind == .larger2 { return Layers.linear(globalAvgPool2d(h), &p, "fc", bias: true, weightNorm: wn).logSoftmax() }
+            h = Layers.linear(h.flattened(), &p, "fc1", bias: false, weightNorm: wn)
+            h = Layers.meanOnlyBatchNorm(h, &p, "bnfc", means: &means).leakyRelu(slope: 0.1)
+            return Layers.linear(h, &p, "fc2", bias: true, weightNorm: wn).logSoftmax()
         case .linear:
             var h = Layers.linear(x.flattened(), &p, "fc1", bias: false, weightNorm: wn)
             h = Layers.meanOnlyBatchNorm(h, &p, "bn1", means: &means).leakyRelu(slope: 0.1)
@@ -181,5 +231,22 @@ public struct GeneratorConfig: Sendable, Hashable, Codable {
         x = reflectionPad2d(upsampleNearest2d(x, factor: 2), padding: 1)
         x = Layers.conv(x, &p, "conv2", padding: 0, bias: true, weightNorm: wn)
         return x.tanh() * 2
+    }
+}
+
+extension LearnerConfig {
+    enum CodingKeys: String, CodingKey { case kind, image, classes, conv1, conv2, hidden, conv3, weightNorm }
+
+    /// Widths and weight norm may be left out (their defaults apply), so configs and checkpoints
+    /// written before a width existed still load.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(kind: try c.decode(LearnerKind.self, forKey: .kind), image: try c.decode(ImageShape.self, forKey: .image),
+                  classes: try c.decode(Int.self, forKey: .classes))
+        conv1 = try c.decodeIfPresent(Int.self, forKey: .conv1) ?? conv1
+        conv2 = try c.decodeIfPresent(Int.self, forKey: .conv2) ?? conv2
+        hidden = try c.decodeIfPresent(Int.self, forKey: .hidden) ?? hidden
+        conv3 = try c.decodeIfPresent(Int.self, forKey: .conv3) ?? conv3
+        weightNorm = try c.decodeIfPresent(Bool.self, forKey: .weightNorm) ?? weightNorm
     }
 }

@@ -1,5 +1,7 @@
+import Foundation
 import GTN
 import GTNAutodiff
+import GTNNN
 import GTNTensor
 import Testing
 
@@ -139,6 +141,38 @@ struct MetaTrainerTests {
         let m = trainer.step(realBatch: colour)
         #expect(m.metaLoss.isFinite && m.gradientNorm > 0)
         #expect(trainer.generatedBatch(step: 0, seed: 1).images.shape == [8, 3, 8, 8])
+    }
+
+    @Test("larger learners (official ClassifierLarger2/3): shapes, random widths, checkpoint-exact meta-gradient",
+          arguments: [LearnerKind.larger2, .larger3])
+    func largerLearners(_ kind: LearnerKind) {
+        var config = tinyConfig(learner: kind)
+        config.learner.conv3 = 10
+        // Stride-2 stages take 8x8 to 4x4 to 2x2: the fc input of larger3 is conv3 * 2 * 2.
+        let specs = config.learner.specs
+        #expect(specs.filter { $0.name.hasSuffix(".weight") && $0.shape.count == 4 }.count == (kind == .larger2 ? 5 : 6))
+        if kind == .larger3 { #expect(specs.first { $0.name == "fc1.weight" }?.shape == [10 * 2 * 2, 12]) }
+        var rng = RandomSource(seed: 5)
+        for _ in 0..<3 {
+            let wide = config.learner.withRandomWidths(&rng)
+            let p: ParameterList<Float> = wide.initialParameters(&rng)
+            #expect(wide.logProbabilities(p, Variable(Tensor.randomNormal([2, 1, 8, 8], using: &rng))).shape == [2, 4])
+        }
+        var blocked = config
+        blocked.checkpointBlock = 2
+        let (ga, gb) = (MetaTrainer(config: config).metaGradient(iteration: 0, realBatch: tinyRealData),
+                        MetaTrainer(config: blocked).metaGradient(iteration: 0, realBatch: tinyRealData))
+        #expect(ga.loss == gb.loss && ga.loss.isFinite)
+        let scale = ga.gradients.map { Double($0.scalars.map { abs($0) }.max() ?? 0) }.max()!
+        #expect(scale.isFinite && scale > 0)
+        for (x, y) in zip(ga.gradients, gb.gradients) { #expect(Double(x.maxAbsDifference(y)) / scale < 1e-5) }
+    }
+
+    @Test("learner configs written before conv3 existed still load")
+    func learnerConfigWithoutConv3() throws {
+        let json = #"{"kind":"base_fc","image":{"channels":1,"height":28,"width":28},"classes":10,"conv1":64,"conv2":128,"hidden":256,"weightNorm":true}"#
+        let c = try JSONDecoder().decode(LearnerConfig.self, from: Data(json.utf8))
+        #expect(c == LearnerConfig(kind: .baseFC, image: .mnist, classes: 10))
     }
 
     @Test("inner learning rates and momenta are meta-learned per step")
