@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "GTN", dependencies: ["GTNTensor", "GTNAutodiff", "GTNNN", "GTNData", "GTNIO"], swiftSettings: optimise),
         .executableTarget(
             name: "gtn",
-            dependencies: ["GTN", "GTNData", "GTNTensor", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["GTN", "GTNData", "GTNIO", "GTNTensor", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: optimise),
         .executableTarget(
             name: "gtn-bench",

@@ -12,7 +12,7 @@ public enum Checkpoint {
     public static func encode(_ trainer: MetaTrainer) -> SafeTensorsFile {
         var file = SafeTensorsFile()
         let s = trainer.state
-        for (spec, t) in zip(trainer.generatorSpecs, s.generator) { file.tensors["generator.\(spec.name)"] = t }
+        for (spec, t) in zip(trainer.generatorSpecs, s.generator) { file.tensors[dataKey(spec, trainer.config)] = t }
         if let c = s.curriculum { file.tensors["curriculum.noise"] = c }
         file.tensors["inner.log_learning_rates"] = s.logLearningRates
         file.tensors["inner.log_momenta"] = s.logMomenta
@@ -24,6 +24,12 @@ public enum Checkpoint {
             "iteration": String(s.iteration), "adam.step": String(s.optimizer.step),
         ]
         return file
+    }
+
+    /// The tensor name of a data-making parameter: "generator.<layer>" for a GTN; the distilled
+    /// images keep their own name ("distilled.images").
+    static func dataKey(_ spec: ParameterSpec, _ config: GTNConfig) -> String {
+        config.teacher == .gtn ? "generator.\(spec.name)" : spec.name
     }
 
     public static func save(_ trainer: MetaTrainer, to path: String) throws {
@@ -60,7 +66,7 @@ public enum Checkpoint {
             }
             return t
         }
-        s.generator = try zip(trainer.generatorSpecs, s.generator).map { try tensor("generator.\($0.name)", shape: $1.shape) }
+        s.generator = try zip(trainer.generatorSpecs, s.generator).map { try tensor(dataKey($0, config), shape: $1.shape) }
         if let c = s.curriculum { s.curriculum = try tensor("curriculum.noise", shape: c.shape) }
         s.logLearningRates = try tensor("inner.log_learning_rates", shape: s.logLearningRates.shape)
         s.logMomenta = try tensor("inner.log_momenta", shape: s.logMomenta.shape)

@@ -4,7 +4,7 @@ import Foundation
 /// unknown key is an error that names it, so a typo never silently trains the wrong thing.
 extension GTNConfig {
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case generator, learner, randomLearnerWidths, curriculum, innerSteps, batchSize, metaBatchSize
+        case teacher, generator, learner, randomLearnerWidths, curriculum, innerSteps, batchSize, metaBatchSize
         case innerLearningRate, innerMomentum, metaLearningRate, metaBeta1, metaBeta2, metaEpsilon
         case metaLearningRateFinalFraction, metaIterations, gradientClip, checkpointBlock, intermediateLossEvery, innerOptimizer, seed
     }
@@ -28,7 +28,7 @@ extension GTNConfig {
         func read<T: Decodable>(_ key: CodingKeys, _ value: inout T) throws {
             if let v = try c.decodeIfPresent(T.self, forKey: key) { value = v }
         }
-        try read(.generator, &generator); try read(.learner, &learner)
+        try read(.teacher, &teacher); try read(.generator, &generator); try read(.learner, &learner)
         try read(.randomLearnerWidths, &randomLearnerWidths); try read(.curriculum, &curriculum)
         try read(.innerSteps, &innerSteps); try read(.batchSize, &batchSize); try read(.metaBatchSize, &metaBatchSize)
         try read(.innerLearningRate, &innerLearningRate); try read(.innerMomentum, &innerMomentum)

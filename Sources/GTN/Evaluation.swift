@@ -80,52 +80,131 @@ extension MetaTrainer {
     public var innerLearningRates: [Float] { state.logLearningRates.scalars.map { Foundation.exp($0) } }
     public var innerMomenta: [Float] { state.logMomenta.scalars.map { Foundation.exp($0) } }
 
-    /// The synthetic batch of inner step `t` for a learner episode drawn from `seed` (images and
-    /// one-hot labels), computed without a graph.
-    public func generatedBatch(step t: Int, seed: UInt64) -> (images: Tensor<Float>, targets: Tensor<Float>) {
-        batchMaker(episode(seed: seed))(t)
+    /// The training batch of inner step `t` for a learner episode drawn from `seed` (images and
+    /// targets), computed without a graph. The real-data teacher needs `realData`.
+    public func generatedBatch(step t: Int, seed: UInt64, realData: RealBatchSource? = nil) -> (images: Tensor<Float>, targets: Tensor<Float>) {
+        batchMaker(episode(seed: seed, steps: t + 1, realData: realData))(t)
     }
 
-    /// Makes the synthetic batches of one episode; the generator's weights are prepared (weight
+    /// Makes the training batches of one episode; the generator's weights are prepared (weight
     /// norm folded) once for all of them.
     func batchMaker(_ ep: Episode) -> (Int) -> (images: Tensor<Float>, targets: Tensor<Float>) {
         let teacher = withoutGradients { teacherVariables(state.parameters.map { Variable($0) }) }
         return { t in
             withoutGradients {
-                let z = noise(step: t, curriculum: teacher.curriculum, episode: ep)
-                return (config.generator.generate(prepared: teacher.generator, noise: z, labels: Variable(ep.labels)).value, ep.labels)
+                let b = trainingBatch(step: t, teacher: teacher, episode: ep)
+                return (b.images.value, b.targets.value)
             }
         }
     }
 
-    /// The synthetic batches of all T inner steps for the episode drawn from `seed`.
-    public func generatedBatches(seed: UInt64) -> [(images: Tensor<Float>, targets: Tensor<Float>)] {
-        let make = batchMaker(episode(seed: seed))
+    /// The training batches of all T inner steps for the episode drawn from `seed`.
+    public func generatedBatches(seed: UInt64, realData: RealBatchSource? = nil) -> [(images: Tensor<Float>, targets: Tensor<Float>)] {
+        let make = batchMaker(episode(seed: seed, realData: realData))
         return (0..<config.innerSteps).map(make)
     }
 
-    /// Trains a fresh learner (drawn from `seed`) for T steps on this teacher's data, calling
-    /// `afterStep` after every step.
-    public func teach(seed: UInt64, afterStep: ((Int, TrainedLearner) -> Void)? = nil) -> TrainedLearner {
-        let ep = episode(seed: seed)
-        return trainLearner(ep.learner, initialWeights: ep.learnerInit, steps: config.innerSteps,
-                            optimizer: config.innerOptimizer, learningRates: innerLearningRates, momenta: innerMomenta,
-                            batch: batchMaker(ep), afterStep: afterStep)
+    /// Trains a fresh learner (drawn from `seed`) on this teacher's data, calling `afterStep`
+    /// after every step. By default T steps of batch B, as meta-trained; `steps` > T repeats the
+    /// learned curriculum and schedule (step t uses those of t mod T), `batchMultiplier` k > 1
+    /// trains on k*B examples a step (the learned noise plus fresh noise) (paper Fig. 5). The
+    /// real-data teacher needs `realData`.
+    public func teach(seed: UInt64, steps: Int? = nil, batchMultiplier: Int = 1, realData: RealBatchSource? = nil,
+                      afterStep: ((Int, TrainedLearner) -> Void)? = nil) -> TrainedLearner {
+        let n = steps ?? config.innerSteps
+        let ep = episode(seed: seed, steps: n, batchMultiplier: batchMultiplier, realData: realData)
+        let t = config.innerSteps
+        let (lrs, moms) = (innerLearningRates, innerMomenta)
+        return trainLearner(ep.learner, initialWeights: ep.learnerInit, steps: n,
+                            optimizer: config.innerOptimizer, learningRates: (0..<n).map { lrs[$0 % t] },
+                            momenta: (0..<n).map { moms[$0 % t] }, batch: batchMaker(ep), afterStep: afterStep)
     }
 
-    /// The control: the same fresh learner trained T steps on real batches with the configured
-    /// (not meta-learned) inner learning rate and momentum.
-    public func trainOnRealData(seed: UInt64, data: RealBatchSource,
+    /// The control: the same fresh learner trained on real batches with the configured (not
+    /// meta-learned) inner learning rate and momentum, for T steps of B by default.
+    public func trainOnRealData(seed: UInt64, data: RealBatchSource, steps: Int? = nil, batchMultiplier: Int = 1,
                                 afterStep: ((Int, TrainedLearner) -> Void)? = nil) -> TrainedLearner {
-        let ep = episode(seed: seed)
+        let ep = episode(seed: seed, steps: 0)
         var rng = RandomSource(seed: seed ^ 0x5EA1)
-        let t = config.innerSteps
+        let t = steps ?? config.innerSteps
         return trainLearner(ep.learner, initialWeights: ep.learnerInit, steps: t,
                             learningRates: Array(repeating: Float(config.innerLearningRate), count: t),
                             momenta: Array(repeating: Float(config.innerMomentum), count: t),
                             batch: { _ in
-                                let b = data(config.batchSize, &rng)
+                                let b = data(config.batchSize * batchMultiplier, &rng)
                                 return (b.images, oneHot(b.labels, classes: config.learner.classes))
                             }, afterStep: afterStep)
     }
+}
+
+/// What `evaluateTeacher` measured (written by `gtn evaluate` as evaluate.json; `gtn report`
+/// charts it).
+public struct TeacherEvaluation: Codable, Sendable {
+    public var iteration: Int
+    public var learners: Int
+    /// Inner steps the teacher was meta-trained for, and the steps and batch size evaluated.
+    public var innerSteps: Int
+    public var steps: Int
+    public var batchSize: Int
+    /// Mean and standard deviation over learners of the accuracy after inner step 1, 2, ..., steps.
+    public var gtnPerStep: [Double]
+    public var gtnPerStepSD: [Double]
+    /// The real-data control's mean accuracy per step (when run).
+    public var realPerStep: [Double]?
+    /// Final accuracy of every learner on the final set.
+    public var gtnFinal: [Double]
+    public var realFinal: [Double]?
+    /// Accuracy of the ensemble (mean probability) of the first k taught learners, k = 1...learners.
+    public var ensembleBySize: [Double]
+    public var seconds: Double
+}
+
+/// Trains `learners` fresh learners on the teacher's data (and, with `realDataControl`, each also
+/// on real data), scoring every step on `perStep` and the final learners on `final`. Learner k is
+/// drawn from `seed + k`, so a learner and its control start from the same weights.
+public func evaluateTeacher(_ trainer: MetaTrainer, train: Dataset, perStep: Dataset, final: Dataset,
+                            learners: Int, steps: Int? = nil, batchMultiplier: Int = 1, realDataControl: Bool,
+                            seed: UInt64 = 0xE7A1, progress: ((_ learner: Int, _ taught: Double, _ real: Double?) -> Void)? = nil)
+    -> TeacherEvaluation {
+    let start = DispatchTime.now().uptimeNanoseconds
+    let n = steps ?? trainer.config.innerSteps
+    let source: RealBatchSource = { size, rng in train.randomBatch(size: size, using: &rng) }
+    var curves: [[Double]] = [], realCurves: [[Double]] = [], finals: [Double] = [], realFinals: [Double] = []
+    var summed: Tensor<Float>?
+    var ensemble: [Double] = []
+    for k in 0..<learners {
+        let s = seed &+ UInt64(k)
+        var curve: [Double] = []
+        let learner = trainer.teach(seed: s, steps: n, batchMultiplier: batchMultiplier, realData: source) { _, l in
+            curve.append(l.accuracy(on: perStep))
+        }
+        let probs = learner.logProbabilities(final.images).exp()
+        summed = summed.map { $0 + probs } ?? probs
+        ensemble.append(Double(zip(summed!.argmaxRows(), final.labels).filter { $0 == $1 }.count) / Double(max(final.count, 1)))
+        curves.append(curve)
+        finals.append(learner.accuracy(on: final))
+        var realFinal: Double?
+        if realDataControl {
+            var realCurve: [Double] = []
+            let real = trainer.trainOnRealData(seed: s, data: source, steps: n, batchMultiplier: batchMultiplier) { _, l in
+                realCurve.append(l.accuracy(on: perStep))
+            }
+            realCurves.append(realCurve)
+            realFinal = real.accuracy(on: final)
+            realFinals.append(realFinal!)
+        }
+        progress?(k, finals.last!, realFinal)
+    }
+    func mean(_ xs: [Double]) -> Double { xs.reduce(0, +) / Double(max(xs.count, 1)) }
+    func sd(_ xs: [Double]) -> Double {
+        let m = mean(xs)
+        return (xs.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(max(1, xs.count - 1))).squareRoot()
+    }
+    return TeacherEvaluation(
+        iteration: trainer.state.iteration, learners: learners, innerSteps: trainer.config.innerSteps, steps: n,
+        batchSize: trainer.config.batchSize * batchMultiplier,
+        gtnPerStep: (0..<n).map { t in mean(curves.map { $0[t] }) }, gtnPerStepSD: (0..<n).map { t in sd(curves.map { $0[t] }) },
+        realPerStep: realDataControl ? (0..<n).map { t in mean(realCurves.map { $0[t] }) } : nil,
+        gtnFinal: finals, realFinal: realDataControl ? realFinals : nil, ensembleBySize: ensemble,
+        seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
 }

@@ -5,6 +5,10 @@ import GTNTensor
 
 /// Everything that defines a meta-training run (the official experiments/*.json, with names).
 public struct GTNConfig: Sendable, Codable, Hashable {
+    /// Where the learner's training data comes from: the generator (GTN), meta-learned pixels
+    /// (dataset distillation), or real batches (the control). Every teacher meta-learns the
+    /// per-step inner learning rates and momenta.
+    public var teacher: TeacherKind = .gtn
     public var generator = GeneratorConfig()
     public var learner = LearnerConfig(kind: .baseFC, image: .mnist, classes: 10)
     public var randomLearnerWidths = false
@@ -32,6 +36,18 @@ public struct GTNConfig: Sendable, Codable, Hashable {
     public var seed: UInt64 = 0
 
     public init() {}
+}
+
+/// The teachers the paper compares (Fig. 2a).
+public enum TeacherKind: String, Sendable, Codable, CaseIterable {
+    /// A generator of (noise, label) -> image, with a learned curriculum of noise.
+    case gtn
+    /// The control: the learner trains on real batches; only the inner learning rates and
+    /// momenta are meta-learned.
+    case real
+    /// Dataset distillation (Wang et al. 2018): the T x B training images are themselves the
+    /// meta-learned parameters, x = 2 tanh(p), with evenly distributed labels.
+    case distillation
 }
 
 /// Inner-loop optimisers (official `inner_optimizers.py`: SGD, Adam, RMSProp), each with a
@@ -81,8 +97,10 @@ public struct MetaStepMetrics: Sendable, Codable {
     public var seconds: Double
 }
 
-/// The meta-learned state: generator weights, curriculum noise, per-step inner hyperparameters,
-/// and the outer optimiser. Plain tensors: each meta-iteration wraps them in fresh variables.
+/// The meta-learned state: the parameters that make the training data (the generator's weights
+/// for a GTN, the pixels for dataset distillation, none for the real-data control), curriculum
+/// noise, per-step inner hyperparameters, and the outer optimiser. Plain tensors: each
+/// meta-iteration wraps them in fresh variables.
 public struct TeacherState: Sendable {
     public var generator: [Tensor<Float>]
     public var curriculum: Tensor<Float>?
@@ -94,6 +112,10 @@ public struct TeacherState: Sendable {
     public var parameters: [Tensor<Float>] {
         generator + (curriculum.map { [$0] } ?? []) + [logLearningRates, logMomenta]
     }
+
+    /// Replaces the meta-learned tensors (in `parameters` order); for tests and tools that probe
+    /// the meta-loss around the current state.
+    public mutating func setParametersForTesting(_ p: [Tensor<Float>]) { setParameters(p) }
 
     mutating func setParameters(_ p: [Tensor<Float>]) {
         var i = generator.count
@@ -111,15 +133,23 @@ public typealias RealBatchSource = (_ size: Int, _ rng: inout RandomSource) -> (
 public struct MetaTrainer {
     public let config: GTNConfig
     public var state: TeacherState
+    /// Specs of `state.generator` (see `TeacherState`).
     let generatorSpecs: [ParameterSpec]
 
     public init(config: GTNConfig) {
         self.config = config
         var rng = RandomSource(seed: config.seed)
-        let gen: ParameterList<Float> = config.generator.initialParameters(&rng)
-        generatorSpecs = gen.specs
         let t = config.innerSteps
-        let curriculum: Tensor<Float>? = config.curriculum.isLearned
+        let gen: ParameterList<Float>
+        switch config.teacher {
+        case .gtn: gen = config.generator.initialParameters(&rng)
+        case .real: gen = ParameterList(specs: [], values: [])
+        case .distillation:
+            let spec = ParameterSpec("distilled.images", [t, config.batchSize] + config.learner.image.dims, .normal(std: 1))
+            gen = ParameterList(specs: [spec], rng: &rng)
+        }
+        generatorSpecs = gen.specs
+        let curriculum: Tensor<Float>? = config.teacher == .gtn && config.curriculum.isLearned
             ? .randomNormal(config.curriculum.parameterShape(steps: t, batch: config.batchSize, noise: config.generator.noise), using: &rng)
             : nil
         state = TeacherState(
@@ -130,34 +160,83 @@ public struct MetaTrainer {
                             beta2: config.metaBeta2, epsilon: config.metaEpsilon))
     }
 
-    /// The random choices of one meta-iteration (learner init, noise draws), all from one seed so
-    /// a checkpointed block replays exactly what its forward pass did.
+    /// The random choices of one meta-iteration (learner init, noise draws, real batches), all
+    /// from one seed so a checkpointed block replays exactly what its forward pass did.
     struct Episode {
         var learner: LearnerConfig
         var learnerInit: [Tensor<Float>]
         var noiseRows: [[Int]]?
         var freshNoise: [Tensor<Float>]?
+        /// Fresh noise rows appended to the learned ones when evaluating with bigger batches.
+        var extraNoise: [Tensor<Float>]?
         var labels: Tensor<Float>
+        /// The real-data teacher's training batches, by inner step.
+        var realTraining: [(images: Tensor<Float>, targets: Tensor<Float>)] = []
         /// Real batches (images, one-hot targets) for the intermediate losses, by inner step.
         var realBatches: [Int: (images: Tensor<Float>, targets: Tensor<Float>)] = [:]
     }
 
-    func episode(seed: UInt64) -> Episode {
+    /// The episode drawn from `seed`. Meta-training uses T steps of batch B; evaluation may ask
+    /// for more steps (the learned curriculum and schedule then repeat, step t using those of
+    /// t mod T) and bigger batches (the learned noise plus fresh noise rows) (paper Fig. 5).
+    /// The real-data teacher needs `realData`.
+    func episode(seed: UInt64, steps: Int? = nil, batchMultiplier k: Int = 1, realData: RealBatchSource? = nil) -> Episode {
         var rng = RandomSource(seed: seed)
         let learner = config.randomLearnerWidths ? config.learner.withRandomWidths(&rng) : config.learner
         let initial: ParameterList<Float> = learner.initialParameters(&rng)
         let (t, b) = (config.innerSteps, config.batchSize)
-        let rows = config.curriculum.rows(steps: t, batch: b, rng: &rng)
-        let fresh: [Tensor<Float>]? = config.curriculum.isLearned ? nil
-            : (0..<t).map { _ in .randomNormal([b, config.generator.noise], using: &rng) }
-        return Episode(learner: learner, learnerInit: initial.values.map(\.value), noiseRows: rows, freshNoise: fresh,
-                       labels: oneHot(curriculumLabels(batch: b, classes: config.learner.classes), classes: config.learner.classes))
+        let steps = steps ?? t
+        let rows = config.teacher == .gtn ? config.curriculum.rows(steps: t, batch: b, rng: &rng) : nil
+        let fresh: [Tensor<Float>]? = config.teacher == .gtn && !config.curriculum.isLearned
+            ? (0..<steps).map { _ in .randomNormal([k * b, config.generator.noise], using: &rng) } : nil
+        let classes = config.learner.classes
+        var e = Episode(learner: learner, learnerInit: initial.values.map(\.value), noiseRows: rows, freshNoise: fresh,
+                        labels: oneHot(curriculumLabels(batch: k * b, classes: classes), classes: classes))
+        if config.teacher == .gtn && config.curriculum.isLearned && k > 1 {
+            var extra = RandomSource(seed: seed ^ 0xB16)
+            e.extraNoise = (0..<steps).map { _ in .randomNormal([(k - 1) * b, config.generator.noise], using: &extra) }
+        }
+        if config.teacher == .real && steps > 0 {
+            guard let realData else { preconditionFailure("the real-data teacher needs real batches") }
+            // A stream of its own: the other teachers' draws stay as they were.
+            var r = RandomSource(seed: seed ^ 0x7EAC)
+            e.realTraining = (0..<steps).map { _ in
+                let batch = realData(k * b, &r)
+                return (batch.images, oneHot(batch.labels, classes: classes))
+            }
+        }
+        return e
+    }
+
+    /// The batch (images, targets) the learner trains on at inner step `t`.
+    func trainingBatch(step t: Int, teacher: TeacherVariables, episode: Episode) -> (images: Variable<Float>, targets: Variable<Float>) {
+        let y = Variable(episode.labels)
+        switch config.teacher {
+        case .gtn:
+            return config.generator.generateWithTargets(prepared: teacher.generator, noise: noise(step: t, curriculum: teacher.curriculum, episode: episode), labels: y)
+        case .real:
+            let b = episode.realTraining[t]
+            return (Variable(b.images), Variable(b.targets))
+        case .distillation:
+            precondition(episode.labels.shape[0] == config.batchSize,
+                         "dataset distillation has exactly \(config.batchSize) images per step; it cannot make bigger batches")
+            let pixels = teacher.generator.values[0]
+            let step = t % config.innerSteps
+            let images = pixels.slice(axis: 0, step ..< step + 1).reshaped([config.batchSize] + config.learner.image.dims)
+            return (images.tanh() * 2, y)
+        }
     }
 
     /// The noise of inner step `t`.
     func noise(step t: Int, curriculum: Variable<Float>?, episode: Episode) -> Variable<Float> {
         if let fresh = episode.freshNoise { return Variable(fresh[t]) }
-        let pool = curriculum!.reshaped([-1, config.generator.noise])
+        let learned = learnedNoise(step: t % config.innerSteps, curriculum: curriculum!, episode: episode)
+        guard let extra = episode.extraNoise else { return learned }
+        return concat([learned, Variable(extra[t])], axis: 0)
+    }
+
+    func learnedNoise(step t: Int, curriculum: Variable<Float>, episode: Episode) -> Variable<Float> {
+        let pool = curriculum.reshaped([-1, config.generator.noise])
         let rows = episode.noiseRows![t]
         let contiguous = rows.last! - rows.first! + 1 == rows.count && rows == Array(rows.first!...rows.last!)
         if contiguous { return pool.slice(axis: 0, rows.first! ..< rows.last! + 1) }
@@ -222,7 +301,7 @@ public struct MetaTrainer {
         let hasCurriculum = state.curriculum != nil
         let k = g + (hasCurriculum ? 1 : 0)
         let raw = ParameterList(specs: generatorSpecs, values: Array(m[0..<g]))
-        return TeacherVariables(generator: config.generator.prepare(raw), curriculum: hasCurriculum ? m[g] : nil,
+        return TeacherVariables(generator: config.teacher == .gtn ? config.generator.prepare(raw) : raw, curriculum: hasCurriculum ? m[g] : nil,
                                 logLR: m[k], logMomentum: m[k + 1])
     }
 
@@ -237,8 +316,7 @@ public struct MetaTrainer {
                                                             Variable(real.images), means: &stored)
             scored = scored + crossEntropy(logProbs: logProbs, targets: Variable(real.targets))
         }
-        let y = Variable(episode.labels)
-        let x = config.generator.generate(prepared: teacher.generator, noise: noise(step: t, curriculum: teacher.curriculum, episode: episode), labels: y)
+        let (x, y) = trainingBatch(step: t, teacher: teacher, episode: episode)
         let params = ParameterList(specs: episode.learner.specs, values: s.weights)
         var means = Layers.BatchMeans<Float>.collect
         let loss = crossEntropy(logProbs: episode.learner.logProbabilities(params, x, means: &means), targets: y)
@@ -295,7 +373,7 @@ public struct MetaTrainer {
     /// meta-gradient with respect to `state.parameters`.
     public func metaGradient(iteration: Int, realBatch: RealBatchSource) -> (loss: Double, accuracy: Double, gradients: [Tensor<Float>]) {
         let seed = config.seed &+ 0x9E37_79B9 &* UInt64(iteration + 1)
-        var episode = self.episode(seed: seed)
+        var episode = withoutActuallyEscaping(realBatch) { self.episode(seed: seed, realData: $0) }
         var rng = RandomSource(seed: seed ^ 0xBA7C4)
         let k = config.intermediateLossEvery
         if k > 0 {

@@ -165,11 +165,20 @@ public struct LearnerConfig: Sendable, Hashable, Codable {
     }
 }
 
+/// What the generator gives the learner as targets.
+public enum GeneratorKind: String, Sendable, Codable, CaseIterable {
+    /// The label it was asked for, one-hot (the official generator).
+    case conditional
+    /// Its own soft label for each image, from a learned head (paper Fig. 4's "dark knowledge").
+    case darkKnowledge = "dark_knowledge"
+}
+
 /// The conditional generator of the official code: (noise, one-hot label) -> image.
 ///   Linear(noise+classes -> 1024) BN LeakyReLU; Linear(1024 -> 128*(H/4)*(W/4)) BN LeakyReLU;
 ///   reshape; [upsample x2, reflection pad 1, conv3x3 128->64, BN, LeakyReLU];
 ///   [upsample x2, reflection pad 1, conv3x3 64->C, tanh]; times 2.
 public struct GeneratorConfig: Sendable, Hashable, Codable {
+    public var kind: GeneratorKind = .conditional
     public var noise: Int = 128
     public var classes: Int = 10
     public var image: ImageShape = .mnist
@@ -196,6 +205,7 @@ public struct GeneratorConfig: Sendable, Hashable, Codable {
             + Layers.convSpecs("conv1", inputs: channels, outputs: channels / 2, kernel: 3, bias: false, weightNorm: wn)
             + Layers.batchNormSpecs("bn3", channels: channels / 2, rank: 4)
             + Layers.convSpecs("conv2", inputs: channels / 2, outputs: image.channels, kernel: 3, bias: true, weightNorm: wn)
+            + (kind == .darkKnowledge ? Layers.linearSpecs("label", inputs: hidden, outputs: classes, bias: true, weightNorm: wn) : [])
     }
 
     public func initialParameters<S>(_ rng: inout RandomSource) -> ParameterList<S> {
@@ -218,10 +228,19 @@ public struct GeneratorConfig: Sendable, Hashable, Codable {
 
     /// `generate` on parameters from `prepare`.
     public func generate<S>(prepared params: ParameterList<S>, noise z: Variable<S>, labels y: Variable<S>) -> Variable<S> {
+        generateWithTargets(prepared: params, noise: z, labels: y).images
+    }
+
+    /// Images and the targets a learner trains them on: the given one-hot labels for the
+    /// conditional generator; for the dark-knowledge generator, soft labels softmax(label head)
+    /// computed from the first hidden layer (paper Fig. 4).
+    public func generateWithTargets<S>(prepared params: ParameterList<S>, noise z: Variable<S>,
+                                       labels y: Variable<S>) -> (images: Variable<S>, targets: Variable<S>) {
         var p = ParameterReader(params)
         let wn = false, (h, w) = side, n = z.shape[0]
         var x = Layers.linear(concat([z, y], axis: 1), &p, "fc1", bias: false, weightNorm: wn)
         x = Layers.batchNorm(x, &p, "bn1").leakyRelu(slope: 0.1)
+        let hidden1 = x
         x = Layers.linear(x, &p, "fc2", bias: false, weightNorm: wn)
         x = Layers.batchNorm(x, &p, "bn2").leakyRelu(slope: 0.1)
         x = x.reshaped([n, channels, h, w])
@@ -230,7 +249,9 @@ public struct GeneratorConfig: Sendable, Hashable, Codable {
         x = Layers.batchNorm(x, &p, "bn3").leakyRelu(slope: 0.1)
         x = reflectionPad2d(upsampleNearest2d(x, factor: 2), padding: 1)
         x = Layers.conv(x, &p, "conv2", padding: 0, bias: true, weightNorm: wn)
-        return x.tanh() * 2
+        let images = x.tanh() * 2
+        guard kind == .darkKnowledge else { return (images, y) }
+        return (images, Layers.linear(hidden1, &p, "label", bias: true, weightNorm: wn).logSoftmax().exp())
     }
 }
 
@@ -247,6 +268,23 @@ extension LearnerConfig {
         conv2 = try c.decodeIfPresent(Int.self, forKey: .conv2) ?? conv2
         hidden = try c.decodeIfPresent(Int.self, forKey: .hidden) ?? hidden
         conv3 = try c.decodeIfPresent(Int.self, forKey: .conv3) ?? conv3
+        weightNorm = try c.decodeIfPresent(Bool.self, forKey: .weightNorm) ?? weightNorm
+    }
+}
+
+extension GeneratorConfig {
+    enum CodingKeys: String, CodingKey { case kind, noise, classes, image, hidden, channels, weightNorm }
+
+    /// Every key may be left out (defaults apply), so configs written before `kind` existed load.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init()
+        kind = try c.decodeIfPresent(GeneratorKind.self, forKey: .kind) ?? kind
+        noise = try c.decodeIfPresent(Int.self, forKey: .noise) ?? noise
+        classes = try c.decodeIfPresent(Int.self, forKey: .classes) ?? classes
+        image = try c.decodeIfPresent(ImageShape.self, forKey: .image) ?? image
+        hidden = try c.decodeIfPresent(Int.self, forKey: .hidden) ?? hidden
+        channels = try c.decodeIfPresent(Int.self, forKey: .channels) ?? channels
         weightNorm = try c.decodeIfPresent(Bool.self, forKey: .weightNorm) ?? weightNorm
     }
 }

@@ -127,7 +127,8 @@ public struct TrainingSession {
                 try Checkpoint.save(trainer, to: checkpointPath)
                 report(.checkpointed(path: checkpointPath))
             }
-            if done % options.samplesEvery == 0 || done == total {
+            // The real-data teacher has no data of its own to draw.
+            if trainer.config.teacher != .real && (done % options.samplesEvery == 0 || done == total) {
                 report(.samples(path: try writeSamples()))
             }
             if done % options.evaluateEvery == 0 || done == total {
@@ -144,22 +145,16 @@ public struct TrainingSession {
         report(.finished(last))
     }
 
-    /// Trains one fresh learner on the GTN and one on real data; scores both after every step.
+    /// Trains one fresh learner on the teacher and the same learner on real data; scores both
+    /// after every step on validation examples, and at the end on test examples.
     public func evaluate(fullTest: Bool = false, seed: UInt64 = 0xE7A1) -> EvaluationRecord {
-        let start = DispatchTime.now().uptimeNanoseconds
         let validation = data.validation.slice(0..<min(options.evaluationExamples, data.validation.count))
         let test = fullTest ? data.test : data.test.slice(0..<min(data.test.count, options.evaluationExamples))
-        var taughtCurve: [Double] = [], realCurve: [Double] = []
-        let learnerSeed = seed &+ UInt64(trainer.state.iteration)
-        let taught = trainer.teach(seed: learnerSeed) { _, l in taughtCurve.append(l.accuracy(on: validation)) }
-        let train = data.train
-        let real = trainer.trainOnRealData(seed: learnerSeed, data: { n, rng in train.randomBatch(size: n, using: &rng) }) { _, l in
-            realCurve.append(l.accuracy(on: validation))
-        }
-        return EvaluationRecord(iteration: trainer.state.iteration, validationPerStep: taughtCurve,
-                                testAccuracy: taught.accuracy(on: test), realDataValidationPerStep: realCurve,
-                                realDataTestAccuracy: real.accuracy(on: test),
-                                seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        let e = evaluateTeacher(trainer, train: data.train, perStep: validation, final: test, learners: 1,
+                                realDataControl: true, seed: seed &+ UInt64(trainer.state.iteration))
+        return EvaluationRecord(iteration: trainer.state.iteration, validationPerStep: e.gtnPerStep,
+                                testAccuracy: e.gtnFinal[0], realDataValidationPerStep: e.realPerStep ?? [],
+                                realDataTestAccuracy: e.realFinal?[0] ?? .nan, seconds: e.seconds)
     }
 
     /// A grid of generated images: one column per class, one row per inner step (paper Fig. 2c).

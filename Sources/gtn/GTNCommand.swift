@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GTN
 import GTNData
+import GTNIO
 import GTNTensor
 import Synchronization
 
@@ -56,6 +57,10 @@ struct Train: ParsableCommand {
     @Option(help: "Inner steps T (learner SGD steps per meta-iteration).") var innerSteps: Int?
     @Option(help: "Generated batch size B per inner step.") var batchSize: Int?
     @Option(help: "Real batch size of the meta-loss.") var metaBatchSize: Int?
+    @Option(help: "Teacher: gtn (generator), real (real-data control), distillation (learned pixels); all meta-learn the inner lr and momentum.")
+    var teacher: TeacherKind?
+    @Option(help: "Generator targets: conditional (the requested label, one-hot) or dark_knowledge (its own soft label).")
+    var generator: GeneratorKind?
     @Option(help: "Learner: \(LearnerKind.allCases.map(\.rawValue).joined(separator: ", ")).") var learner: LearnerKind?
     @Option(help: "Curriculum: \(CurriculumKind.allCases.map(\.rawValue).joined(separator: ", ")).") var curriculum: CurriculumKind?
     @Flag(help: "Sample learner widths at random every meta-iteration.") var randomWidths = false
@@ -117,6 +122,8 @@ struct Train: ParsableCommand {
         if let v = innerSteps { c.innerSteps = v }
         if let v = batchSize { c.batchSize = v }
         if let v = metaBatchSize { c.metaBatchSize = v }
+        if let v = teacher { c.teacher = v }
+        if let v = generator { c.generator.kind = v }
         if let v = learner { c.learner.kind = v }
         if let v = curriculum { c.curriculum = v }
         if randomWidths { c.randomLearnerWidths = true }
@@ -148,7 +155,8 @@ struct Train: ParsableCommand {
         }
         let c = session.trainer.config
         print("gtn: \(splits.name) (\(splits.train.count) train / \(splits.validation.count) validation / \(splits.test.count) test) -> \(directory)")
-        print("gtn: learner \(c.learner.kind.rawValue), curriculum \(c.curriculum.rawValue), T=\(c.innerSteps), B=\(c.batchSize), \(c.metaIterations) meta-iterations, weight norm \(c.learner.weightNorm ? "on" : "off"), seed \(c.seed)")
+        let source = c.teacher == .gtn ? "GTN (\(c.generator.kind.rawValue) generator, curriculum \(c.curriculum.rawValue))" : c.teacher.rawValue
+        print("gtn: teacher \(source), learner \(c.learner.kind.rawValue), T=\(c.innerSteps), B=\(c.batchSize), \(c.metaIterations) meta-iterations, weight norm \(c.learner.weightNorm ? "on" : "off"), seed \(c.seed)")
         Interrupt.install()
         var bar = ProgressBar(total: c.metaIterations)
         try session.run(shouldStop: { Interrupt.isRequested }) { event in
@@ -158,7 +166,7 @@ struct Train: ParsableCommand {
                 if resumed { print("gtn: resuming at meta-iteration \(i) of \(n)") }
             case .metaStep(let m): bar.update(m)
             case .evaluated(let r):
-                bar.log(String(format: "eval @%d: GTN-taught learner %.2f%% test (%d steps), real-data control %.2f%%  [%.0f s]",
+                bar.log(String(format: "eval @%d: taught learner %.2f%% test (%d steps), real-data control %.2f%%  [%.0f s]",
                                r.iteration, 100 * r.testAccuracy, r.validationPerStep.count, 100 * r.realDataTestAccuracy, r.seconds))
             case .checkpointed: break
             case .samples(let path): bar.log("samples: \(path)")
@@ -166,7 +174,7 @@ struct Train: ParsableCommand {
             case .finished(let r):
                 bar.finish()
                 if let r {
-                    print(String(format: "gtn: done. After %d inner steps: GTN data %.2f%% test accuracy, real data %.2f%%.",
+                    print(String(format: "gtn: done. After %d inner steps: teacher's data %.2f%% test accuracy, real data (plain SGD) %.2f%%.",
                                  r.validationPerStep.count, 100 * r.testAccuracy, 100 * r.realDataTestAccuracy))
                 }
                 print("gtn: metrics in \(directory)/metrics.jsonl, evaluations in \(directory)/evaluations.jsonl, samples in \(directory)/samples/")
@@ -178,6 +186,7 @@ struct Train: ParsableCommand {
 /// Applies the keys present in a config file over the defaults.
 func merge(_ base: GTNConfig, _ file: GTNConfig, keys: Set<String>) -> GTNConfig {
     var c = base
+    if keys.contains("teacher") { c.teacher = file.teacher }
     if keys.contains("generator") { c.generator = file.generator }
     if keys.contains("learner") { c.learner = file.learner }
     if keys.contains("randomLearnerWidths") { c.randomLearnerWidths = file.randomLearnerWidths }
@@ -211,23 +220,38 @@ func describe(_ e: DecodingError) -> String {
 }
 
 extension LearnerKind: ExpressibleByArgument {}
+extension TeacherKind: ExpressibleByArgument {}
+extension GeneratorKind: ExpressibleByArgument {}
 extension CurriculumKind: ExpressibleByArgument {}
 extension InnerOptimizer: ExpressibleByArgument {}
 
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train fresh learners on a trained GTN; report test accuracy per inner step, mean and ensemble.")
+        abstract: "Train fresh learners on a trained teacher; report test accuracy per inner step, mean and ensemble.",
+        discussion: """
+        Writes the figures to evaluate.json next to the checkpoint (`gtn report` charts them).
+        --steps beyond the T meta-trained for repeat the learned curriculum and inner schedule (step t uses
+        those of t mod T); --batch-multiplier K trains on K*B examples a step (the learned noise plus fresh
+        noise); together they give the paper's Fig. 5. The ensemble figure of Fig. 7 is the accuracy of the
+        averaged predictions of the first k learners, k = 1...--learners.
+        """)
 
     @Argument(help: "A checkpoint.safetensors file, or a run directory holding one.")
     var checkpoint: String
     @Option(help: "Data directory (as for train).") var data = DataSource.defaultDirectory
     @Option(help: "Fresh learners to train.") var learners = 5
+    @Option(help: "Inner steps to train each learner for (default: the T it was meta-trained for).") var steps: Int?
+    @Option(help: "Examples per step, as a multiple of the meta-trained batch size B.") var batchMultiplier = 1
     @Option(help: "Test examples to score after every step (the final step always uses the full test set).") var stepExamples = 2000
-    @Flag(help: "Also train each fresh learner for T steps on real data (initial inner lr and momentum) and report it alongside.")
+    @Flag(help: "Also train each fresh learner on real data (initial inner lr and momentum, same steps and batch) and report it alongside.")
     var realDataControl = false
+    @Option(help: "Where to write the figures (default: evaluate.json next to the checkpoint).") var output: String?
 
     func validate() throws {
         if learners < 1 { throw ValidationError("--learners must be at least 1, got \(learners)") }
+        if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
+        if batchMultiplier < 1 { throw ValidationError("--batch-multiplier must be at least 1, got \(batchMultiplier)") }
+        if stepExamples < 1 { throw ValidationError("--step-examples must be at least 1, got \(stepExamples)") }
     }
 
     func run() throws {
@@ -235,34 +259,18 @@ struct Evaluate: ParsableCommand {
         var path = checkpoint
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue { path += "/checkpoint.safetensors" }
         let trainer = try Checkpoint.load(path: path)
-        let splits = try loadData(data)
         let c = trainer.config
+        if c.teacher == .distillation && batchMultiplier > 1 {
+            throw ValidationError("--batch-multiplier: a dataset-distillation teacher has exactly B = \(c.batchSize) images per step")
+        }
+        let splits = try loadData(data)
         let stepSet = splits.test.slice(0..<min(stepExamples, splits.test.count))
-        let test = splits.test
-        print("gtn evaluate: \(path) (meta-iteration \(trainer.state.iteration)), \(learners) learners, T=\(c.innerSteps), \(splits.name)")
-        var curves: [[Double]] = [], realCurves: [[Double]] = []
-        var finals: [Double] = [], realFinals: [Double] = []
-        var summed: Tensor<Float>?
-        let train = splits.train
-        for k in 0..<learners {
-            let seed = 0xE7A1 &+ UInt64(k)
-            var curve: [Double] = []
-            let learner = trainer.teach(seed: seed) { _, l in curve.append(l.accuracy(on: stepSet)) }
-            let probs = learner.logProbabilities(test.images).exp()
-            summed = summed.map { $0 + probs } ?? probs
-            let acc = learner.accuracy(on: test)
-            curves.append(curve)
-            finals.append(acc)
-            var line = String(format: "learner %d: %.2f%% test accuracy after %d steps on GTN data", k, 100 * acc, c.innerSteps)
-            if realDataControl {
-                var realCurve: [Double] = []
-                let real = trainer.trainOnRealData(seed: seed, data: { n, rng in train.randomBatch(size: n, using: &rng) }) { _, l in
-                    realCurve.append(l.accuracy(on: stepSet))
-                }
-                realCurves.append(realCurve)
-                realFinals.append(real.accuracy(on: test))
-                line += String(format: ", %.2f%% on real data", 100 * realFinals.last!)
-            }
+        let n = steps ?? c.innerSteps
+        print("gtn evaluate: \(path) (\(c.teacher.rawValue) teacher, meta-iteration \(trainer.state.iteration)), \(learners) learners, \(n) steps of \(c.batchSize * batchMultiplier) examples (meta-trained: T=\(c.innerSteps), B=\(c.batchSize)), \(splits.name)")
+        let e = evaluateTeacher(trainer, train: splits.train, perStep: stepSet, final: splits.test, learners: learners,
+                                steps: n, batchMultiplier: batchMultiplier, realDataControl: realDataControl) { k, taught, real in
+            var line = String(format: "learner %d: %.2f%% test accuracy after %d steps on %@ data", k, 100 * taught, n, c.teacher == .gtn ? "GTN" : c.teacher.rawValue)
+            if let real { line += String(format: ", %.2f%% on real data", 100 * real) }
             print(line)
         }
         func mean(_ xs: [Double]) -> Double { xs.reduce(0, +) / Double(max(xs.count, 1)) }
@@ -270,18 +278,20 @@ struct Evaluate: ParsableCommand {
             let m = mean(xs)
             return (xs.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(max(1, xs.count - 1))).squareRoot()
         }
-        print("step  mean accuracy on \(stepSet.count) test examples: GTN data" + (realDataControl ? " | real data" : ""))
-        for t in 0..<c.innerSteps {
-            var line = String(format: "%4d  %6.2f%%", t + 1, 100 * mean(curves.map { $0[t] }))
-            if realDataControl { line += String(format: " | %6.2f%%", 100 * mean(realCurves.map { $0[t] })) }
-            print(line)
+        print("step  mean accuracy on \(stepSet.count) test examples: teacher" + (realDataControl ? " | real data" : ""))
+        for t in 0..<n {
+            var line = String(format: "%4d  %6.2f%%", t + 1, 100 * e.gtnPerStep[t])
+            if let r = e.realPerStep { line += String(format: " | %6.2f%%", 100 * r[t]) }
+            print(line + (t + 1 == c.innerSteps && n != c.innerSteps ? "   <- T meta-trained for" : ""))
         }
-        let ensemble = zip(summed!.argmaxRows(), test.labels).filter { $0 == $1 }.count
-        print(String(format: "GTN data: mean %.2f%% (sd %.2f) over %d learners; ensemble %.2f%%", 100 * mean(finals), 100 * sd(finals),
-                     learners, 100 * Double(ensemble) / Double(test.count)))
-        if realDataControl {
-            print(String(format: "real data (%d SGD steps, lr %g, momentum %g): mean %.2f%% (sd %.2f)", c.innerSteps,
-                         c.innerLearningRate, c.innerMomentum, 100 * mean(realFinals), 100 * sd(realFinals)))
+        print(String(format: "teacher: mean %.2f%% (sd %.2f) over %d learners; ensemble of all %d: %.2f%%", 100 * mean(e.gtnFinal),
+                     100 * sd(e.gtnFinal), learners, learners, 100 * e.ensembleBySize.last!))
+        if let r = e.realFinal {
+            print(String(format: "real data (%d SGD steps, lr %g, momentum %g): mean %.2f%% (sd %.2f)", n,
+                         c.innerLearningRate, c.innerMomentum, 100 * mean(r), 100 * sd(r)))
         }
+        let out = output ?? (URL(fileURLWithPath: path).deletingLastPathComponent().path + "/evaluate.json")
+        try writeAtomically(JSONEncoder.sorted.encode(e), to: out)
+        print("gtn evaluate: figures in \(out)")
     }
 }
