@@ -6,7 +6,7 @@ import GTNTensor
 
 /// A trained learner, ready to classify: weights plus its batch norms' stored means.
 public struct TrainedLearner {
-    public var config: LearnerConfig
+    public var config: any LearnerArchitecture
     public var weights: [Tensor<Float>]
     public var means: [Tensor<Float>]
 
@@ -44,7 +44,7 @@ public struct TrainedLearner {
 /// Trains a fresh learner for `steps` SGD-with-momentum steps on the batches `batch(t)` gives
 /// (images, one-hot or soft targets), without building meta-gradient graphs. Calls `afterStep`
 /// with the learner after every step (for accuracy-per-step curves).
-public func trainLearner(_ config: LearnerConfig, initialWeights: [Tensor<Float>], steps: Int,
+public func trainLearner(_ config: any LearnerArchitecture, initialWeights: [Tensor<Float>], steps: Int,
                          optimizer: InnerOptimizer = .sgd, learningRates: [Float], momenta: [Float],
                          batch: (Int) -> (images: Tensor<Float>, targets: Tensor<Float>),
                          afterStep: ((Int, TrainedLearner) -> Void)? = nil) -> TrainedLearner {

@@ -29,8 +29,28 @@ public enum LearnerKind: String, Sendable, Codable, CaseIterable {
     case larger3
 }
 
+/// What the inner loop and evaluation need of a learner: its parameters and a classifier over
+/// them, with mean-only batch norms whose means are collected in training mode or replayed in
+/// evaluation mode (see `Layers.meanOnlyBatchNorm`). The official learners (`LearnerConfig`) and
+/// GTN-NAS's cell networks are both such architectures.
+public protocol LearnerArchitecture: Sendable {
+    var classes: Int { get }
+    var specs: [ParameterSpec] { get }
+    /// Log-probabilities [N, classes] of images [N, C, H, W].
+    func logProbabilities<S>(_ params: ParameterList<S>, _ x: Variable<S>, means: inout Layers.BatchMeans<S>) -> Variable<S>
+}
+
+extension LearnerArchitecture {
+    /// Fresh weights (weight-norm gains start at their weight's norm).
+    public func initialParameters<S>(_ rng: inout RandomSource) -> ParameterList<S> {
+        var p = ParameterList<S>(specs: specs, rng: &rng)
+        p.initialiseWeightNormGains()
+        return p
+    }
+}
+
 /// A learner: architecture, widths (fixed or sampled), and whether its layers are weight-normalised.
-public struct LearnerConfig: Sendable, Hashable, Codable {
+public struct LearnerConfig: LearnerArchitecture, Hashable, Codable {
     public var kind: LearnerKind
     public var image: ImageShape
     public var classes: Int
@@ -110,13 +130,6 @@ public struct LearnerConfig: Sendable, Hashable, Codable {
                 + Layers.meanOnlyBatchNormSpecs("bn1", channels: hidden, rank: 2)
                 + Layers.linearSpecs("fc2", inputs: hidden, outputs: classes, bias: true, weightNorm: wn)
         }
-    }
-
-    /// Fresh weights (weight-norm gains start at their weight's norm).
-    public func initialParameters<S>(_ rng: inout RandomSource) -> ParameterList<S> {
-        var p = ParameterList<S>(specs: specs, rng: &rng)
-        p.initialiseWeightNormGains()
-        return p
     }
 
     /// Log-probabilities [N, classes] of images [N, C, H, W], in training mode (batch means,
