@@ -11,7 +11,7 @@ struct GTNCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gtn",
         abstract: "Generative Teaching Networks: meta-train a generator of synthetic training data.",
-        subcommands: [Train.self, Evaluate.self])
+        subcommands: [Train.self, Evaluate.self, Report.self])
 }
 
 /// Ctrl-C asks the run to stop after the current meta-iteration (a checkpoint is then written);
