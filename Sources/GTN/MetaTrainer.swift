@@ -33,6 +33,9 @@ public struct GTNConfig: Sendable, Codable, Hashable {
     /// scored on a fresh real batch before every inner step t >= k with t % k == 0, and those
     /// losses are added to the meta-loss. 0 scores only the final learner.
     public var intermediateLossEvery = 0
+    /// Fresh learners per meta-iteration; their meta-gradients are averaged (the official
+    /// `virtual_batch_size`, and what its Horovod workers do across machines).
+    public var learnersPerIteration = 1
     public var seed: UInt64 = 0
 
     public init() {}
@@ -371,8 +374,9 @@ public struct MetaTrainer {
     /// The meta-loss of the current teacher on one episode and real batch (the final learner's;
     /// intermediate losses, when on, are added to what is differentiated), its accuracy, and the
     /// meta-gradient with respect to `state.parameters`.
-    public func metaGradient(iteration: Int, realBatch: RealBatchSource) -> (loss: Double, accuracy: Double, gradients: [Tensor<Float>]) {
-        let seed = config.seed &+ 0x9E37_79B9 &* UInt64(iteration + 1)
+    /// `learner` (0 ..< learnersPerIteration) picks one of the iteration's learners.
+    public func metaGradient(iteration: Int, learner index: Int = 0, realBatch: RealBatchSource) -> (loss: Double, accuracy: Double, gradients: [Tensor<Float>]) {
+        let seed = config.seed &+ 0x9E37_79B9 &* UInt64(iteration + 1) &+ 0xD1B5_4A32_D192_ED03 &* UInt64(index)
         var episode = withoutActuallyEscaping(realBatch) { self.episode(seed: seed, realData: $0) }
         var rng = RandomSource(seed: seed ^ 0xBA7C4)
         let k = config.intermediateLossEvery
@@ -400,6 +404,16 @@ public struct MetaTrainer {
         let start = DispatchTime.now().uptimeNanoseconds
         let iteration = state.iteration
         var (loss, accuracy, grads) = metaGradient(iteration: iteration, realBatch: realBatch)
+        if config.learnersPerIteration > 1 {
+            for j in 1..<config.learnersPerIteration {
+                let more = metaGradient(iteration: iteration, learner: j, realBatch: realBatch)
+                (loss, accuracy) = (loss + more.loss, accuracy + more.accuracy)
+                grads = zip(grads, more.gradients).map { $0 + $1 }
+            }
+            let n = Float(config.learnersPerIteration)
+            (loss, accuracy) = (loss / Double(n), accuracy / Double(n))
+            grads = grads.map { $0 * (1 / n) }
+        }
         let norm = config.gradientClip.map { clipGradients(&grads, maxNorm: $0) }
             ?? grads.reduce(0.0) { acc, g in acc + g.scalars.reduce(0.0) { $0 + Double($1) * Double($1) } }.squareRoot()
         let lr = cosineAnnealed(base: config.metaLearningRate, step: iteration, total: config.metaIterations,

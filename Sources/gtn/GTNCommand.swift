@@ -72,6 +72,7 @@ struct Train: ParsableCommand {
     @Option(help: "Inner steps per checkpointed block (0: no gradient checkpointing; more memory).") var checkpointBlock: Int?
     @Option(help: "Also score the learner on real data before every K-th inner step and add it to the meta-loss (0: final step only).") var intermediateLosses: Int?
     @Option(help: "Inner optimiser: \(InnerOptimizer.allCases.map(\.rawValue).joined(separator: ", ")) (learning rate and momentum meta-learned per step).") var innerOptimizer: InnerOptimizer?
+    @Option(help: "Fresh learners per meta-iteration, meta-gradients averaged (official virtual_batch_size).") var learnersPerIteration: Int?
     @Option(help: "Random seed.") var seed: UInt64?
 
     @Option(help: "Evaluate a fresh learner every N meta-iterations.") var evalEvery = 25
@@ -135,6 +136,7 @@ struct Train: ParsableCommand {
         if let v = checkpointBlock { c.checkpointBlock = v }
         if let v = intermediateLosses { c.intermediateLossEvery = v }
         if let v = innerOptimizer { c.innerOptimizer = v }
+        if let v = learnersPerIteration { c.learnersPerIteration = v }
         if let v = seed { c.seed = v }
         do { try c.validate() } catch let e as ConfigError { throw ValidationError(e.message) }
         return c
@@ -206,6 +208,7 @@ func merge(_ base: GTNConfig, _ file: GTNConfig, keys: Set<String>) -> GTNConfig
     if keys.contains("checkpointBlock") { c.checkpointBlock = file.checkpointBlock }
     if keys.contains("intermediateLossEvery") { c.intermediateLossEvery = file.intermediateLossEvery }
     if keys.contains("innerOptimizer") { c.innerOptimizer = file.innerOptimizer }
+    if keys.contains("learnersPerIteration") { c.learnersPerIteration = file.learnersPerIteration }
     if keys.contains("seed") { c.seed = file.seed }
     return c
 }

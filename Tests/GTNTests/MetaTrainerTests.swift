@@ -175,6 +175,29 @@ struct MetaTrainerTests {
         #expect(c == LearnerConfig(kind: .baseFC, image: .mnist, classes: 10))
     }
 
+    @Test("several learners per meta-iteration: the update uses their mean meta-gradient")
+    func learnersPerIteration() {
+        var config = tinyConfig(learner: .linear)
+        config.learnersPerIteration = 3
+        let probe = MetaTrainer(config: config)
+        let parts = (0..<3).map { probe.metaGradient(iteration: 0, learner: $0, realBatch: tinyRealData) }
+        // Distinct learners, distinct meta-gradients; learner 0 is the single-learner run's.
+        #expect(parts[0].loss != parts[1].loss)
+        #expect(parts[0].gradients == MetaTrainer(config: tinyConfig(learner: .linear)).metaGradient(iteration: 0, realBatch: tinyRealData).gradients)
+        let third: Float = 1 / 3
+        let mean: [Tensor<Float>] = (0..<parts[0].gradients.count).map { i in
+            let sum: Tensor<Float> = parts[0].gradients[i] + parts[1].gradients[i]
+            return (sum + parts[2].gradients[i]) * third
+        }
+        var single = MetaTrainer(config: config)
+        var manual = MetaTrainer(config: config)
+        let m = single.step(realBatch: tinyRealData)
+        #expect(abs(m.metaLoss - parts.map(\.loss).reduce(0, +) / 3) < 1e-9)
+        var p = manual.state.parameters
+        manual.state.optimizer.update(&p, grads: mean, lr: config.metaLearningRate)
+        for (a, b) in zip(p, single.state.parameters) { #expect(a.maxAbsDifference(b) < 1e-6) }
+    }
+
     @Test("inner learning rates and momenta are meta-learned per step")
     func hyperparametersMove() {
         var trainer = MetaTrainer(config: tinyConfig())
