@@ -32,9 +32,10 @@ let package = Package(
         .target(name: "GTNIO", dependencies: ["GTNTensor", "CZlib"], swiftSettings: optimise),
         .target(name: "GTNNN", dependencies: ["GTNTensor", "GTNAutodiff"], swiftSettings: optimise),
         .target(name: "GTN", dependencies: ["GTNTensor", "GTNAutodiff", "GTNNN", "GTNData", "GTNIO"], swiftSettings: optimise),
+        .target(name: "GTNNAS", dependencies: ["GTNTensor", "GTNAutodiff", "GTNNN", "GTNData", "GTNIO", "GTN"], swiftSettings: optimise),
         .executableTarget(
             name: "gtn",
-            dependencies: ["GTN", "GTNData", "GTNIO", "GTNTensor", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["GTN", "GTNNAS", "GTNData", "GTNIO", "GTNTensor", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: optimise),
         .executableTarget(
             name: "gtn-bench",
@@ -46,6 +47,7 @@ let package = Package(
         .testTarget(name: "GTNTests", dependencies: ["GTNTensor", "GTNAutodiff", "GTNNN", "GTN"]),
         .testTarget(name: "GTNDataTests", dependencies: ["GTNTensor", "GTNData"]),
         .testTarget(name: "GTNIOTests", dependencies: ["GTNTensor", "GTNIO", "CZlib"]),
+        .testTarget(name: "GTNNASTests", dependencies: ["GTNTensor", "GTNAutodiff", "GTNNN", "GTNData", "GTN", "GTNNAS"]),
     ],
     swiftLanguageModes: [.v5]
 )

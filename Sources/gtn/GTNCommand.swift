@@ -11,7 +11,7 @@ struct GTNCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gtn",
         abstract: "Generative Teaching Networks: meta-train a generator of synthetic training data.",
-        subcommands: [Train.self, Evaluate.self, Report.self])
+        subcommands: [Train.self, Evaluate.self, Report.self, NAS.self])
 }
 
 /// Ctrl-C asks the run to stop after the current meta-iteration (a checkpoint is then written);
@@ -90,7 +90,7 @@ struct Train: ParsableCommand {
         c.generator.classes = data.classes
         c.learner = LearnerConfig(kind: .baseFC, image: image, classes: data.classes)
         c.innerSteps = 8
-        c.metaIterations = 90
+        c.metaIterations = 120
         // As the official MNIST experiment: the learner is also scored on real data before every
         // inner step (measured here: 69.8% after 40 meta-iterations with, 61.5% after 30 without).
         c.intermediateLossEvery = 1

@@ -1,0 +1,291 @@
+import ArgumentParser
+import Foundation
+import GTN
+import GTNData
+import GTNIO
+import GTNNAS
+import GTNTensor
+
+extension CellNetworkHead: ExpressibleByArgument {}
+
+enum NASSearchKind: String, CaseIterable, ExpressibleByArgument {
+    case random, evolution
+}
+
+struct NAS: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nas",
+        abstract: "GTN-NAS: rank cell architectures with a trained GTN (a few steps on its data) against real training.",
+        discussion: """
+        Correlation study (default): samples --architectures cell networks, scores each with the GTN proxy (a fresh \
+        learner trained for the teacher's T steps on its data with its learned learning rates and momenta) and with \
+        real training (--real-steps SGD steps on real data), both on the first --validation-examples validation \
+        images; writes OUT_DIR/results.csv, report.html (with a scatter plot) and summary.json, and prints the \
+        Spearman rank correlation (over all and over the proxy's top half), the top-10% overlap and the speed-up.
+
+        Search (--search random|evolution): proposes --budget architectures scored by the proxy only (regularised \
+        evolution: population --population, sample --sample-size), then trains the proxy's --top-k on real data; \
+        writes OUT_DIR/search.csv and OUT_DIR/top-k.csv.
+
+        Results are cached by genome in OUT_DIR/proxy-cache.jsonl and real-cache.jsonl: rerun an interrupted \
+        command to resume it. --measure only times the learners and one evaluation of each kind, and estimates \
+        the study's duration (to choose --real-steps).
+        """)
+
+    @Option(help: "The trained GTN: a checkpoint.safetensors file or a run directory holding one.")
+    var gtn: String
+    @Option(help: "Data directory (as for train; it must match the GTN's image shape).")
+    var data = DataSource.defaultDirectory
+    @Option(name: .shortAndLong, help: "Output directory.")
+    var output: String?
+
+    @Option(help: "Correlation study: architectures to sample and score with both evaluators.")
+    var architectures = 100
+    @Option(help: "Search with the proxy instead: random or evolution.")
+    var search: NASSearchKind?
+    @Option(help: "Search: architectures to score with the proxy.")
+    var budget = 100
+    @Option(help: "Search: the proxy's best K are then trained on real data.")
+    var topK = 5
+    @Option(help: "Evolution: population size.")
+    var population = 20
+    @Option(help: "Evolution: members sampled per tournament.")
+    var sampleSize = 5
+
+    @Option(help: "Real training: SGD steps.")
+    var realSteps = 80
+    @Option(help: "Real training: batch size.")
+    var realBatchSize = 64
+    @Option(help: "Real training: initial learning rate (cosine-annealed to 0).")
+    var realLr = 0.05
+    @Option(help: "Real training: momentum.")
+    var realMomentum = 0.9
+    @Option(help: "GTN proxy: inner steps (default: the T the GTN was meta-trained for; more repeat its curriculum).")
+    var proxySteps: Int?
+    @Option(help: "GTN proxy: learners (initialisations) averaged per architecture.")
+    var proxyLearners = 1
+    @Option(help: "Validation examples both evaluators score on.")
+    var validationExamples = 2000
+
+    @Option(help: "Cell nodes (each sums two (input, op) edges).")
+    var nodes = 4
+    @Option(help: "Channels of the stem and first stage (doubled at each of the two reductions).")
+    var channels = 16
+    @Option(help: "Cells per stage.")
+    var cellsPerStage = 1
+    @Option(help: "Stride of the stem convolution (2: the first stage runs at half resolution, about 3x cheaper).")
+    var stemStride = 2
+    @Option(help: "Classifier head: flatten (as base_fc; learns within a few GTN steps) or global_pool.")
+    var head = CellNetworkHead.flatten
+    @Option(help: "Random seed (architectures, learner initialisations, real batches, evolution).")
+    var seed: UInt64 = 0
+    @Flag(help: "Only time the learners (forward + backward) and one evaluation of each kind, then exit.")
+    var measure = false
+
+    func validate() throws {
+        for (name, v, least) in [("--architectures", architectures, 2), ("--budget", budget, 1), ("--top-k", topK, 0),
+                                 ("--population", population, 1), ("--sample-size", sampleSize, 1), ("--real-steps", realSteps, 1),
+                                 ("--real-batch-size", realBatchSize, 1), ("--proxy-learners", proxyLearners, 1),
+                                 ("--validation-examples", validationExamples, 1), ("--nodes", nodes, 1),
+                                 ("--channels", channels, 1), ("--cells-per-stage", cellsPerStage, 1), ("--stem-stride", stemStride, 1)] where v < least {
+            throw ValidationError("\(name) must be at least \(least), got \(v)")
+        }
+        if let p = proxySteps, p < 1 { throw ValidationError("--proxy-steps must be at least 1, got \(p)") }
+        if !(realLr > 0) { throw ValidationError("--real-lr must be positive, got \(realLr)") }
+        if !(realMomentum >= 0 && realMomentum < 1) { throw ValidationError("--real-momentum must be in [0, 1), got \(realMomentum)") }
+        if output == nil && !measure { throw ValidationError("give an output directory with -o/--output") }
+    }
+
+    func run() throws {
+        setlinebuf(stdout)
+        // The teacher.
+        var path = gtn
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw ValidationError("--gtn \(gtn): no such file or directory")
+        }
+        if isDir.boolValue { path = (path.hasSuffix("/") ? path : path + "/") + "checkpoint.safetensors" }
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw ValidationError("--gtn \(gtn): no checkpoint.safetensors in this directory")
+        }
+        let trainer: MetaTrainer
+        do { trainer = try Checkpoint.load(path: path) } catch { throw ValidationError("--gtn \(path): \(error)") }
+        let c = trainer.config
+        let splits = try loadData(data)
+        let image = ImageShape(channels: splits.imageShape[0], height: splits.imageShape[1], width: splits.imageShape[2])
+        guard image == c.learner.image && splits.classes == c.learner.classes else {
+            throw ValidationError("--data \(data): images \(image.dims) with \(splits.classes) classes, but the GTN in \(path) was trained for \(c.learner.image.dims) with \(c.learner.classes) classes")
+        }
+        let space = CellSearchSpace(nodes: nodes, image: image, classes: splits.classes, channels: channels, cellsPerStage: cellsPerStage,
+                                    stemStride: stemStride, head: head)
+        let validation = validationSubset(splits.validation, count: validationExamples)
+        let checkpointID = "\(URL(fileURLWithPath: path).standardizedFileURL.path)@\(trainer.state.iteration)"
+        let proxySettings = GTNProxyEvaluator.Settings(steps: proxySteps, learners: proxyLearners, seed: seed)
+        let realSettings = RealDataEvaluator.Settings(steps: realSteps, batchSize: realBatchSize, learningRate: realLr,
+                                                      momentum: realMomentum, seed: seed)
+        let out = output.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+        if let out, !measure { do { try createDirectory(out) } catch { throw ValidationError("--output \(out): \(error)") } }
+        let cacheDirectory = measure ? nil : out
+        let proxy = try GTNProxyEvaluator(trainer: trainer, checkpointID: checkpointID, validation: validation, train: splits.train,
+                                          settings: proxySettings, context: space.signature, cachePath: cacheDirectory.map { $0 + "/proxy-cache.jsonl" })
+        let real = try RealDataEvaluator(train: splits.train, validation: validation, settings: realSettings, context: space.signature,
+                                         cachePath: cacheDirectory.map { $0 + "/real-cache.jsonl" })
+        let proxyStepCount = proxySteps ?? c.innerSteps
+        print("gtn nas: GTN \(path) (\(c.teacher.rawValue) teacher, meta-iteration \(trainer.state.iteration), T=\(c.innerSteps), B=\(c.batchSize)), \(splits.name)")
+        print("gtn nas: space: cells of \(nodes) nodes, ops \(space.ops.map(\.rawValue).joined(separator: " ")), \(channels) channels, stem stride \(stemStride), \(space.stages) stages of \(cellsPerStage) cell(s), \(head.rawValue) head (\(String(format: "%.2g", space.size)) genomes)")
+        print("gtn nas: proxy: \(proxyStepCount) steps on GTN data, learned lr/momentum, \(proxyLearners) learner(s); real: \(realSteps) SGD steps of \(realBatchSize), lr \(realLr) (cosine), momentum \(realMomentum); both scored on \(validation.count) validation images")
+        if measure { return try measureTimings(space: space, proxy: proxy, real: real, batch: c.batchSize) }
+        guard let out else { return }
+        if proxy.cache.count + real.cache.count > 0 {
+            print("gtn nas: resuming: \(proxy.cache.count) proxy and \(real.cache.count) real evaluations cached in \(out)")
+        }
+        var settings: [(String, String)] = [
+            ("GTN", "\(path) (meta-iteration \(trainer.state.iteration), T=\(c.innerSteps), B=\(c.batchSize), \(c.innerOptimizer.rawValue))"),
+            ("data", "\(splits.name): real training on \(splits.train.count) train images; scores on the first \(validation.count) validation images"),
+            ("search space", "cells of \(nodes) nodes, ops \(space.ops.map(\.rawValue).joined(separator: ", ")); stem \(channels) channels, stride \(stemStride); \(space.stages) stages of \(cellsPerStage) cell(s); \(head.rawValue) head"),
+            ("GTN proxy", "\(proxyStepCount) steps on the GTN's batches with its learned learning rates and momenta; \(proxyLearners) learner(s)"),
+            ("real training", "\(realSteps) SGD steps of \(realBatchSize), lr \(realLr) cosine-annealed, momentum \(realMomentum)"),
+            ("seed", "\(seed)"),
+        ]
+        if let search {
+            settings.append(("search", search.rawValue))
+            try runSearch(search, space: space, proxy: proxy, real: real, out: out)
+        } else {
+            try runStudy(space: space, proxy: proxy, real: real, out: out, settings: settings)
+        }
+    }
+
+    // MARK: Correlation study
+
+    func runStudy(space: CellSearchSpace, proxy: CachedEvaluator, real: CachedEvaluator, out: String,
+                  settings: [(String, String)]) throws {
+        var rng = RandomSource(seed: seed)
+        let genomes = space.sampleDistinct(architectures, &rng)
+        var progress = NASProgress(total: genomes.count)
+        var rows: [StudyRow] = []
+        for (i, g) in genomes.enumerated() {
+            let key = g.description
+            let cached = proxy.cache[key] != nil && real.cache[key] != nil
+            let net = space.cellNetwork(for: g)
+            let p = try proxy.evaluate(genome: key, architecture: net)
+            let r = try real.evaluate(genome: key, architecture: net)
+            rows.append(StudyRow(genome: key, proxy: p, real: r, parameters: net.parameterCount))
+            progress.step(i, cached: cached, String(format: "proxy %5.2f%% (%.1f s)  real %5.2f%% (%.1f s)  %@",
+                                                    100 * p.accuracy, p.seconds, 100 * r.accuracy, r.seconds, key))
+            // Keep the files current, so a long study can be looked at while it runs.
+            if rows.count >= 2 && (rows.count % 10 == 0) { _ = try writeStudy(rows, settings: settings, to: out) }
+        }
+        let summary = try writeStudy(rows, settings: settings, to: out)
+        for line in summary.lines { print("gtn nas: " + line) }
+        print("gtn nas: results in \(out)/results.csv, report in \(out)/report.html")
+    }
+
+    // MARK: Search
+
+    func runSearch(_ kind: NASSearchKind, space: CellSearchSpace, proxy: CachedEvaluator, real: CachedEvaluator, out: String) throws {
+        var rng = RandomSource(seed: seed)
+        var progress = NASProgress(total: budget)
+        var wasCached = false
+        let fitness = { (g: CellGenome) throws -> Double in
+            wasCached = proxy.cache[g.description] != nil
+            return try proxy.evaluate(genome: g.description, architecture: space.network(for: g)).accuracy
+        }
+        let report = { (i: Int, c: SearchCandidate<CellGenome>) in
+            let seconds = proxy.cache[c.genome.description]?.seconds ?? 0
+            progress.step(i, cached: wasCached, String(format: "proxy %5.2f%% (%.1f s)  %@", 100 * c.fitness, seconds, c.genome.description))
+        }
+        let history: [SearchCandidate<CellGenome>]
+        switch kind {
+        case .random: history = try Search.random(space, budget: budget, rng: &rng, fitness: fitness, progress: report)
+        case .evolution:
+            history = try Search.regularizedEvolution(space, population: population, sample: sampleSize, budget: budget,
+                                                      rng: &rng, fitness: fitness, progress: report)
+        }
+        var csv = "index,genome,proxy_accuracy,proxy_seconds\n"
+        for (i, c) in history.enumerated() {
+            csv += String(format: "%d,%@,%.4f,%.3f\n", i, c.genome.description, c.fitness, proxy.cache[c.genome.description]?.seconds ?? 0)
+        }
+        try writeAtomically(Data(csv.utf8), to: out + "/search.csv")
+        let best = Search.best(history, k: topK)
+        print("gtn nas: \(kind.rawValue) search scored \(history.count) architectures (\(Set(history.map(\.genome)).count) distinct) with the proxy; training its top \(best.count) on real data")
+        var topCSV = "rank,genome,proxy_accuracy,real_accuracy,real_seconds\n"
+        var realProgress = NASProgress(total: best.count)
+        var results: [(SearchCandidate<CellGenome>, Evaluation)] = []
+        for (i, c) in best.enumerated() {
+            let key = c.genome.description
+            let cached = real.cache[key] != nil
+            let r = try real.evaluate(genome: key, architecture: space.network(for: c.genome))
+            results.append((c, r))
+            realProgress.step(i, cached: cached, String(format: "real %5.2f%% (%.1f s)  %@", 100 * r.accuracy, r.seconds, key))
+            topCSV += String(format: "%d,%@,%.4f,%.4f,%.3f\n", i + 1, key, c.fitness, r.accuracy, r.seconds)
+        }
+        try writeAtomically(Data(topCSV.utf8), to: out + "/top-k.csv")
+        print("rank  proxy %   real %   genome")
+        for (i, (c, r)) in results.enumerated() {
+            print(String(format: "%4d  %7.2f  %7.2f   %@", i + 1, 100 * c.fitness, 100 * r.accuracy, c.genome.description))
+        }
+        if let winner = results.max(by: { $0.1.accuracy < $1.1.accuracy }) {
+            print(String(format: "gtn nas: best on real data: %@ (%.2f%%)", winner.0.genome.description, 100 * winner.1.accuracy))
+        }
+        print("gtn nas: history in \(out)/search.csv, top \(best.count) in \(out)/top-k.csv")
+    }
+
+    // MARK: Timing
+
+    func measureTimings(space: CellSearchSpace, proxy: CachedEvaluator, real: CachedEvaluator, batch: Int) throws {
+        var rng = RandomSource(seed: seed)
+        let genomes = space.sampleDistinct(5, &rng)
+        let x = Tensor<Float>.randomNormal([batch] + space.image.dims, using: &rng)
+        let y = oneHotLabels((0..<batch).map { $0 % space.classes }, classes: space.classes)
+        var stepTimes: [Double] = []
+        for g in genomes {
+            let net = space.cellNetwork(for: g)
+            let w = net.initialWeights(seed: 1)
+            var times: [Double] = []
+            for _ in 0..<4 {
+                let start = Date()
+                _ = trainLearner(net, initialWeights: w, steps: 1, learningRates: [0.01], momenta: [0.5], batch: { _ in (x, y) })
+                times.append(Date().timeIntervalSince(start))
+            }
+            stepTimes.append(times.dropFirst().min()!)
+            print(String(format: "forward+backward+update at B=%d: %6.1f ms (best of 3 after a warm-up; %.1f MMAC/example)  %@", batch,
+                         1000 * times.dropFirst().min()!, Double(net.forwardMACs) / 1e6, g.description))
+        }
+        if let profile = opProfileReport() { print(profile) }
+        let g = genomes[0], net = space.cellNetwork(for: g)
+        let p = try proxy.evaluate(genome: "measure:" + g.description, architecture: net)
+        let r = try real.evaluate(genome: "measure:" + g.description, architecture: net)
+        print(String(format: "one proxy evaluation: %.2f s (accuracy %.2f%%); one real evaluation: %.2f s (accuracy %.2f%%); ratio %.1fx",
+                     p.seconds, 100 * p.accuracy, r.seconds, 100 * r.accuracy, r.seconds / p.seconds))
+        // Scale by the mean step time of the sampled architectures over the first one's.
+        let each = (p.seconds + r.seconds) * stepTimes.reduce(0, +) / Double(stepTimes.count) / stepTimes[0]
+        print(String(format: "a study of %d architectures: roughly %.0f minutes at the current machine load", architectures, Double(architectures) * each / 60))
+    }
+}
+
+/// Progress lines on stderr: item i/N, running time, ETA (from the items this run computed).
+struct NASProgress {
+    let total: Int
+    let started = Date()
+    var computed = 0
+    var computedSeconds = 0.0
+    var last = Date()
+
+    init(total: Int) { self.total = total }
+
+    mutating func step(_ i: Int, cached: Bool, _ message: String) {
+        let now = Date()
+        if !cached { computed += 1; computedSeconds += now.timeIntervalSince(last) }
+        last = now
+        let remaining = total - i - 1
+        let eta = computed > 0 ? computedSeconds / Double(computed) * Double(remaining) : 0
+        let line = String(format: "[%d/%d] %@ | %@ elapsed, ETA %@", i + 1, total, message + (cached ? " (cached)" : ""),
+                          NASProgress.format(now.timeIntervalSince(started)), NASProgress.format(eta))
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+
+    static func format(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        return s >= 3600 ? String(format: "%dh%02dm", s / 3600, s % 3600 / 60) : String(format: "%dm%02ds", s / 60, s % 60)
+    }
+}
