@@ -4,12 +4,13 @@ import GTNAutodiff
 import GTNTensor
 import GTN
 
-/// Peak resident memory of this process so far (VmHWM), in bytes.
+/// Peak resident memory of this process so far (getrusage's ru_maxrss, in KiB on Linux), in bytes.
+/// (Parsing VmHWM from /proc/self/status broke at 10 GB and above: the value then fills its
+/// column and no space follows the tab.)
 func peakMemoryBytes() -> Int {
-    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-          let kb = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
-    return kb * 1024
+    var usage = rusage()
+    guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return 0 }
+    return Int(usage.ru_maxrss) * 1024
 }
 
 struct Meta: ParsableCommand {

@@ -90,7 +90,7 @@ struct Train: ParsableCommand {
         c.generator.classes = data.classes
         c.learner = LearnerConfig(kind: .baseFC, image: image, classes: data.classes)
         c.innerSteps = 8
-        c.metaIterations = 120
+        c.metaIterations = 160
         // As the official MNIST experiment: the learner is also scored on real data before every
         // inner step (measured here: 69.8% after 40 meta-iterations with, 61.5% after 30 without).
         c.intermediateLossEvery = 1
