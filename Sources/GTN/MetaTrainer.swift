@@ -138,6 +138,11 @@ public struct MetaTrainer {
     public var state: TeacherState
     /// Specs of `state.generator` (see `TeacherState`).
     let generatorSpecs: [ParameterSpec]
+    /// Draws each episode's learner architecture instead of `config.learner` (GTN-NAS meta-trains
+    /// on random architectures of its search space, so that its data teaches the space rather than
+    /// one network). The architectures must take `config.learner`'s images and classes. A closure
+    /// is not part of the saved configuration: set it again after loading a checkpoint.
+    public var learnerSampler: (@Sendable (inout RandomSource) -> any LearnerArchitecture)?
 
     public init(config: GTNConfig) {
         self.config = config
@@ -166,7 +171,7 @@ public struct MetaTrainer {
     /// The random choices of one meta-iteration (learner init, noise draws, real batches), all
     /// from one seed so a checkpointed block replays exactly what its forward pass did.
     struct Episode {
-        var learner: LearnerConfig
+        var learner: any LearnerArchitecture
         var learnerInit: [Tensor<Float>]
         var noiseRows: [[Int]]?
         var freshNoise: [Tensor<Float>]?
@@ -185,7 +190,8 @@ public struct MetaTrainer {
     /// The real-data teacher needs `realData`.
     func episode(seed: UInt64, steps: Int? = nil, batchMultiplier k: Int = 1, realData: RealBatchSource? = nil) -> Episode {
         var rng = RandomSource(seed: seed)
-        let learner = config.randomLearnerWidths ? config.learner.withRandomWidths(&rng) : config.learner
+        let learner: any LearnerArchitecture = learnerSampler.map { $0(&rng) }
+            ?? (config.randomLearnerWidths ? config.learner.withRandomWidths(&rng) : config.learner)
         let initial: ParameterList<Float> = learner.initialParameters(&rng)
         let (t, b) = (config.innerSteps, config.batchSize)
         let steps = steps ?? t

@@ -27,13 +27,19 @@ struct NAS: ParsableCommand {
         evolution: population --population, sample --sample-size), then trains the proxy's --top-k on real data; \
         writes OUT_DIR/search.csv and OUT_DIR/top-k.csv.
 
+        The teacher: --gtn, a GTN meta-trained by `gtn train` on one learner (e.g. base_fc); or --train-gtn N, which \
+        first meta-trains a GTN for N meta-iterations on learners drawn at random from this search space (a new \
+        architecture every meta-iteration), in OUT_DIR/gtn.
+
         Results are cached by genome in OUT_DIR/proxy-cache.jsonl and real-cache.jsonl: rerun an interrupted \
         command to resume it. --measure only times the learners and one evaluation of each kind, and estimates \
         the study's duration (to choose --real-steps).
         """)
 
     @Option(help: "The trained GTN: a checkpoint.safetensors file or a run directory holding one.")
-    var gtn: String
+    var gtn: String?
+    @Option(help: ArgumentHelp("Instead of --gtn: meta-train a GTN for N meta-iterations on learners drawn at random from the search space (one architecture per meta-iteration; the main job's other defaults), in OUT_DIR/gtn, then use it. Resumes OUT_DIR/gtn if it is there.", valueName: "N"))
+    var trainGtn: Int?
     @Option(help: "Data directory (as for train; it must match the GTN's image shape).")
     var data = DataSource.defaultDirectory
     @Option(name: .shortAndLong, help: "Output directory.")
@@ -94,37 +100,90 @@ struct NAS: ParsableCommand {
         if !(realLr > 0) { throw ValidationError("--real-lr must be positive, got \(realLr)") }
         if !(realMomentum >= 0 && realMomentum < 1) { throw ValidationError("--real-momentum must be in [0, 1), got \(realMomentum)") }
         if output == nil && !measure { throw ValidationError("give an output directory with -o/--output") }
+        switch (gtn, trainGtn) {
+        case (nil, nil): throw ValidationError("give the teacher: --gtn CHECKPOINT, or --train-gtn N to meta-train one on the search space")
+        case (.some, .some): throw ValidationError("--gtn and --train-gtn are alternatives; give one")
+        case (nil, .some(let n)) where n < 1: throw ValidationError("--train-gtn must be at least 1, got \(n)")
+        case (nil, .some) where output == nil: throw ValidationError("--train-gtn needs an output directory (-o) for the GTN's run")
+        default: break
+        }
+    }
+
+    /// Meta-trains (or resumes) a GTN on random architectures of `space` in `directory`; returns
+    /// the checkpoint's path.
+    func trainTeacher(space: CellSearchSpace, splits: DataSplits, iterations: Int, directory: String) throws -> String {
+        var options = RunOptions(directory: directory)
+        (options.evaluateEvery, options.samplesEvery, options.checkpointEvery) = (max(1, iterations / 4), max(1, iterations / 4), 5)
+        var session: TrainingSession
+        if FileManager.default.fileExists(atPath: directory + "/checkpoint.safetensors") {
+            session = try TrainingSession(resuming: options, data: splits)
+        } else {
+            var c = Train.defaults(for: splits)
+            c.metaIterations = iterations
+            c.seed = seed
+            session = try TrainingSession(config: c, data: splits, options: options)
+        }
+        session.trainer.learnerSampler = { rng in space.cellNetwork(for: space.sample(&rng)) }
+        let c = session.trainer.config
+        print("gtn nas: meta-training a GTN on random architectures of the space: T=\(c.innerSteps), B=\(c.batchSize), \(c.metaIterations) meta-iterations -> \(directory)")
+        Interrupt.install()
+        var bar = ProgressBar(total: c.metaIterations)
+        var stopped = false
+        try session.run(shouldStop: { Interrupt.isRequested }) { event in
+            switch event {
+            case .started(let i, _, let resumed):
+                bar.start(at: i)
+                if resumed { print("gtn nas: resuming the GTN's meta-training at meta-iteration \(i)") }
+            case .metaStep(let m): bar.update(m)
+            case .evaluated(let r):
+                bar.log(String(format: "eval @%d: a random architecture taught %.2f%% test (%d steps), real-data control %.2f%%",
+                               r.iteration, 100 * r.testAccuracy, r.validationPerStep.count, 100 * r.realDataTestAccuracy))
+            case .interrupted(let i):
+                bar.log("stopped after meta-iteration \(i); checkpoint saved. Run the same command again to continue.")
+                stopped = true
+            case .finished: bar.finish()
+            default: break
+            }
+        }
+        if stopped { throw ExitCode(130) }
+        return session.checkpointPath
     }
 
     func run() throws {
         setlinebuf(stdout)
+        let splits = try loadData(data)
+        let image = ImageShape(channels: splits.imageShape[0], height: splits.imageShape[1], width: splits.imageShape[2])
+        let space = CellSearchSpace(nodes: nodes, image: image, classes: splits.classes, channels: channels, cellsPerStage: cellsPerStage,
+                                    stemStride: stemStride, head: head)
+        let out = output.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+        if let out, !measure { do { try createDirectory(out) } catch { throw ValidationError("--output \(out): \(error)") } }
         // The teacher.
-        var path = gtn
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-            throw ValidationError("--gtn \(gtn): no such file or directory")
-        }
-        if isDir.boolValue { path = (path.hasSuffix("/") ? path : path + "/") + "checkpoint.safetensors" }
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw ValidationError("--gtn \(gtn): no checkpoint.safetensors in this directory")
+        var path: String
+        if let n = trainGtn, let out {
+            path = try trainTeacher(space: space, splits: splits, iterations: n, directory: out + "/gtn")
+        } else {
+            let gtn = gtn ?? ""
+            path = gtn
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+                throw ValidationError("--gtn \(gtn): no such file or directory")
+            }
+            if isDir.boolValue { path = (path.hasSuffix("/") ? path : path + "/") + "checkpoint.safetensors" }
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw ValidationError("--gtn \(gtn): no checkpoint.safetensors in this directory")
+            }
         }
         let trainer: MetaTrainer
         do { trainer = try Checkpoint.load(path: path) } catch { throw ValidationError("--gtn \(path): \(error)") }
         let c = trainer.config
-        let splits = try loadData(data)
-        let image = ImageShape(channels: splits.imageShape[0], height: splits.imageShape[1], width: splits.imageShape[2])
         guard image == c.learner.image && splits.classes == c.learner.classes else {
             throw ValidationError("--data \(data): images \(image.dims) with \(splits.classes) classes, but the GTN in \(path) was trained for \(c.learner.image.dims) with \(c.learner.classes) classes")
         }
-        let space = CellSearchSpace(nodes: nodes, image: image, classes: splits.classes, channels: channels, cellsPerStage: cellsPerStage,
-                                    stemStride: stemStride, head: head)
         let validation = validationSubset(splits.validation, count: validationExamples)
         let checkpointID = "\(URL(fileURLWithPath: path).standardizedFileURL.path)@\(trainer.state.iteration)"
         let proxySettings = GTNProxyEvaluator.Settings(steps: proxySteps, learners: proxyLearners, seed: seed)
         let realSettings = RealDataEvaluator.Settings(steps: realSteps, batchSize: realBatchSize, learningRate: realLr,
                                                       momentum: realMomentum, seed: seed)
-        let out = output.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
-        if let out, !measure { do { try createDirectory(out) } catch { throw ValidationError("--output \(out): \(error)") } }
         let cacheDirectory = measure ? nil : out
         let proxy = try GTNProxyEvaluator(trainer: trainer, checkpointID: checkpointID, validation: validation, train: splits.train,
                                           settings: proxySettings, context: space.signature, cachePath: cacheDirectory.map { $0 + "/proxy-cache.jsonl" })
