@@ -44,7 +44,7 @@ let package = Package(
             swiftSettings: optimise),
         .testTarget(name: "GTNTensorTests", dependencies: ["GTNTensor"]),
         .testTarget(name: "GTNAutodiffTests", dependencies: ["GTNTensor", "GTNAutodiff"]),
-        .testTarget(name: "GTNTests", dependencies: ["GTNTensor", "GTNAutodiff", "GTNNN", "GTN"]),
+        .testTarget(name: "GTNTests", dependencies: ["GTNTensor", "GTNAutodiff", "GTNNN", "GTNData", "GTN"]),
         .testTarget(name: "GTNDataTests", dependencies: ["GTNTensor", "GTNData"]),
         .testTarget(name: "GTNIOTests", dependencies: ["GTNTensor", "GTNIO", "CZlib"]),
         .testTarget(name: "GTNNASTests", dependencies: ["GTNTensor", "GTNAutodiff", "GTNNN", "GTNData", "GTN", "GTNNAS"]),

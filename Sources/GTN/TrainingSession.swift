@@ -118,15 +118,18 @@ public struct TrainingSession {
         let train = data.train
         let source: RealBatchSource = { n, rng in train.randomBatch(size: n, using: &rng) }
         var last: EvaluationRecord?
+        var saved = -1
+        func save() throws {
+            try Checkpoint.save(trainer, to: checkpointPath)
+            saved = trainer.state.iteration
+            report(.checkpointed(path: checkpointPath))
+        }
         while trainer.state.iteration < total {
             let metrics = trainer.step(realBatch: source)
             try append(metrics, to: metricsPath)
             report(.metaStep(metrics))
             let done = trainer.state.iteration
-            if done % options.checkpointEvery == 0 || done == total || shouldStop() {
-                try Checkpoint.save(trainer, to: checkpointPath)
-                report(.checkpointed(path: checkpointPath))
-            }
+            if done % options.checkpointEvery == 0 || done == total || shouldStop() { try save() }
             // The real-data teacher has no data of its own to draw.
             if trainer.config.teacher != .real && (done % options.samplesEvery == 0 || done == total) {
                 report(.samples(path: try writeSamples()))
@@ -138,6 +141,9 @@ public struct TrainingSession {
                 last = record
             }
             if shouldStop() && done < total {
+                // The stop may have been asked for during the samples or the evaluation, after
+                // the check above: the checkpoint must still be of this iteration.
+                if saved != done { try save() }
                 report(.interrupted(iteration: done))
                 return
             }

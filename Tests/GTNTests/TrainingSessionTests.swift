@@ -1,0 +1,57 @@
+import Foundation
+import GTN
+import GTNData
+import GTNTensor
+import Testing
+
+/// Tiny splits in the tiny configuration's format (8x8 images, 4 classes).
+func tinySplits() -> DataSplits {
+    var rng = RandomSource(seed: 99)
+    func set(_ name: String, _ n: Int) -> Dataset {
+        let (x, y) = tinyRealData(n, &rng)
+        return Dataset(name: name, images: x, labels: y, classes: 4, normalization: .mnist)
+    }
+    return DataSplits(name: "tiny", train: set("train", 64), validation: set("validation", 32), test: set("test", 32))
+}
+
+@Suite("Training session")
+struct TrainingSessionTests {
+    func directory() -> String {
+        NSTemporaryDirectory() + "gtn-session-\(UUID().uuidString)"
+    }
+
+    @Test("a stop asked for during an evaluation still leaves a checkpoint of that iteration, and the run resumes from it")
+    func stopDuringEvaluation() throws {
+        let dir = directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var options = RunOptions(directory: dir)
+        (options.evaluateEvery, options.checkpointEvery, options.samplesEvery, options.evaluationExamples) = (2, 10, 10, 16)
+        var config = tinyConfig()
+        config.metaIterations = 5
+        var session = try TrainingSession(config: config, data: tinySplits(), options: options)
+        // Ctrl-C arrives while iteration 2 is being evaluated: after the run's checkpoint check
+        // for iteration 2 (which saw no stop), before its check for a stop after the evaluation.
+        var stopRequested = false
+        var events: [String] = []
+        try session.run(shouldStop: { stopRequested }) { event in
+            switch event {
+            case .evaluated(let r):
+                events.append("evaluated \(r.iteration)")
+                stopRequested = true
+            case .interrupted(let i): events.append("interrupted \(i)")
+            case .checkpointed: events.append("checkpoint")
+            default: break
+            }
+        }
+        #expect(events == ["evaluated 2", "checkpoint", "interrupted 2"])
+        let saved = try Checkpoint.load(path: dir + "/checkpoint.safetensors")
+        #expect(saved.state.iteration == 2)
+        #expect(saved.state.parameters == session.trainer.state.parameters)
+        // Resuming runs the remaining iterations.
+        var resumed = try TrainingSession(resuming: options, data: tinySplits())
+        try resumed.run { _ in }
+        #expect(resumed.trainer.state.iteration == 5)
+        let rows = try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(rows.count == 5)
+    }
+}
