@@ -132,7 +132,8 @@ private struct RunData {
     let notes: [String]
 
     var teacher: String { config["teacher"] as? String ?? "gtn" }
-    var curriculum: String { config["curriculum"] as? String ?? "?" }
+    /// Only a GTN draws its noise from a curriculum; the other teachers have none.
+    var curriculum: String { teacher == "gtn" ? config["curriculum"] as? String ?? "?" : "-" }
     var learner: [String: Any] { config["learner"] as? [String: Any] ?? [:] }
     var learnerKind: String { learner["kind"] as? String ?? "?" }
     var weightNorm: String {
@@ -141,7 +142,7 @@ private struct RunData {
     }
     var innerSteps: Int? { (config["innerSteps"] as? NSNumber)?.intValue }
     var metaIterations: Int? { (config["metaIterations"] as? NSNumber)?.intValue }
-    var label: String { "\(name) (\(teacher), \(curriculum))" }
+    var label: String { teacher == "gtn" ? "\(name) (\(teacher), \(curriculum))" : "\(name) (\(teacher))" }
     /// What the learner of an evaluation was trained on, in legends.
     var taughtName: String {
         switch teacher {

@@ -107,8 +107,8 @@ struct ReportTests {
         let html = try RunReport.html(runs: [a.directory, b.directory])
         #expect(count("<svg", in: html) == 7)
         #expect(polyline(html, series: "meta-loss-0")?.count == 5 && polyline(html, series: "meta-loss-1")?.count == 5)
-        #expect(html.contains("a (gtn, full)") && html.contains("b (real, none)"))
-        #expect(html.contains("b (real, none) (no data yet)"), "b has no evaluations yet")
+        #expect(html.contains("a (gtn, full)") && html.contains("b (real)") && !html.contains("b (real, none)"))
+        #expect(html.contains("b (real) (no data yet)"), "b has no evaluations yet")
         #expect(count("<tr><td><span class=\"swatch\"", in: html) == 2)
     }
 
