@@ -146,6 +146,8 @@ struct NAS: ParsableCommand {
             }
         }
         if stopped { throw ExitCode(130) }
+        // The study that follows is resumable from its caches: Ctrl-C ends it at once again.
+        signal(SIGINT, SIG_DFL)
         return session.checkpointPath
     }
 
