@@ -126,6 +126,12 @@ public struct TrainingSession {
         }
         while trainer.state.iteration < total {
             let metrics = trainer.step(realBatch: source)
+            // A diverged inner loop gives a NaN or infinite meta-loss, and Adam has then written
+            // NaN into the teacher. Stop before anything of this iteration reaches the disk.
+            guard metrics.metaLoss.isFinite && metrics.gradientNorm.isFinite else {
+                throw DivergedError(iteration: metrics.iteration, metaLoss: metrics.metaLoss, gradientNorm: metrics.gradientNorm,
+                                    checkpoint: saved >= 0 || FileManager.default.fileExists(atPath: checkpointPath) ? checkpointPath : nil)
+            }
             try append(metrics, to: metricsPath)
             report(.metaStep(metrics))
             let done = trainer.state.iteration
@@ -182,3 +188,18 @@ public struct TrainingSession {
         return path
     }
 }
+
+/// Meta-training diverged: the meta-loss or its gradient is not finite.
+public struct DivergedError: Error, CustomStringConvertible {
+    public var iteration: Int
+    public var metaLoss: Double
+    public var gradientNorm: Double
+    /// The last checkpoint written before the divergence, if any (left as it was).
+    public var checkpoint: String?
+    public var description: String {
+        "meta-iteration \(iteration + 1): the meta-loss (\(metaLoss)) or its gradient norm (\(gradientNorm)) is not finite; the inner loop diverged. "
+            + (checkpoint.map { "The last checkpoint, \($0), is intact. " } ?? "No checkpoint was written yet. ")
+            + "Try a lower --inner-lr or --meta-lr, or --gradient-clip."
+    }
+}
+

@@ -40,6 +40,8 @@ struct NAS: ParsableCommand {
     var gtn: String?
     @Option(help: ArgumentHelp("Instead of --gtn: meta-train a GTN for N meta-iterations on learners drawn at random from the search space (one architecture per meta-iteration; the main job's other defaults), in OUT_DIR/gtn, then use it. Resumes OUT_DIR/gtn if it is there.", valueName: "N"))
     var trainGtn: Int?
+    @Option(help: "With --train-gtn: the initial inner learning rate (meta-learned per step; the main job's default is 0.02).")
+    var trainInnerLr: Double?
     @Option(help: "Data directory (as for train; it must match the GTN's image shape).")
     var data = DataSource.defaultDirectory
     @Option(name: .shortAndLong, help: "Output directory.")
@@ -105,6 +107,7 @@ struct NAS: ParsableCommand {
         case (.some, .some): throw ValidationError("--gtn and --train-gtn are alternatives; give one")
         case (nil, .some(let n)) where n < 1: throw ValidationError("--train-gtn must be at least 1, got \(n)")
         case (nil, .some) where output == nil: throw ValidationError("--train-gtn needs an output directory (-o) for the GTN's run")
+        case (.some, _) where trainInnerLr != nil: throw ValidationError("--train-inner-lr applies to --train-gtn only")
         default: break
         }
     }
@@ -121,6 +124,7 @@ struct NAS: ParsableCommand {
             var c = Train.defaults(for: splits)
             c.metaIterations = iterations
             c.seed = seed
+            if let lr = trainInnerLr { c.innerLearningRate = lr }
             session = try TrainingSession(config: c, data: splits, options: options)
         }
         session.trainer.learnerSampler = { rng in space.cellNetwork(for: space.sample(&rng)) }

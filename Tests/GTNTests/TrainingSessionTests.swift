@@ -55,3 +55,27 @@ struct TrainingSessionTests {
         #expect(rows.count == 5)
     }
 }
+
+@Suite("Training session: divergence")
+struct DivergenceTests {
+    @Test("a diverged inner loop stops the run with a clear error and leaves the last checkpoint as it was")
+    func divergenceStopsTheRun() throws {
+        let dir = NSTemporaryDirectory() + "gtn-diverge-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var options = RunOptions(directory: dir)
+        (options.evaluateEvery, options.checkpointEvery, options.samplesEvery, options.evaluationExamples) = (100, 100, 100, 16)
+        var config = tinyConfig()
+        config.metaIterations = 3
+        config.innerLearningRate = 1e30  // the learner's weights overflow at the first step
+        var session = try TrainingSession(config: config, data: tinySplits(), options: options)
+        #expect {
+            try session.run { _ in }
+        } throws: { error in
+            let text = "\(error)"
+            return error is DivergedError && text.contains("meta-iteration 1:") && text.contains("not finite")
+                && text.contains("No checkpoint was written yet")
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir + "/checkpoint.safetensors"))
+        #expect(try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8).isEmpty)
+    }
+}
