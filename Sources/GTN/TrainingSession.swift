@@ -130,7 +130,7 @@ public struct TrainingSession {
             // NaN into the teacher. Stop before anything of this iteration reaches the disk.
             guard metrics.metaLoss.isFinite && metrics.gradientNorm.isFinite else {
                 throw DivergedError(iteration: metrics.iteration, metaLoss: metrics.metaLoss, gradientNorm: metrics.gradientNorm,
-                                    checkpoint: saved >= 0 || FileManager.default.fileExists(atPath: checkpointPath) ? checkpointPath : nil)
+                                    checkpoint: FileManager.default.fileExists(atPath: checkpointPath) ? checkpointPath : nil)
             }
             try append(metrics, to: metricsPath)
             report(.metaStep(metrics))
