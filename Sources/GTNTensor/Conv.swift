@@ -1,3 +1,5 @@
+import Foundation
+
 /// Shapes of a 2-D convolution over NCHW inputs with OIHW weights (O x C/groups x kh x kw).
 public struct ConvGeometry: Hashable, Sendable {
     public var batch, inChannels, height, width: Int
@@ -42,16 +44,43 @@ public struct ConvGeometry: Hashable, Sendable {
     }
 }
 
+/// How a convolution is computed. Every algorithm gives the same linear maps (up to rounding).
+public enum ConvAlgorithm: String, Sendable, CaseIterable {
+    /// Winograd F(2x2, 3x3) where it handles the geometry and pays, im2col + gemm elsewhere.
+    case automatic
+    /// Patch matrices and one gemm per sample: any geometry.
+    case im2col
+    /// Winograd F(2x2, 3x3): 3x3, stride 1, one group, padding <= 2 (a precondition).
+    case winograd
+
+    /// `automatic`, unless the environment's GTN_CONV names another (for A/B measurements).
+    public static let `default` = ConvAlgorithm(rawValue: ProcessInfo.processInfo.environment["GTN_CONV"] ?? "") ?? .automatic
+
+    /// Whether this algorithm computes convolutions of geometry `g` (and both their adjoints).
+    public func supports(_ g: ConvGeometry) -> Bool { self != .winograd || Winograd.handles(g) }
+
+    /// The algorithm that runs for `g`. Winograd's gemms have k = channels in or out, so they pay
+    /// only when both are wide (the generator's 64->1 and the learner's 1->64 layers stay im2col);
+    /// measured in docs/NOTES.md.
+    func resolved(for g: ConvGeometry) -> ConvAlgorithm {
+        guard self == .automatic else { return self }
+        return Winograd.handles(g) && g.inChannels >= 16 && g.outChannels >= 16 ? .winograd : .im2col
+    }
+}
+
 /// Convolution as im2col + gemm, one sample per worker at a time so that each worker's patch
-/// matrix stays in cache and OpenBLAS runs single-threaded on it.
+/// matrix stays in cache and OpenBLAS runs single-threaded on it; or, for 3x3 stride-1 layers, as
+/// Winograd F(2x2, 3x3) (Winograd.swift).
 ///
 /// The three functions are the bilinear map y = conv(x, w) and its two adjoints; together they
 /// are closed under differentiation (see GTNAutodiff's conv rules).
 public enum Convolution {
     /// y[n] = conv(x[n], w)
     @_specialize(where S == Float) @_specialize(where S == Double)
-    public static func forward<S: TensorScalar>(_ x: Tensor<S>, _ w: Tensor<S>, _ g: ConvGeometry) -> Tensor<S> {
+    public static func forward<S: TensorScalar>(_ x: Tensor<S>, _ w: Tensor<S>, _ g: ConvGeometry,
+                                                algorithm: ConvAlgorithm = .default) -> Tensor<S> {
         check(x.shape, g.inputShape, "input"); check(w.shape, g.weightShape, "weight")
+        if algorithm.resolved(for: g) == .winograd { return Winograd.forward(x, w, g) }
         let (og, k, p) = (g.outChannels / g.groups, g.patch, g.positions)
         let (inPer, outPer, cg) = (g.inChannels * g.height * g.width, g.outChannels * p, g.inChannels / g.groups)
         return Tensor(shape: g.outputShape) { y in
@@ -75,15 +104,18 @@ public enum Convolution {
 
     /// dx = adjoint of conv in x, applied to dy.
     @_specialize(where S == Float) @_specialize(where S == Double)
-    public static func backwardInput<S: TensorScalar>(_ dy: Tensor<S>, _ w: Tensor<S>, _ g: ConvGeometry) -> Tensor<S> {
+    public static func backwardInput<S: TensorScalar>(_ dy: Tensor<S>, _ w: Tensor<S>, _ g: ConvGeometry,
+                                                      algorithm: ConvAlgorithm = .default) -> Tensor<S> {
         check(dy.shape, g.outputShape, "output gradient"); check(w.shape, g.weightShape, "weight")
-        if let transposed = g.transposedForInputAdjoint, g.outChannels < g.inChannels {
-            // A narrowing stride-1 layer: col2im would scatter-add a (C_in*k*k) x positions
-            // matrix per sample (the generator's 64->1 layer: 576 x 784 for a 1-row gemm), while
-            // the same adjoint as a convolution of dy with the flipped kernel only gathers
-            // C_out*k*k rows. Measured in `gtn-bench meta`: see docs/NOTES.md.
-            return forward(dy, flippedTransposed(w, g), transposed)
+        if let transposed = g.transposedForInputAdjoint,
+           g.outChannels < g.inChannels || algorithm.resolved(for: transposed) == .winograd {
+            // The adjoint as a convolution of dy with the flipped kernel. For a narrowing layer
+            // col2im would scatter-add a (C_in*k*k) x positions matrix per sample (the generator's
+            // 64->1 layer: 576 x 784 for a 1-row gemm), while this only gathers C_out*k*k rows;
+            // for a 3x3 layer it is a Winograd forward. Measured: see docs/NOTES.md.
+            return forward(dy, flippedTransposed(w, g), transposed, algorithm: algorithm)
         }
+        precondition(algorithm != .winograd, "Winograd F(2x2,3x3): no input adjoint for geometry \(g)")
         let (og, k, p) = (g.outChannels / g.groups, g.patch, g.positions)
         let (inPer, outPer, cg) = (g.inChannels * g.height * g.width, g.outChannels * p, g.inChannels / g.groups)
         return Tensor(shape: g.inputShape) { dx in
@@ -109,8 +141,10 @@ public enum Convolution {
 
     /// dw = adjoint of conv in w: sum over samples of dy[n] x patches(x[n])ᵀ.
     @_specialize(where S == Float) @_specialize(where S == Double)
-    public static func backwardWeight<S: TensorScalar>(_ x: Tensor<S>, _ dy: Tensor<S>, _ g: ConvGeometry) -> Tensor<S> {
+    public static func backwardWeight<S: TensorScalar>(_ x: Tensor<S>, _ dy: Tensor<S>, _ g: ConvGeometry,
+                                                       algorithm: ConvAlgorithm = .default) -> Tensor<S> {
         check(x.shape, g.inputShape, "input"); check(dy.shape, g.outputShape, "output gradient")
+        if algorithm.resolved(for: g) == .winograd { return Winograd.backwardWeight(x, dy, g) }
         let (og, k, p) = (g.outChannels / g.groups, g.patch, g.positions)
         let (inPer, outPer, cg) = (g.inChannels * g.height * g.width, g.outChannels * p, g.inChannels / g.groups)
         let wCount = g.outChannels * k

@@ -113,12 +113,15 @@ struct Engine: ParsableCommand {
         }
 
         // 2. Convolutions of the MNIST learner: forward and both adjoints.
-        let convs: [(String, [Int], [Int])] = [
-            ("conv 28x28x1->64 3x3", [batch, 1, 28, 28], [64, 1, 3, 3]),
-            ("conv 14x14x64->128 3x3", [batch, 64, 14, 14], [128, 64, 3, 3]),
+        // The learner's two layers (pad 1) and the generator's two (pad 0 after reflection padding).
+        let convs: [(String, [Int], [Int], Int)] = [
+            ("conv 28x28x1->64 3x3", [batch, 1, 28, 28], [64, 1, 3, 3], 1),
+            ("conv 14x14x64->128 3x3", [batch, 64, 14, 14], [128, 64, 3, 3], 1),
+            ("generator conv 16x16x128->64 3x3", [batch, 128, 16, 16], [64, 128, 3, 3], 0),
+            ("generator conv 30x30x64->1 3x3", [batch, 64, 30, 30], [1, 64, 3, 3], 0),
         ]
-        for (name, xs, ws) in convs where parts.contains("conv") {
-            let geo = ConvGeometry(input: xs, weight: ws, stride: 1, padding: 1, groups: 1)
+        for (name, xs, ws, padding) in convs where parts.contains("conv") {
+            let geo = ConvGeometry(input: xs, weight: ws, stride: 1, padding: padding, groups: 1)
             let x = Tensor<Float>.randomNormal(xs, using: &rng), w = Tensor<Float>.randomNormal(ws, using: &rng)
             let dy = Tensor<Float>.randomNormal(geo.outputShape, using: &rng)
             row("\(name) forward", medianSeconds(repeats) { _ = Convolution.forward(x, w, geo) },

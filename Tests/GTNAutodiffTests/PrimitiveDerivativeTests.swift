@@ -69,6 +69,8 @@ let primitiveCases: [Case] = [
 + convCase("3x3 stride 2 pad 1", x: [2, 2, 6, 5], w: [3, 2, 3, 3], stride: 2, padding: 1, groups: 1)
 + convCase("1x1", x: [2, 3, 4, 4], w: [5, 3, 1, 1], stride: 1, padding: 0, groups: 1)
 + convCase("narrowing 3x3 (input adjoint as a convolution)", x: [2, 4, 5, 4], w: [2, 4, 3, 3], stride: 1, padding: 1, groups: 1)
++ convCase("winograd 3x3 16 channels", x: [2, 16, 4, 3], w: [16, 16, 3, 3], stride: 1, padding: 1, groups: 1)
++ convCase("winograd 3x3 16 channels pad 0", x: [1, 16, 5, 4], w: [16, 16, 3, 3], stride: 1, padding: 0, groups: 1)
 + convCase("grouped 3x3", x: [2, 4, 4, 4], w: [6, 2, 3, 3], stride: 1, padding: 1, groups: 2)
 + convCase("depthwise 3x3 stride 2", x: [2, 3, 5, 5], w: [3, 1, 3, 3], stride: 2, padding: 1, groups: 3)
 

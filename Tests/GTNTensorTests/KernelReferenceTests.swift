@@ -592,6 +592,14 @@ let convCases: [ConvCase] = [
     ConvCase(name: "narrowing 1x1", x: [3, 4, 5, 5], w: [2, 4, 1, 1], stride: 1, padding: 0, groups: 1),
     ConvCase(name: "narrowing 1x1 pad 1 (col2im)", x: [3, 4, 3, 4], w: [2, 4, 1, 1], stride: 1, padding: 1, groups: 1),
     ConvCase(name: "narrowing 3x5 kernel (col2im)", x: [3, 3, 5, 7], w: [2, 3, 3, 5], stride: 1, padding: 1, groups: 1),
+    // Winograd F(2x2,3x3) runs automatically from 16 channels on: odd and even sizes, pad 0/1/2,
+    // and batches of several chunks (512 tile columns a chunk) split over the workers.
+    ConvCase(name: "winograd 16->16 pad 1", x: [2, 16, 6, 6], w: [16, 16, 3, 3], stride: 1, padding: 1, groups: 1),
+    ConvCase(name: "winograd 16->24 pad 1 odd", x: [3, 16, 5, 7], w: [24, 16, 3, 3], stride: 1, padding: 1, groups: 1),
+    ConvCase(name: "winograd 24->16 pad 0 odd", x: [2, 24, 7, 6], w: [16, 24, 3, 3], stride: 1, padding: 0, groups: 1),
+    ConvCase(name: "winograd 16->16 pad 2", x: [2, 16, 4, 5], w: [16, 16, 3, 3], stride: 1, padding: 2, groups: 1),
+    ConvCase(name: "winograd many chunks", x: [150, 2, 6, 6], w: [3, 2, 3, 3], stride: 1, padding: 1, groups: 1),
+    ConvCase(name: "winograd 1x1 output", x: [4, 3, 3, 3], w: [2, 3, 3, 3], stride: 1, padding: 0, groups: 1),
 ]
 
 @Test(arguments: convCases)
@@ -600,19 +608,23 @@ func convolutionExactOnIntegers(_ c: ConvCase) {
     let (xv, wv, dyv) = (integers(c.x, seed: 18, range: 3), integers(c.w, seed: 19, range: 3),
                          integers(g.outputShape, seed: 20, range: 3))
     let (y, dx, dw) = (naiveConv(xv, wv, g), naiveConvBackwardInput(dyv, wv, g), naiveConvBackwardWeight(xv, dyv, g))
-    func run<S: ReferenceScalar>(_: S.Type) {
-        let fwd = Convolution.forward(tensor(c.x, xv) as Tensor<S>, tensor(c.w, wv), g)
+    // Winograd's transforms only add, subtract and halve, so on small integers it is exact too.
+    func run<S: ReferenceScalar>(_: S.Type, _ algorithm: ConvAlgorithm) {
+        let name = "\(S.self) \(algorithm)"
+        let fwd = Convolution.forward(tensor(c.x, xv) as Tensor<S>, tensor(c.w, wv), g, algorithm: algorithm)
         #expect(fwd.shape == g.outputShape)
-        expectExact(fwd.doubles, y, "forward \(S.self)")
-        let bi = Convolution.backwardInput(tensor(g.outputShape, dyv) as Tensor<S>, tensor(c.w, wv), g)
+        expectExact(fwd.doubles, y, "forward \(name)")
+        let bi = Convolution.backwardInput(tensor(g.outputShape, dyv) as Tensor<S>, tensor(c.w, wv), g, algorithm: algorithm)
         #expect(bi.shape == c.x)
-        expectExact(bi.doubles, dx, "backwardInput \(S.self)")
-        let bw = Convolution.backwardWeight(tensor(c.x, xv) as Tensor<S>, tensor(g.outputShape, dyv), g)
+        expectExact(bi.doubles, dx, "backwardInput \(name)")
+        let bw = Convolution.backwardWeight(tensor(c.x, xv) as Tensor<S>, tensor(g.outputShape, dyv), g, algorithm: algorithm)
         #expect(bw.shape == c.w)
-        expectExact(bw.doubles, dw, "backwardWeight \(S.self)")
+        expectExact(bw.doubles, dw, "backwardWeight \(name)")
     }
-    run(Double.self)
-    run(Float.self)
+    for algorithm in ConvAlgorithm.allCases where algorithm.supports(g) {
+        run(Double.self, algorithm)
+        run(Float.self, algorithm)
+    }
 }
 
 @Test(arguments: convCases)
@@ -632,6 +644,31 @@ func convolutionOnRandomsAndAdjointIdentity(_ c: ConvCase) {
     #expect(abs(a - b) <= 1e-10 * norm(dyv) * norm(y), "<dy, conv(x,w)> = \(a), <backwardInput, x> = \(b)")
     #expect(abs(a - d) <= 1e-10 * norm(dyv) * norm(y), "<dy, conv(x,w)> = \(a), <backwardWeight, w> = \(d)")
     #expect(abs(a - b) <= 1e-10 * abs(a) && abs(a - d) <= 1e-10 * abs(a), "relative: \(a) \(b) \(d)")
+}
+
+/// The Float32 accuracy of Winograd at the learner's and generator's real shapes, against im2col:
+/// its transforms add up to 4 (inputs) and 9/4 (weights) terms before the products, so rounding
+/// grows by a small factor, not with the size.
+@Test func winogradFloatAccuracyAtRealShapes() {
+    let cases: [([Int], [Int], Int)] = [([8, 64, 14, 14], [128, 64, 3, 3], 1), ([8, 128, 16, 16], [64, 128, 3, 3], 0)]
+    for (xs, ws, pad) in cases {
+        let g = ConvGeometry(input: xs, weight: ws, stride: 1, padding: pad, groups: 1)
+        var rng = RandomSource(seed: 31)
+        let x = Tensor<Float>.randomNormal(xs, using: &rng), w = Tensor<Float>.randomNormal(ws, std: 0.05, using: &rng)
+        let dy = Tensor<Float>.randomNormal(g.outputShape, using: &rng)
+        func relative(_ a: Tensor<Float>, _ b: Tensor<Float>) -> Float {
+            let scale = b.scalars.reduce(Float(0)) { max($0, abs($1)) }
+            return a.maxAbsDifference(b) / scale
+        }
+        let pairs: [(String, Tensor<Float>, Tensor<Float>)] = [
+            ("forward", Convolution.forward(x, w, g, algorithm: .winograd), Convolution.forward(x, w, g, algorithm: .im2col)),
+            ("backwardInput", Convolution.backwardInput(dy, w, g, algorithm: .winograd), Convolution.backwardInput(dy, w, g, algorithm: .im2col)),
+            ("backwardWeight", Convolution.backwardWeight(x, dy, g, algorithm: .winograd), Convolution.backwardWeight(x, dy, g, algorithm: .im2col)),
+        ]
+        for (name, a, b) in pairs {
+            #expect(relative(a, b) < 2e-5, "\(name) \(xs) -> \(ws): max difference \(relative(a, b)) of the largest entry")
+        }
+    }
 }
 
 @Test func convGeometryShapes() {
