@@ -52,19 +52,31 @@ public enum ConvAlgorithm: String, Sendable, CaseIterable {
     case im2col
     /// Winograd F(2x2, 3x3): 3x3, stride 1, one group, padding <= 2 (a precondition).
     case winograd
+    /// Direct loops (stride 1, one group; a precondition) for the forward map and the weight
+    /// adjoint; the input adjoint then runs im2col on the flipped kernel where it can.
+    case direct
 
     /// `automatic`, unless the environment's GTN_CONV names another (for A/B measurements).
     public static let `default` = ConvAlgorithm(rawValue: ProcessInfo.processInfo.environment["GTN_CONV"] ?? "") ?? .automatic
 
     /// Whether this algorithm computes convolutions of geometry `g` (and both their adjoints).
-    public func supports(_ g: ConvGeometry) -> Bool { self != .winograd || Winograd.handles(g) }
+    public func supports(_ g: ConvGeometry) -> Bool {
+        switch self {
+        case .automatic, .im2col: true
+        case .winograd: Winograd.handles(g)
+        case .direct: DirectConvolution.handles(g)
+        }
+    }
 
     /// The algorithm that runs for `g`. Winograd's gemms have k = channels in or out, so they pay
     /// only when both are wide (the generator's 64->1 and the learner's 1->64 layers stay im2col);
     /// measured in docs/NOTES.md.
     func resolved(for g: ConvGeometry) -> ConvAlgorithm {
         guard self == .automatic else { return self }
-        return Winograd.handles(g) && g.inChannels >= 16 && g.outChannels >= 16 ? .winograd : .im2col
+        if Winograd.handles(g) && g.inChannels >= 16 && g.outChannels >= 16 { return .winograd }
+        // One to four output rows of gemm per sample: gemv speed (see DirectConv.swift).
+        if DirectConvolution.handles(g) && g.outChannels <= 4 && g.kernelH * g.kernelW > 1 { return .direct }
+        return .im2col
     }
 }
 
@@ -80,7 +92,11 @@ public enum Convolution {
     public static func forward<S: TensorScalar>(_ x: Tensor<S>, _ w: Tensor<S>, _ g: ConvGeometry,
                                                 algorithm: ConvAlgorithm = .default) -> Tensor<S> {
         check(x.shape, g.inputShape, "input"); check(w.shape, g.weightShape, "weight")
-        if algorithm.resolved(for: g) == .winograd { return Winograd.forward(x, w, g) }
+        switch algorithm.resolved(for: g) {
+        case .winograd: return Winograd.forward(x, w, g)
+        case .direct: return DirectConvolution.forward(x, w, g)
+        default: break
+        }
         let (og, k, p) = (g.outChannels / g.groups, g.patch, g.positions)
         let (inPer, outPer, cg) = (g.inChannels * g.height * g.width, g.outChannels * p, g.inChannels / g.groups)
         return Tensor(shape: g.outputShape) { y in
@@ -144,7 +160,11 @@ public enum Convolution {
     public static func backwardWeight<S: TensorScalar>(_ x: Tensor<S>, _ dy: Tensor<S>, _ g: ConvGeometry,
                                                        algorithm: ConvAlgorithm = .default) -> Tensor<S> {
         check(x.shape, g.inputShape, "input"); check(dy.shape, g.outputShape, "output gradient")
-        if algorithm.resolved(for: g) == .winograd { return Winograd.backwardWeight(x, dy, g) }
+        switch algorithm.resolved(for: g) {
+        case .winograd: return Winograd.backwardWeight(x, dy, g)
+        case .direct: return DirectConvolution.backwardWeight(x, dy, g)
+        default: break
+        }
         let (og, k, p) = (g.outChannels / g.groups, g.patch, g.positions)
         let (inPer, outPer, cg) = (g.inChannels * g.height * g.width, g.outChannels * p, g.inChannels / g.groups)
         let wCount = g.outChannels * k

@@ -1,15 +1,80 @@
 /// Elementwise arithmetic with numpy broadcasting, and unary maps.
+///
+/// Each scalar function is a type (`BinaryKernel`, `UnaryKernel`), not a closure: the loops are
+/// generic over it, so every kernel is specialised with the function inlined into a plain pointer
+/// loop that the compiler vectorises, also inside the block that `parallelChunks` hands to the
+/// second core. (With a closure parameter the loop kept an indirect call per element once it
+/// crossed the thread hand-off: two workers were 7x slower than one; see docs/NOTES.md.)
+
+/// f(a, b) for one pair of scalars.
+@usableFromInline protocol BinaryKernel {
+    static func apply<S: TensorScalar>(_ a: S, _ b: S) -> S
+}
+
+@usableFromInline enum AddKernel: BinaryKernel {
+    @inline(__always) @usableFromInline static func apply<S: TensorScalar>(_ a: S, _ b: S) -> S { a + b }
+}
+@usableFromInline enum SubtractKernel: BinaryKernel {
+    @inline(__always) @usableFromInline static func apply<S: TensorScalar>(_ a: S, _ b: S) -> S { a - b }
+}
+@usableFromInline enum MultiplyKernel: BinaryKernel {
+    @inline(__always) @usableFromInline static func apply<S: TensorScalar>(_ a: S, _ b: S) -> S { a * b }
+}
+@usableFromInline enum DivideKernel: BinaryKernel {
+    @inline(__always) @usableFromInline static func apply<S: TensorScalar>(_ a: S, _ b: S) -> S { a / b }
+}
+
+/// f(x) for one scalar; a value, so it can carry a constant (a scale, a slope).
+@usableFromInline protocol UnaryKernel {
+    associatedtype Scalar: TensorScalar
+    func callAsFunction(_ x: Scalar) -> Scalar
+}
+
+struct NegateKernel<Scalar: TensorScalar>: UnaryKernel {
+    @inline(__always) func callAsFunction(_ x: Scalar) -> Scalar { -x }
+}
+struct ScaleKernel<Scalar: TensorScalar>: UnaryKernel {
+    let s: Scalar
+    @inline(__always) func callAsFunction(_ x: Scalar) -> Scalar { x * s }
+}
+struct ShiftKernel<Scalar: TensorScalar>: UnaryKernel {
+    let s: Scalar
+    @inline(__always) func callAsFunction(_ x: Scalar) -> Scalar { x + s }
+}
+struct ExpKernel<Scalar: TensorScalar>: UnaryKernel {
+    @inline(__always) func callAsFunction(_ x: Scalar) -> Scalar { Scalar.exp(x) }
+}
+struct LogKernel<Scalar: TensorScalar>: UnaryKernel {
+    @inline(__always) func callAsFunction(_ x: Scalar) -> Scalar { Scalar.log(x) }
+}
+struct TanhKernel<Scalar: TensorScalar>: UnaryKernel {
+    @inline(__always) func callAsFunction(_ x: Scalar) -> Scalar { Scalar.tanh(x) }
+}
+struct SqrtKernel<Scalar: TensorScalar>: UnaryKernel {
+    @inline(__always) func callAsFunction(_ x: Scalar) -> Scalar { Scalar.sqrt(x) }
+}
+struct PowKernel<Scalar: TensorScalar>: UnaryKernel {
+    let p: Scalar
+    @inline(__always) func callAsFunction(_ x: Scalar) -> Scalar { Scalar.pow(x, p) }
+}
+struct LeakyReluKernel<Scalar: TensorScalar>: UnaryKernel {
+    let slope: Scalar
+    @inline(__always) func callAsFunction(_ x: Scalar) -> Scalar { x > 0 ? x : x * slope }
+}
+struct LeakyReluSlopeKernel<Scalar: TensorScalar>: UnaryKernel {
+    let slope: Scalar
+    @inline(__always) func callAsFunction(_ x: Scalar) -> Scalar { x > 0 ? 1 : slope }
+}
+
 extension Tensor {
-    @inline(__always)
-    static func zipBroadcast(_ a: Tensor, _ b: Tensor, _ name: String,
-                             _ f: (S, S) -> S) -> Tensor {
+    static func zipBroadcast<K: BinaryKernel>(_ a: Tensor, _ b: Tensor, _ name: String, _: K.Type) -> Tensor {
         if a.shape == b.shape {
             return Tensor(shape: a.shape) { out in
                 a.scalars.withUnsafeBufferPointer { pa in
                     b.scalars.withUnsafeBufferPointer { pb in
-                        let out = out
+                        let (o, x, y) = (out.baseAddress!, pa.baseAddress!, pb.baseAddress!)
                         parallelChunks(out.count, grain: elementwiseGrain) { r in
-                            for i in r { out[i] = f(pa[i], pb[i]) }
+                            for i in r { o[i] = K.apply(x[i], y[i]) }
                         }
                     }
                 }
@@ -26,27 +91,27 @@ extension Tensor {
         return Tensor(shape: shape) { out in
             a.scalars.withUnsafeBufferPointer { pa in
                 b.scalars.withUnsafeBufferPointer { pb in
-                    let out = out
-                    parallelChunks(loop.outerCount, grain: Swift.max(1, elementwiseGrain / Swift.max(inner, 1))) { rows in
-                        loop.forEachRow(rows) { o in
-                            let (oo, oa, ob) = (o[0], o[1], o[2])
+                    let (po, px, py) = (out.baseAddress!, pa.baseAddress!, pb.baseAddress!)
+                    // Split the outer rows, or, when there are too few of them (a tensor times a
+                    // scalar merges into one long row), the inner run.
+                    let rowsSplit = loop.outerCount >= workerCount
+                    parallelChunks(rowsSplit ? loop.outerCount : inner,
+                                   grain: rowsSplit ? Swift.max(1, elementwiseGrain / Swift.max(inner, 1)) : elementwiseGrain) { part in
+                        let rows = rowsSplit ? part : 0..<loop.outerCount
+                        let span = rowsSplit ? 0..<inner : part
+                        loop.forEachRow(rows) { off in
+                            let (o, x, y) = (po + off[0], px + off[1], py + off[2])
                             // Unit strides first: the loops the compiler can vectorise.
                             if so == 1 && sa == 1 && sb == 1 {
-                                for i in 0..<inner { out[oo + i] = f(pa[oa + i], pb[ob + i]) }
+                                for i in span { o[i] = K.apply(x[i], y[i]) }
                             } else if so == 1 && sa == 0 && sb == 1 {
-                                let x = pa[oa]
-                                for i in 0..<inner { out[oo + i] = f(x, pb[ob + i]) }
+                                let c = x[0]
+                                for i in span { o[i] = K.apply(c, y[i]) }
                             } else if so == 1 && sa == 1 && sb == 0 {
-                                let y = pb[ob]
-                                for i in 0..<inner { out[oo + i] = f(pa[oa + i], y) }
-                            } else if sa == 0 {
-                                let x = pa[oa]
-                                for i in 0..<inner { out[oo + i * so] = f(x, pb[ob + i * sb]) }
-                            } else if sb == 0 {
-                                let y = pb[ob]
-                                for i in 0..<inner { out[oo + i * so] = f(pa[oa + i * sa], y) }
+                                let c = y[0]
+                                for i in span { o[i] = K.apply(x[i], c) }
                             } else {
-                                for i in 0..<inner { out[oo + i * so] = f(pa[oa + i * sa], pb[ob + i * sb]) }
+                                for i in span { o[i * so] = K.apply(x[i * sa], y[i * sb]) }
                             }
                         }
                     }
@@ -56,48 +121,58 @@ extension Tensor {
     }
 
     @_specialize(where S == Float) @_specialize(where S == Double)
-    public static func + (a: Tensor, b: Tensor) -> Tensor { zipBroadcast(a, b, "add") { $0 + $1 } }
+    public static func + (a: Tensor, b: Tensor) -> Tensor { zipBroadcast(a, b, "add", AddKernel.self) }
     @_specialize(where S == Float) @_specialize(where S == Double)
-    public static func - (a: Tensor, b: Tensor) -> Tensor { zipBroadcast(a, b, "subtract") { $0 - $1 } }
+    public static func - (a: Tensor, b: Tensor) -> Tensor { zipBroadcast(a, b, "subtract", SubtractKernel.self) }
     @_specialize(where S == Float) @_specialize(where S == Double)
-    public static func * (a: Tensor, b: Tensor) -> Tensor { zipBroadcast(a, b, "multiply") { $0 * $1 } }
+    public static func * (a: Tensor, b: Tensor) -> Tensor { zipBroadcast(a, b, "multiply", MultiplyKernel.self) }
     @_specialize(where S == Float) @_specialize(where S == Double)
-    public static func / (a: Tensor, b: Tensor) -> Tensor { zipBroadcast(a, b, "divide") { $0 / $1 } }
+    public static func / (a: Tensor, b: Tensor) -> Tensor { zipBroadcast(a, b, "divide", DivideKernel.self) }
 
-    /// Applies `f` to every scalar (threaded for large tensors).
+    /// Applies `k` to every scalar, split over the workers for large tensors.
     @inline(__always)
-    public func map(_ f: (S) -> S) -> Tensor {
+    func apply<K: UnaryKernel>(_ k: K) -> Tensor where K.Scalar == S {
         Tensor(shape: shape) { out in
             scalars.withUnsafeBufferPointer { p in
-                let out = out
+                let (o, x) = (out.baseAddress!, p.baseAddress!)
                 parallelChunks(out.count, grain: elementwiseGrain) { r in
-                    for i in r { out[i] = f(p[i]) }
+                    for i in r { o[i] = k(x[i]) }
                 }
             }
         }
     }
 
-    @_specialize(where S == Float) @_specialize(where S == Double)
-    public static prefix func - (a: Tensor) -> Tensor { a.map { -$0 } }
-    @_specialize(where S == Float) @_specialize(where S == Double)
-    public static func * (a: Tensor, s: S) -> Tensor { a.map { $0 * s } }
-    @_specialize(where S == Float) @_specialize(where S == Double)
-    public static func + (a: Tensor, s: S) -> Tensor { a.map { $0 + s } }
+    /// Applies `f` to every scalar (one thread: a closure is not worth a hand-off).
+    @inlinable
+    public func map(_ f: (S) -> S) -> Tensor {
+        Tensor(shape: shape) { out in
+            scalars.withUnsafeBufferPointer { p in
+                for i in 0..<out.count { out[i] = f(p[i]) }
+            }
+        }
+    }
 
     @_specialize(where S == Float) @_specialize(where S == Double)
-    public func exp() -> Tensor { map { S.exp($0) } }
+    public static prefix func - (a: Tensor) -> Tensor { a.apply(NegateKernel()) }
     @_specialize(where S == Float) @_specialize(where S == Double)
-    public func log() -> Tensor { map { S.log($0) } }
+    public static func * (a: Tensor, s: S) -> Tensor { a.apply(ScaleKernel(s: s)) }
     @_specialize(where S == Float) @_specialize(where S == Double)
-    public func tanh() -> Tensor { map { S.tanh($0) } }
+    public static func + (a: Tensor, s: S) -> Tensor { a.apply(ShiftKernel(s: s)) }
+
     @_specialize(where S == Float) @_specialize(where S == Double)
-    public func sqrt() -> Tensor { map { S.sqrt($0) } }
+    public func exp() -> Tensor { apply(ExpKernel()) }
     @_specialize(where S == Float) @_specialize(where S == Double)
-    public func pow(_ p: S) -> Tensor { map { S.pow($0, p) } }
+    public func log() -> Tensor { apply(LogKernel()) }
+    @_specialize(where S == Float) @_specialize(where S == Double)
+    public func tanh() -> Tensor { apply(TanhKernel()) }
+    @_specialize(where S == Float) @_specialize(where S == Double)
+    public func sqrt() -> Tensor { apply(SqrtKernel()) }
+    @_specialize(where S == Float) @_specialize(where S == Double)
+    public func pow(_ p: S) -> Tensor { apply(PowKernel(p: p)) }
     /// x for x > 0, slope * x otherwise.
     @_specialize(where S == Float) @_specialize(where S == Double)
-    public func leakyRelu(slope: S) -> Tensor { map { $0 > 0 ? $0 : $0 * slope } }
+    public func leakyRelu(slope: S) -> Tensor { apply(LeakyReluKernel(slope: slope)) }
     /// The derivative of `leakyRelu` as a tensor: 1 where x > 0, slope elsewhere.
     @_specialize(where S == Float) @_specialize(where S == Double)
-    public func leakyReluSlope(slope: S) -> Tensor { map { $0 > 0 ? 1 : slope } }
+    public func leakyReluSlope(slope: S) -> Tensor { apply(LeakyReluSlopeKernel(slope: slope)) }
 }

@@ -600,6 +600,10 @@ let convCases: [ConvCase] = [
     ConvCase(name: "winograd 16->16 pad 2", x: [2, 16, 4, 5], w: [16, 16, 3, 3], stride: 1, padding: 2, groups: 1),
     ConvCase(name: "winograd many chunks", x: [150, 2, 6, 6], w: [3, 2, 3, 3], stride: 1, padding: 1, groups: 1),
     ConvCase(name: "winograd 1x1 output", x: [4, 3, 3, 3], w: [2, 3, 3, 3], stride: 1, padding: 0, groups: 1),
+    // Direct loops run automatically for 1-4 output channels (the generator's 64->1 layer).
+    ConvCase(name: "direct 8->1 pad 0", x: [3, 8, 7, 6], w: [1, 8, 3, 3], stride: 1, padding: 0, groups: 1),
+    ConvCase(name: "direct 5->2 pad 1 5x3 kernel", x: [3, 5, 6, 7], w: [2, 5, 5, 3], stride: 1, padding: 1, groups: 1),
+    ConvCase(name: "direct 4->3 pad 3 (wider than the kernel)", x: [2, 4, 3, 4], w: [3, 4, 3, 3], stride: 1, padding: 3, groups: 1),
 ]
 
 @Test(arguments: convCases)

@@ -1,0 +1,136 @@
+/// Direct convolution for stride-1, ungrouped layers with very few output channels (the
+/// generator's last layer, 64 -> 1 at 28x28): there im2col + gemm is a one-row gemm that streams a
+/// (C*k*k) x positions patch matrix per sample (576 x 784 floats, larger than L2) at gemv speed,
+/// while the direct loops keep one output plane and one input plane in L1 and run as vectorised
+/// multiply-adds along the rows. Forward and weight adjoint; the input adjoint of such a narrowing
+/// layer already is a convolution with the flipped kernel (`ConvGeometry.transposedForInputAdjoint`).
+enum DirectConvolution {
+    static func handles(_ g: ConvGeometry) -> Bool { g.stride == 1 && g.groups == 1 }
+
+    /// The layout the loops run on: the input plane zero-padded to ph x pw, and output planes
+    /// with the same row stride pw. Then output position r * pw + q reads input position
+    /// r * pw + q + (i * pw + j) for tap (i, j): every tap is one long loop over
+    /// `span` = (oh - 1) * pw + ow positions (columns q >= ow of a row are scratch, never read back).
+    struct Layout {
+        let g: ConvGeometry
+        var ph: Int { g.height + 2 * g.padding }
+        var pw: Int { g.width + 2 * g.padding }
+        var span: Int { (g.outHeight - 1) * pw + g.outWidth }
+        var planeCount: Int { ph * pw }
+        var outCount: Int { g.outHeight * pw }
+
+        /// Copies one H x W plane into the zero-padded ph x pw buffer.
+        @inline(__always)
+        func pad<S: TensorScalar>(_ plane: UnsafePointer<S>, into dst: UnsafeMutablePointer<S>) {
+            let p = g.padding
+            if p > 0 { dst.update(repeating: 0, count: planeCount) }
+            for r in 0..<g.height { (dst + (r + p) * pw + p).update(from: plane + r * g.width, count: g.width) }
+        }
+    }
+
+    /// y = conv(x, w).
+    @_specialize(where S == Float) @_specialize(where S == Double)
+    static func forward<S: TensorScalar>(_ x: Tensor<S>, _ w: Tensor<S>, _ g: ConvGeometry) -> Tensor<S> {
+        precondition(handles(g), "direct convolution: geometry \(g) is not stride 1 and ungrouped")
+        let (c, o, kh, kw, oh, ow) = (g.inChannels, g.outChannels, g.kernelH, g.kernelW, g.outHeight, g.outWidth)
+        let l = Layout(g: g)
+        let (pw, span, inPlane) = (l.pw, l.span, g.height * g.width)
+        return Tensor(shape: g.outputShape) { y in
+            x.scalars.withUnsafeBufferPointer { px in
+                w.scalars.withUnsafeBufferPointer { pw_ in
+                    let (py, px, pk) = (y.baseAddress!, px.baseAddress!, pw_.baseAddress!)
+                    parallelChunks(g.batch, grain: 1) { samples in
+                        let plane = UnsafeMutablePointer<S>.allocate(capacity: l.planeCount)
+                        let acc = UnsafeMutablePointer<S>.allocate(capacity: o * l.outCount)
+                        defer { plane.deallocate(); acc.deallocate() }
+                        for n in samples {
+                            acc.update(repeating: 0, count: o * l.outCount)
+                            for ch in 0..<c {
+                                l.pad(px + (n * c + ch) * inPlane, into: plane)
+                                for oc in 0..<o {
+                                    let out = acc + oc * l.outCount
+                                    for i in 0..<kh {
+                                        for j in 0..<kw {
+                                            let k = pk[((oc * c + ch) * kh + i) * kw + j]
+                                            let src = plane + i * pw + j
+                                            for q in 0..<span { out[q] += k * src[q] }
+                                        }
+                                    }
+                                }
+                            }
+                            for oc in 0..<o {
+                                for r in 0..<oh {
+                                    (py + ((n * o + oc) * oh + r) * ow).update(from: acc + oc * l.outCount + r * pw, count: ow)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// dw = adjoint of conv in w, applied to dy: for each tap, one long dot product of dy (laid
+    /// out with row stride pw, zeros in the scratch columns) with the shifted padded input.
+    @_specialize(where S == Float) @_specialize(where S == Double)
+    static func backwardWeight<S: TensorScalar>(_ x: Tensor<S>, _ dy: Tensor<S>, _ g: ConvGeometry) -> Tensor<S> {
+        precondition(handles(g), "direct convolution: geometry \(g) is not stride 1 and ungrouped")
+        let (c, o, kh, kw, oh, ow) = (g.inChannels, g.outChannels, g.kernelH, g.kernelW, g.outHeight, g.outWidth)
+        let l = Layout(g: g)
+        let (pw, span, inPlane) = (l.pw, l.span, g.height * g.width)
+        let wCount = o * c * kh * kw
+        let chunks = max(1, min(workerCount, g.batch))
+        var partial = [S](repeating: 0, count: wCount * chunks)
+        x.scalars.withUnsafeBufferPointer { px in
+            dy.scalars.withUnsafeBufferPointer { pdy in
+                partial.withUnsafeMutableBufferPointer { acc in
+                    let (px, pdy, acc) = (px.baseAddress!, pdy.baseAddress!, acc.baseAddress!)
+                    parallelChunks(chunks, grain: 1) { workers in
+                        let plane = UnsafeMutablePointer<S>.allocate(capacity: l.planeCount)
+                        let d = UnsafeMutablePointer<S>.allocate(capacity: o * l.outCount)
+                        defer { plane.deallocate(); d.deallocate() }
+                        d.update(repeating: 0, count: o * l.outCount)
+                        for worker in workers {
+                            let dw = acc + worker * wCount
+                            for n in (g.batch * worker / chunks)..<(g.batch * (worker + 1) / chunks) {
+                                for oc in 0..<o {
+                                    for r in 0..<oh {
+                                        (d + oc * l.outCount + r * pw).update(from: pdy + ((n * o + oc) * oh + r) * ow, count: ow)
+                                    }
+                                }
+                                for ch in 0..<c {
+                                    l.pad(px + (n * c + ch) * inPlane, into: plane)
+                                    for oc in 0..<o {
+                                        for i in 0..<kh {
+                                            for j in 0..<kw {
+                                                dw[((oc * c + ch) * kh + i) * kw + j] +=
+                                                    contiguousDot(d + oc * l.outCount, plane + i * pw + j, span)
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    for k in 1..<chunks { for i in 0..<wCount { acc[i] += acc[k * wCount + i] } }
+                }
+            }
+        }
+        return Tensor(shape: g.weightShape, scalars: Array(partial.prefix(wCount)))
+    }
+}
+
+/// Dot product of n contiguous scalars with eight independent accumulators (see `contiguousSum`).
+@inline(__always)
+func contiguousDot<S: TensorScalar>(_ a: UnsafePointer<S>, _ b: UnsafePointer<S>, _ n: Int) -> S {
+    var (a0, a1, a2, a3, a4, a5, a6, a7): (S, S, S, S, S, S, S, S) = (0, 0, 0, 0, 0, 0, 0, 0)
+    var i = 0
+    while i + 8 <= n {
+        a0 += a[i] * b[i]; a1 += a[i + 1] * b[i + 1]; a2 += a[i + 2] * b[i + 2]; a3 += a[i + 3] * b[i + 3]
+        a4 += a[i + 4] * b[i + 4]; a5 += a[i + 5] * b[i + 5]; a6 += a[i + 6] * b[i + 6]; a7 += a[i + 7] * b[i + 7]
+        i += 8
+    }
+    var tail: S = 0
+    while i < n { tail += a[i] * b[i]; i += 1 }
+    return ((a0 + a4) + (a1 + a5)) + ((a2 + a6) + (a3 + a7)) + tail
+}
