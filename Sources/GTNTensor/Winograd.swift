@@ -37,9 +37,9 @@ enum Winograd {
         var paddedH: Int { 2 * rows + 2 }
         var paddedW: Int { 2 * cols + 2 }
 
-        /// Scratch of one worker: V (16 x C x columns), M (16 x O x columns), a padded plane, and
-        /// the row-transformed tiles.
-        var scratchCount: Int { 16 * (g.inChannels + g.outChannels) * columns + paddedH * paddedW + paddedH * 4 * cols }
+        /// Scratch of one worker: V (C x 16 x columns), M (O x 16 x columns), a padded plane, and
+        /// the row-transformed tiles of one plane.
+        var scratchCount: Int { 16 * (g.inChannels + g.outChannels) * columns + paddedH * paddedW + 16 * perSample }
 
         init(_ g: ConvGeometry) {
             self.g = g
@@ -91,64 +91,67 @@ enum Winograd {
         }
     }
 
-    /// V = Bᵀ d B for every tile of one (sample, channel) plane. `plane` is the channel's H x W
-    /// input; `padded` and `rowsT` are scratch. Tile (a, b) of the plane goes to column
-    /// `column + a * cols + b` of the 16 matrices V_ξ (rows `channel`, `stride` columns each).
+    // Layout. A chunk's transformed inputs V are stored [C][16][columns] and the products M (and
+    // dM) [O][16][columns], so that all 16 transforms of one plane land in one contiguous block:
+    // the matrix V_ξ of the gemms is then `V + ξ * columns` with row stride 16 * columns. Within a
+    // plane the tiles are numbered t = a * cols + b, so every transform runs as flat loops over
+    // all of a plane's tiles; only the 1-D transform along the image rows touches pixels with a
+    // stride. `slots` is scratch of 16 x tiles: the row-transformed tiles, slot[i][j][t].
+
+    /// V = Bᵀ d B for every tile of one (sample, channel) plane: the 16 rows ξ of the block at `v`
+    /// (row stride `ld`), columns t.
     @inline(__always)
     static func transformInput<S: TensorScalar>(_ plane: UnsafePointer<S>, _ t: Tiling, padded: UnsafeMutablePointer<S>,
-                                                rowsT: UnsafeMutablePointer<S>, into v: UnsafeMutablePointer<S>, matrixStride: Int,
-                                                row: Int, ldv: Int, column: Int) {
+                                                slots: UnsafeMutablePointer<S>, into v: UnsafeMutablePointer<S>, ld: Int) {
         let g = t.g
-        let (ph, pw, p) = (t.paddedH, t.paddedW, g.padding)
+        let (ph, pw, p, tc, tiles) = (t.paddedH, t.paddedW, g.padding, t.cols, t.perSample)
         // Zero-padded copy: padded row r, column q hold x[r - p, q - p].
         padded.update(repeating: 0, count: ph * pw)
         for r in 0..<min(g.height, ph - p) {
             (padded + (r + p) * pw + p).update(from: plane + r * g.width, count: min(g.width, pw - p))
         }
-        // Bᵀ along each padded row, for every tile column b: rowsT[r][j][b].
-        let tc = t.cols
+        // Bᵀ along each padded row r, into the two tile rows that read it: row i = r % 2 of tile
+        // row r / 2, and row i + 2 of tile row r / 2 - 1.
         for r in 0..<ph {
-            let src = padded + r * pw, dst = rowsT + r * 4 * tc
-            for b in 0..<tc {
-                let (d0, d1, d2, d3) = (src[2 * b], src[2 * b + 1], src[2 * b + 2], src[2 * b + 3])
-                dst[b] = d0 - d2; dst[tc + b] = d1 + d2; dst[2 * tc + b] = d2 - d1; dst[3 * tc + b] = d1 - d3
+            let src = padded + r * pw
+            for k in 0..<2 {
+                let (a, i) = k == 0 ? (r / 2, r % 2) : (r / 2 - 1, r % 2 + 2)
+                guard a >= 0 && a < t.rows else { continue }
+                let dst = slots + i * 4 * tiles + a * tc
+                for b in 0..<tc {
+                    let (d0, d1, d2, d3) = (src[2 * b], src[2 * b + 1], src[2 * b + 2], src[2 * b + 3])
+                    dst[b] = d0 - d2; dst[tiles + b] = d1 + d2; dst[2 * tiles + b] = d2 - d1; dst[3 * tiles + b] = d1 - d3
+                }
             }
         }
-        // Bᵀ down the columns of each tile row a: V[(i, j)][row][column + a * cols + b].
-        for a in 0..<t.rows {
-            let r0 = rowsT + 2 * a * 4 * tc
-            let base = v + row * ldv + column + a * tc
-            for j in 0..<4 {
-                let (h0, h1, h2, h3) = (r0 + j * tc, r0 + (4 + j) * tc, r0 + (8 + j) * tc, r0 + (12 + j) * tc)
-                let (v0, v1, v2, v3) = (base + j * matrixStride, base + (4 + j) * matrixStride,
-                                        base + (8 + j) * matrixStride, base + (12 + j) * matrixStride)
-                for b in 0..<tc {
-                    v0[b] = h0[b] - h2[b]; v1[b] = h1[b] + h2[b]; v2[b] = h2[b] - h1[b]; v3[b] = h1[b] - h3[b]
-                }
+        // Bᵀ down the tiles' columns: V[ξ = 4 i + j][t].
+        for j in 0..<4 {
+            let (h0, h1, h2, h3) = (slots + j * tiles, slots + (4 + j) * tiles, slots + (8 + j) * tiles, slots + (12 + j) * tiles)
+            let (v0, v1, v2, v3) = (v + j * ld, v + (4 + j) * ld, v + (8 + j) * ld, v + (12 + j) * ld)
+            for k in 0..<tiles {
+                v0[k] = h0[k] - h2[k]; v1[k] = h1[k] + h2[k]; v2[k] = h2[k] - h1[k]; v3[k] = h1[k] - h3[k]
             }
         }
     }
 
-    /// Y = Aᵀ M A for every tile of one (sample, output channel) plane, written into `out` (oh x ow)
-    /// with the tiles' overhang dropped. `rowsT` is scratch.
+    /// Y = Aᵀ M A for every tile of one (sample, output channel) plane, whose 16 rows ξ are at `m`
+    /// (row stride `ld`), written into `out` (oh x ow) with the tiles' overhang dropped.
     @inline(__always)
-    static func transformOutput<S: TensorScalar>(_ m: UnsafePointer<S>, matrixStride: Int, _ t: Tiling,
-                                                 rowsT: UnsafeMutablePointer<S>, into out: UnsafeMutablePointer<S>) {
-        let (tc, oh, ow) = (t.cols, t.g.outHeight, t.g.outWidth)
+    static func transformOutput<S: TensorScalar>(_ m: UnsafePointer<S>, ld: Int, _ t: Tiling,
+                                                 slots: UnsafeMutablePointer<S>, into out: UnsafeMutablePointer<S>) {
+        let (tc, oh, ow, tiles) = (t.cols, t.g.outHeight, t.g.outWidth, t.perSample)
+        // Aᵀ down the columns: slot[i][j][t], i in 0..<2.
+        for j in 0..<4 {
+            let (m0, m1, m2, m3) = (m + j * ld, m + (4 + j) * ld, m + (8 + j) * ld, m + (12 + j) * ld)
+            let (y0, y1) = (slots + j * tiles, slots + (4 + j) * tiles)
+            for k in 0..<tiles { y0[k] = m0[k] + m1[k] + m2[k]; y1[k] = m1[k] - m2[k] - m3[k] }
+        }
+        // Aᵀ along the rows, into output rows 2a and 2a + 1.
         for a in 0..<t.rows {
-            let base = m + a * tc
-            // Aᵀ down the columns: rowsT[i][j][b], i in 0..<2.
-            for j in 0..<4 {
-                let (m0, m1, m2, m3) = (base + j * matrixStride, base + (4 + j) * matrixStride,
-                                        base + (8 + j) * matrixStride, base + (12 + j) * matrixStride)
-                let (y0, y1) = (rowsT + j * tc, rowsT + (4 + j) * tc)
-                for b in 0..<tc { y0[b] = m0[b] + m1[b] + m2[b]; y1[b] = m1[b] - m2[b] - m3[b] }
-            }
-            // Aᵀ along the rows, into output rows 2a and 2a + 1.
             for i in 0..<2 where 2 * a + i < oh {
-                let r = rowsT + i * 4 * tc
+                let r = slots + i * 4 * tiles + a * tc
+                let (c0, c1, c2, c3) = (r, r + tiles, r + 2 * tiles, r + 3 * tiles)
                 let dst = out + (2 * a + i) * ow
-                let (c0, c1, c2, c3) = (r, r + tc, r + 2 * tc, r + 3 * tc)
                 for b in 0..<(ow / 2) {
                     dst[2 * b] = c0[b] + c1[b] + c2[b]
                     dst[2 * b + 1] = c1[b] - c2[b] - c3[b]
@@ -158,37 +161,35 @@ enum Winograd {
         }
     }
 
-    /// dM = A dY Aᵀ for every tile of one (sample, output channel) plane `dy` (oh x ow): the adjoint
-    /// of `transformOutput`. Tile (a, b) goes to column `column + a * cols + b` of the 16 matrices
-    /// dM_ξ (row `row`). `rowsT` is scratch.
+    /// dM = A dY Aᵀ for every tile of one (sample, output channel) plane `dy` (oh x ow): the
+    /// adjoint of `transformOutput`, into the 16 rows at `dm` (row stride `ld`).
     @inline(__always)
-    static func transformOutputAdjoint<S: TensorScalar>(_ dy: UnsafePointer<S>, _ t: Tiling, rowsT: UnsafeMutablePointer<S>,
-                                                        into dm: UnsafeMutablePointer<S>, matrixStride: Int,
-                                                        row: Int, ldm: Int, column: Int) {
-        let (tc, oh, ow) = (t.cols, t.g.outHeight, t.g.outWidth)
+    static func transformOutputAdjoint<S: TensorScalar>(_ dy: UnsafePointer<S>, _ t: Tiling, slots: UnsafeMutablePointer<S>,
+                                                        into dm: UnsafeMutablePointer<S>, ld: Int) {
+        let (tc, oh, ow, tiles) = (t.cols, t.g.outHeight, t.g.outWidth, t.perSample)
+        // A along the rows 2a, 2a + 1 (zero past the edge): slot[i][j][t].
         for a in 0..<t.rows {
-            // A along the rows 2a, 2a + 1 (zero past the edge): rowsT[i][j][b].
             for i in 0..<2 {
-                let r = rowsT + i * 4 * tc
-                let (e0, e1, e2, e3) = (r, r + tc, r + 2 * tc, r + 3 * tc)
+                let r = slots + i * 4 * tiles + a * tc
+                let (e0, e1, e2, e3) = (r, r + tiles, r + 2 * tiles, r + 3 * tiles)
                 guard 2 * a + i < oh else {
-                    r.update(repeating: 0, count: 4 * tc)
+                    e0.update(repeating: 0, count: tc); e1.update(repeating: 0, count: tc)
+                    e2.update(repeating: 0, count: tc); e3.update(repeating: 0, count: tc)
                     continue
                 }
                 let src = dy + (2 * a + i) * ow
-                for b in 0..<tc {
-                    let y0 = src[2 * b], y1: S = 2 * b + 1 < ow ? src[2 * b + 1] : 0
+                for b in 0..<(ow / 2) {
+                    let (y0, y1) = (src[2 * b], src[2 * b + 1])
                     e0[b] = y0; e1[b] = y0 + y1; e2[b] = y0 - y1; e3[b] = -y1
                 }
+                if ow % 2 == 1 { let b = ow / 2, y0 = src[2 * b]; e0[b] = y0; e1[b] = y0; e2[b] = y0; e3[b] = 0 }
             }
-            // A down the columns.
-            let base = dm + row * ldm + column + a * tc
-            for j in 0..<4 {
-                let (f0, f1) = (rowsT + j * tc, rowsT + (4 + j) * tc)
-                let (d0, d1, d2, d3) = (base + j * matrixStride, base + (4 + j) * matrixStride,
-                                        base + (8 + j) * matrixStride, base + (12 + j) * matrixStride)
-                for b in 0..<tc { d0[b] = f0[b]; d1[b] = f0[b] + f1[b]; d2[b] = f0[b] - f1[b]; d3[b] = -f1[b] }
-            }
+        }
+        // A down the columns.
+        for j in 0..<4 {
+            let (f0, f1) = (slots + j * tiles, slots + (4 + j) * tiles)
+            let (d0, d1, d2, d3) = (dm + j * ld, dm + (4 + j) * ld, dm + (8 + j) * ld, dm + (12 + j) * ld)
+            for k in 0..<tiles { d0[k] = f0[k]; d1[k] = f0[k] + f1[k]; d2[k] = f0[k] - f1[k]; d3[k] = -f1[k] }
         }
     }
 
@@ -199,7 +200,7 @@ enum Winograd {
     static func forward<S: TensorScalar>(_ x: Tensor<S>, _ w: Tensor<S>, _ g: ConvGeometry) -> Tensor<S> {
         precondition(handles(g), "Winograd F(2x2,3x3): geometry \(g) is not a 3x3 stride-1 ungrouped convolution with padding <= 2")
         let t = Tiling(g)
-        let (o, c, cols) = (g.outChannels, g.inChannels, t.columns)
+        let (o, c, cols, tiles) = (g.outChannels, g.inChannels, t.columns, t.perSample)
         var u = [S](repeating: 0, count: 16 * o * c)
         w.scalars.withUnsafeBufferPointer { pw in u.withUnsafeMutableBufferPointer { transformWeights(pw.baseAddress!, o: o, c: c, into: $0.baseAddress!) } }
         let (inPlane, outPlane) = (g.height * g.width, g.outHeight * g.outWidth)
@@ -209,22 +210,21 @@ enum Winograd {
                     let y = y
                     forEachChunk(t) { (first: Int, n: Int, scratch: UnsafeMutablePointer<S>, _: Int) in
                         let v = scratch, m = scratch + 16 * c * cols
-                        let padded = m + 16 * o * cols, rowsT = padded + t.paddedH * t.paddedW
-                        let used = n * t.perSample
+                        let padded = m + 16 * o * cols, slots = padded + t.paddedH * t.paddedW
                         for s in 0..<n {
                             for ch in 0..<c {
-                                transformInput(px.baseAddress! + ((first + s) * c + ch) * inPlane, t, padded: padded, rowsT: rowsT,
-                                               into: v, matrixStride: c * cols, row: ch, ldv: cols, column: s * t.perSample)
+                                transformInput(px.baseAddress! + ((first + s) * c + ch) * inPlane, t, padded: padded, slots: slots,
+                                               into: v + ch * 16 * cols + s * tiles, ld: cols)
                             }
                         }
                         for xi in 0..<16 {
-                            S.gemm(transA: false, transB: false, m: o, n: used, k: c, alpha: 1,
-                                   a: pu.baseAddress! + xi * o * c, lda: c, b: v + xi * c * cols, ldb: cols,
-                                   beta: 0, c: m + xi * o * cols, ldc: cols)
+                            S.gemm(transA: false, transB: false, m: o, n: n * tiles, k: c, alpha: 1,
+                                   a: pu.baseAddress! + xi * o * c, lda: c, b: v + xi * cols, ldb: 16 * cols,
+                                   beta: 0, c: m + xi * cols, ldc: 16 * cols)
                         }
                         for s in 0..<n {
                             for oc in 0..<o {
-                                transformOutput(m + oc * cols + s * t.perSample, matrixStride: o * cols, t, rowsT: rowsT,
+                                transformOutput(m + oc * 16 * cols + s * tiles, ld: cols, t, slots: slots,
                                                 into: y.baseAddress! + ((first + s) * o + oc) * outPlane)
                             }
                         }
@@ -239,7 +239,7 @@ enum Winograd {
     static func backwardWeight<S: TensorScalar>(_ x: Tensor<S>, _ dy: Tensor<S>, _ g: ConvGeometry) -> Tensor<S> {
         precondition(handles(g), "Winograd F(2x2,3x3): geometry \(g) is not a 3x3 stride-1 ungrouped convolution with padding <= 2")
         let t = Tiling(g)
-        let (o, c, cols) = (g.outChannels, g.inChannels, t.columns)
+        let (o, c, cols, tiles) = (g.outChannels, g.inChannels, t.columns, t.perSample)
         let (inPlane, outPlane) = (g.height * g.width, g.outHeight * g.outWidth)
         let workers = max(1, min(workerCount, (g.batch + t.samples - 1) / t.samples))
         let uCount = 16 * o * c
@@ -250,21 +250,20 @@ enum Winograd {
                     let acc = acc
                     forEachChunk(t, workers: workers) { (first: Int, n: Int, scratch: UnsafeMutablePointer<S>, worker: Int) in
                         let v = scratch, m = scratch + 16 * c * cols
-                        let padded = m + 16 * o * cols, rowsT = padded + t.paddedH * t.paddedW
-                        let used = n * t.perSample
+                        let padded = m + 16 * o * cols, slots = padded + t.paddedH * t.paddedW
                         for s in 0..<n {
                             for ch in 0..<c {
-                                transformInput(px.baseAddress! + ((first + s) * c + ch) * inPlane, t, padded: padded, rowsT: rowsT,
-                                               into: v, matrixStride: c * cols, row: ch, ldv: cols, column: s * t.perSample)
+                                transformInput(px.baseAddress! + ((first + s) * c + ch) * inPlane, t, padded: padded, slots: slots,
+                                               into: v + ch * 16 * cols + s * tiles, ld: cols)
                             }
                             for oc in 0..<o {
-                                transformOutputAdjoint(pdy.baseAddress! + ((first + s) * o + oc) * outPlane, t, rowsT: rowsT,
-                                                       into: m, matrixStride: o * cols, row: oc, ldm: cols, column: s * t.perSample)
+                                transformOutputAdjoint(pdy.baseAddress! + ((first + s) * o + oc) * outPlane, t, slots: slots,
+                                                       into: m + oc * 16 * cols + s * tiles, ld: cols)
                             }
                         }
                         for xi in 0..<16 {
-                            S.gemm(transA: false, transB: true, m: o, n: c, k: used, alpha: 1,
-                                   a: m + xi * o * cols, lda: cols, b: v + xi * c * cols, ldb: cols,
+                            S.gemm(transA: false, transB: true, m: o, n: c, k: n * tiles, alpha: 1,
+                                   a: m + xi * cols, lda: 16 * cols, b: v + xi * cols, ldb: 16 * cols,
                                    beta: 1, c: acc.baseAddress! + worker * uCount + xi * o * c, ldc: c)
                         }
                     }
