@@ -38,7 +38,7 @@ struct Meta: ParsableCommand {
             if i > 0 || iterations == 1 { times.append(m.seconds) }
         }
         let median = times.sorted()[times.count / 2]
-        if OpProfiler.isEnabled { print(OpProfiler.report()) }
+        if OpProfiler.isEnabled { print(OpProfiler.report(limit: 80)) }
         print(String(format: "T=%d B=%d checkpoint block %d: median %.2f s per meta-iteration, peak memory %.2f GB",
                      steps, batch, checkpointBlock, median, Double(peakMemoryBytes()) / 1e9))
     }
