@@ -128,7 +128,9 @@ extension Variable {
 /// op(a) x op(b) for rank-2 variables (op transposes when asked).
 public func matmul<S>(_ a: Variable<S>, _ b: Variable<S>,
                       transposeA ta: Bool = false, transposeB tb: Bool = false) -> Variable<S> {
-    Variable.record(Tensor.matmul(a.value, b.value, transposeA: ta, transposeB: tb), "matmul", [a, b]) { g, _, needs in
+    let k = ta ? a.shape[0] : a.shape[1]
+    return Variable.record(Tensor.matmul(a.value, b.value, transposeA: ta, transposeB: tb), "matmul", [a, b],
+                           replayCost: 2 * k) { g, _, needs in
         let ga = !needs[0] ? nil : ta ? matmul(b, g, transposeA: tb, transposeB: true)
                                       : matmul(g, b, transposeB: !tb)
         let gb = !needs[1] ? nil : tb ? matmul(g, a, transposeA: true, transposeB: ta)
@@ -151,19 +153,22 @@ public func conv2d<S>(_ x: Variable<S>, _ w: Variable<S>, stride: Int = 1, paddi
 }
 
 public func conv2d<S>(_ x: Variable<S>, _ w: Variable<S>, _ geo: ConvGeometry) -> Variable<S> {
-    Variable.record(Convolution.forward(x.value, w.value, geo), "conv2d", [x, w]) { g, _, needs in
+    Variable.record(Convolution.forward(x.value, w.value, geo), "conv2d", [x, w],
+                    replayCost: 2 * geo.inChannels / geo.groups * geo.kernelH * geo.kernelW) { g, _, needs in
         [needs[0] ? conv2dBackwardInput(g, w, geo) : nil, needs[1] ? conv2dBackwardWeight(x, g, geo) : nil]
     }
 }
 
 public func conv2dBackwardInput<S>(_ d: Variable<S>, _ w: Variable<S>, _ geo: ConvGeometry) -> Variable<S> {
-    Variable.record(Convolution.backwardInput(d.value, w.value, geo), "conv2dBackwardInput", [d, w]) { g, _, needs in
+    Variable.record(Convolution.backwardInput(d.value, w.value, geo), "conv2dBackwardInput", [d, w],
+                    replayCost: 2 * geo.outChannels / geo.groups * geo.kernelH * geo.kernelW / (geo.stride * geo.stride)) { g, _, needs in
         [needs[0] ? conv2d(g, w, geo) : nil, needs[1] ? conv2dBackwardWeight(g, d, geo) : nil]
     }
 }
 
 public func conv2dBackwardWeight<S>(_ x: Variable<S>, _ d: Variable<S>, _ geo: ConvGeometry) -> Variable<S> {
-    Variable.record(Convolution.backwardWeight(x.value, d.value, geo), "conv2dBackwardWeight", [x, d]) { g, _, needs in
+    Variable.record(Convolution.backwardWeight(x.value, d.value, geo), "conv2dBackwardWeight", [x, d],
+                    replayCost: 2 * geo.batch * geo.outHeight * geo.outWidth) { g, _, needs in
         [needs[0] ? conv2dBackwardInput(d, g, geo) : nil, needs[1] ? conv2d(x, g, geo) : nil]
     }
 }

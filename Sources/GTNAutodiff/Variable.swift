@@ -47,9 +47,19 @@ public final class Variable<S: TensorScalar> {
 
     /// Records an operation: a graph node if recording and some parent needs gradients, a constant
     /// otherwise (so evaluation and first-order backward passes build no graph).
+    ///
+    /// `replayCost` is the op's arithmetic per output element. Inside a checkpointed segment, the
+    /// results of ops that cost at least the segment's `ReplayPolicy` minimum are kept from its
+    /// first run and handed back when it is replayed, instead of being computed again (see
+    /// `checkpointed`).
     static func record(_ compute: @autoclosure () -> Tensor<S>, _ op: String, _ parents: [Variable],
-                       _ pullback: @escaping Pullback) -> Variable {
-        let value = OpProfiler.isEnabled ? OpProfiler.time(op, compute) : compute()
+                       replayCost: Int = 0, _ pullback: @escaping Pullback) -> Variable {
+        let value: Tensor<S>
+        if replayCost > 0, let memo = Tape.replayMemo as? ReplayMemo<S>, replayCost >= memo.minimumCost {
+            value = memo.value("\(op) \(parents.map(\.shape))") { OpProfiler.isEnabled ? OpProfiler.time(op, compute) : compute() }
+        } else {
+            value = OpProfiler.isEnabled ? OpProfiler.time(op, compute) : compute()
+        }
         if Tape.isRecording && parents.contains(where: \.requiresGrad) {
             return Variable(value: value, op: op, parents: parents, pullback: pullback)
         }
@@ -81,6 +91,8 @@ extension Variable: CustomStringConvertible {
 public enum Tape {
     static let counter = Atomic<Int>(0)
     @TaskLocal public static var isRecording = true
+    /// The results kept by the checkpointed segment now running, if any (a `ReplayMemo<S>`).
+    @TaskLocal static var replayMemo: AnyObject? = nil
 
     static func nextID() -> Int {
         counter.add(1, ordering: .relaxed).newValue

@@ -57,7 +57,8 @@ enum TinyGTN {
         return (w, v)
     }
 
-    static func metaLoss(_ meta: [Variable<Double>], checkpointEvery block: Int? = nil) -> Variable<Double> {
+    static func metaLoss(_ meta: [Variable<Double>], checkpointEvery block: Int? = nil,
+                         replay: ReplayPolicy = .recomputeAll) -> Variable<Double> {
         // The learner's weights are leaves that require gradients: the inner loop differentiates
         // with respect to them (the meta-gradient never asks for them, so costs nothing there).
         var w = learnerInit(seed: 5).map { Variable($0, requiresGrad: true) }
@@ -71,7 +72,7 @@ enum TinyGTN {
             } else {
                 // Checkpoint a block of steps: everything the block depends on is passed in.
                 let (start, n) = (t, w.count)
-                let out = checkpointed(meta + w + v) { ins in
+                let out = checkpointed(meta + w + v, replay: replay) { ins in
                     let m = Array(ins[0..<meta.count])
                     var ww = Array(ins[meta.count ..< meta.count + n]), vv = Array(ins[(meta.count + n)...])
                     for s in start..<end {
@@ -110,6 +111,39 @@ struct MetaGradientTests {
         let report = DerivativeCheck.gradient(of: { TinyGTN.metaLoss($0, checkpointEvery: block) },
                                               at: TinyGTN.metaParameters(seed: 2))
         #expect(report.maxError < 1e-6, "\(report)")
+    }
+
+    @Test("a replay that reuses the first run's products gives bitwise the same meta-gradient", arguments: [1, 2])
+    func keptProductsAreExact(block: Int) {
+        let meta = TinyGTN.metaParameters(seed: 4).map { Variable($0, requiresGrad: true) }
+        let recomputed = gradients(of: TinyGTN.metaLoss(meta, checkpointEvery: block, replay: .recomputeAll), wrt: meta)
+        // minimumCost 1: every product and convolution of the tiny GTN is kept.
+        let kept = gradients(of: TinyGTN.metaLoss(meta, checkpointEvery: block, replay: .keepProducts(minimumCost: 1)), wrt: meta)
+        for (a, b) in zip(recomputed, kept) { #expect(a.value == b.value) }
+        let report = DerivativeCheck.gradient(of: { TinyGTN.metaLoss($0, checkpointEvery: block, replay: .keepProducts(minimumCost: 1)) },
+                                              at: TinyGTN.metaParameters(seed: 4))
+        #expect(report.maxError < 1e-6, "\(report)")
+    }
+
+    @Test("a segment that replays other ops than it first ran stops using the kept results")
+    func replayMismatchRecomputes() {
+        // Impure on purpose: the first run computes tanh(a b), every replay tanh(c c); both are
+        // [2, 2]. The memo must notice that the replay's product has other inputs and compute it:
+        // tanh's pullback reads its output, so a reused a b would give other gradients.
+        final class Calls: @unchecked Sendable { var n = 0 }
+        let calls = Calls()
+        var rng = RandomSource(seed: 8)
+        let a = Variable(Tensor<Double>.randomNormal([2, 3], using: &rng), requiresGrad: true)
+        let b = Variable(Tensor<Double>.randomNormal([3, 2], using: &rng), requiresGrad: true)
+        let c = Variable(Tensor<Double>.randomNormal([2, 2], using: &rng), requiresGrad: true)
+        let out = checkpointed([a, b, c], replay: .keepProducts(minimumCost: 1)) { ins in
+            calls.n += 1
+            return calls.n == 1 ? [matmul(ins[0], ins[1]).tanh()] : [matmul(ins[2], ins[2]).tanh()]
+        }
+        let g = gradients(of: out[0].sum(), wrt: [c])
+        let direct = gradients(of: matmul(c, c).tanh().sum(), wrt: [c])
+        #expect(calls.n == 2)
+        #expect(g[0].value == direct[0].value)
     }
 
     @Test("the meta-gradient is not trivially zero")

@@ -88,6 +88,13 @@ let compositeCases: [Case] = [
     Case(name: "reflectionPad 1", shapes: [[1, 2, 3, 4]]) { reflectionPad2d($0[0], padding: 1) },
     Case(name: "zeroPad 1", shapes: [[1, 2, 3, 3]]) { zeroPad2d($0[0], padding: 1) },
     Case(name: "concat axis 1", shapes: [[2, 3], [2, 2]]) { concat([$0[0], $0[1]], axis: 1) },
+    Case(name: "checkpointed segment keeping its products", shapes: [[3, 4], [4, 4]]) { v in
+        let out = checkpointed([v[0], v[1]], replay: .keepProducts(minimumCost: 1)) { xs in
+            let h = matmul(xs[0], xs[1])
+            return [matmul(h.tanh(), xs[1]), xs[0].exp()]
+        }
+        return out[0] * out[1].sum()
+    },
     Case(name: "checkpointed segment", shapes: [[3, 4], [4, 4]]) { v in
         let out = checkpointed([v[0], v[1]]) { xs in [matmul(xs[0], xs[1]).tanh(), xs[0].exp()] }
         return out[0].sum(alongAxes: [1]) + out[1] * out[1]
