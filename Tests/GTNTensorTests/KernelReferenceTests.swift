@@ -862,6 +862,29 @@ private func plane4(_ values: [Double], _ h: Int, _ w: Int) -> Tensor<Double> { 
     }
 }
 
+/// With many equal values, the chosen index is the window's first maximum in row-major order
+/// (the gradient goes to one input, the same one whatever the kernel's loop order).
+@Test func maxPoolTiesPickTheFirstMaximum() {
+    for (shape, k, s, p) in [([2, 3, 7, 6], 3, 2, 1), ([1, 2, 8, 8], 2, 2, 0), ([1, 1, 9, 7], 5, 2, 2)] {
+        let v = integers(shape, seed: 33, range: 1)  // values in -1...1
+        let (h, w) = (shape[2], shape[3])
+        let (oh, ow) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1)
+        var want: [Int32] = []
+        for n in 0..<shape[0] { for c in 0..<shape[1] { for i in 0..<oh { for j in 0..<ow {
+            var best = -1, bestV = -Double.infinity
+            for a in (i * s - p)..<(i * s - p + k) where a >= 0 && a < h {
+                for b in (j * s - p)..<(j * s - p + k) where b >= 0 && b < w {
+                    let f = flat([n, c, a, b], shape)
+                    if v[f] > bestV { best = f; bestV = v[f] }
+                }
+            }
+            want.append(Int32(best))
+        } } } }
+        let x: Tensor<Double> = tensor(shape, v)
+        #expect(GatherMap.maxPool(x, kernel: k, stride: s, padding: p).indices == want, "\(shape) k \(k) s \(s) p \(p)")
+    }
+}
+
 @Test func maxPoolOtherWindows() {
     let cases: [([Int], Int, Int, Int)] = [([2, 2, 6, 6], 2, 2, 0), ([1, 2, 7, 5], 3, 1, 1),
                                            ([2, 1, 9, 9], 5, 2, 2), ([1, 1, 4, 6], 3, 3, 0)]
