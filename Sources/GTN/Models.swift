@@ -257,10 +257,10 @@ public struct GeneratorConfig: Sendable, Hashable, Codable {
         x = Layers.linear(x, &p, "fc2", bias: false, weightNorm: wn)
         x = Layers.batchNorm(x, &p, "bn2").leakyRelu(slope: 0.1)
         x = x.reshaped([n, channels, h, w])
-        x = reflectionPad2d(upsampleNearest2d(x, factor: 2), padding: 1)
+        x = upsampleNearestReflectionPad2d(x, factor: 2, padding: 1)
         x = Layers.conv(x, &p, "conv1", padding: 0, bias: false, weightNorm: wn)
         x = Layers.batchNorm(x, &p, "bn3").leakyRelu(slope: 0.1)
-        x = reflectionPad2d(upsampleNearest2d(x, factor: 2), padding: 1)
+        x = upsampleNearestReflectionPad2d(x, factor: 2, padding: 1)
         x = Layers.conv(x, &p, "conv2", padding: 0, bias: true, weightNorm: wn)
         let images = x.tanh() * 2
         guard kind == .darkKnowledge else { return (images, y) }

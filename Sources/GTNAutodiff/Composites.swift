@@ -75,6 +75,11 @@ public func upsampleNearest2d<S>(_ x: Variable<S>, factor: Int) -> Variable<S> {
     x.gathered(.upsampleNearest(x.shape, factor: factor))
 }
 
+/// `reflectionPad2d(upsampleNearest2d(x, factor:), padding:)` as one gather.
+public func upsampleNearestReflectionPad2d<S>(_ x: Variable<S>, factor: Int, padding: Int) -> Variable<S> {
+    x.gathered(.upsampleNearestReflectionPad(x.shape, factor: factor, pad: padding))
+}
+
 public func reflectionPad2d<S>(_ x: Variable<S>, padding: Int) -> Variable<S> {
     x.gathered(.reflectionPad(x.shape, pad: padding))
 }

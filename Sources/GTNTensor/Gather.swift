@@ -42,6 +42,16 @@ public struct GatherMap: Sendable {
         return GatherMap(sourceShape: shape, outputShape: [shape[0], shape[1], outH, outW], indices: idx, independentPlanes: planes)
     }
 
+    /// This map followed by `next` (which reads this map's output), as one map: one gather
+    /// instead of two, and one scatter-add in the adjoint.
+    public func then(_ next: GatherMap) -> GatherMap {
+        precondition(next.sourceShape == outputShape, "GatherMap.then: \(next.sourceShape) does not read output \(outputShape)")
+        let idx = next.indices.map { $0 < 0 ? -1 : indices[Int($0)] }
+        // Output plane p of the whole reads source plane p wherever both maps keep planes apart.
+        let planes = independentPlanes == next.independentPlanes ? independentPlanes : 1
+        return GatherMap(sourceShape: sourceShape, outputShape: next.outputShape, indices: idx, independentPlanes: planes)
+    }
+
     /// Maps that depend only on a shape are built once and reused: building the index array
     /// costs as much as the gather itself, and the generator asks for the same ones every step.
     static let cache = Mutex<[String: GatherMap]>([:])
@@ -70,6 +80,15 @@ public struct GatherMap: Sendable {
     }
 
     /// Reflection padding (the edge pixel is not repeated), as PyTorch's ReflectionPad2d.
+    /// Nearest upsampling by `factor`, then reflection padding of `pad` pixels (the generator's
+    /// layers), as one map.
+    public static func upsampleNearestReflectionPad(_ shape: [Int], factor: Int, pad: Int) -> GatherMap {
+        cached("upsample \(shape) \(factor) reflectionPad \(pad)") {
+            let up = upsampleNearest(shape, factor: factor)
+            return up.then(reflectionPad(up.outputShape, pad: pad))
+        }
+    }
+
     public static func reflectionPad(_ shape: [Int], pad: Int) -> GatherMap {
         let (h, w) = (shape[2], shape[3])
         precondition(pad < h && pad < w, "reflectionPad: padding \(pad) must be smaller than the plane \(h)x\(w)")

@@ -720,6 +720,24 @@ private func plane4(_ values: [Double], _ h: Int, _ w: Int) -> Tensor<Double> { 
     }
 }
 
+@Test func composedGatherEqualsTwoGathers() {
+    for shape in [[2, 3, 4, 5], [1, 2, 7, 7]] {
+        let v = randoms(shape, seed: 34)
+        let x: Tensor<Double> = tensor(shape, v)
+        let up = GatherMap.upsampleNearest(shape, factor: 2)
+        let twice = x.gathered(up).gathered(.reflectionPad(up.outputShape, pad: 1))
+        let once = GatherMap.upsampleNearestReflectionPad(shape, factor: 2, pad: 1)
+        expectExact(x.gathered(once).doubles, twice.doubles, "upsample + reflection pad \(shape)")
+        let y: Tensor<Double> = tensor(once.outputShape, randoms(once.outputShape, seed: 35))
+        let back = y.scatteredAdd(.reflectionPad(up.outputShape, pad: 1)).scatteredAdd(up)
+        expectClose(y.scatteredAdd(once).doubles, back.doubles, scale: [Double](repeating: 100, count: back.count),
+                    tol: 1e-14, "adjoint \(shape)")
+        // Zero padding composes too: -1 stays -1.
+        let z = up.then(.zeroPad(up.outputShape, pad: 2))
+        expectExact(x.gathered(z).doubles, x.gathered(up).gathered(.zeroPad(up.outputShape, pad: 2)).doubles, "upsample + zero pad")
+    }
+}
+
 @Test func zeroPadValues() {
     let t = plane4([1, 2, 3, 4, 5, 6], 2, 3).gathered(.zeroPad([1, 1, 2, 3], pad: 1))
     #expect(t.shape == [1, 1, 4, 5])
