@@ -26,8 +26,15 @@ if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
 fi
 
 swift build -c release --product gtn-bench >&2
-ours=$(.build/release/gtn-bench meta --steps "$steps" --iterations "$iterations" "$@" | tee /dev/stderr | tail -n 1)
-theirs=$("$venv/bin/python" scripts/bench_pytorch.py --steps "$steps" --iterations "$iterations" --threads 2 | tee /dev/stderr | tail -n 1)
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+# Each program's whole output goes to stderr (as it finishes), its last line is parsed.
+.build/release/gtn-bench meta --steps "$steps" --iterations "$iterations" "$@" >"$log"
+cat "$log" >&2
+ours=$(tail -n 1 "$log")
+"$venv/bin/python" scripts/bench_pytorch.py --steps "$steps" --iterations "$iterations" --threads 2 >"$log"
+cat "$log" >&2
+theirs=$(tail -n 1 "$log")
 
 # "... median 18.35 s per meta-iteration, peak memory 2.18 GB" / "... median 9.89 s ..., peak RSS 11.54 GB"
 ours_s=$(sed -E 's/.*median ([0-9.]+) s.*/\1/' <<<"$ours")
