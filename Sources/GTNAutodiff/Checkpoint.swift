@@ -18,7 +18,7 @@ import GTNTensor
 /// for a fraction of the graph's memory (elementwise results, the bulk of it, are recomputed).
 /// This is PyTorch's selective activation checkpointing with the policy "save matmul outputs".
 /// The replayed values are the very tensors of the first run, so results are bitwise the same.
-public func checkpointed<S>(_ inputs: [Variable<S>], replay policy: ReplayPolicy = .default,
+public func checkpointed<S>(_ inputs: [Variable<S>], replay policy: ReplayPolicy = .current,
                            _ body: @escaping ([Variable<S>]) -> [Variable<S>]) -> [Variable<S>] {
     let memo: ReplayMemo<S>?
     switch policy {
@@ -82,9 +82,10 @@ public enum ReplayPolicy: Sendable, Hashable {
     /// convolution over one input channel (the learner's first layer: 18 per element, 25 MB).
     case keepProducts(minimumCost: Int)
 
-    /// `keepProducts(minimumCost: 512)`, unless the environment sets GTN_CHECKPOINT_REPLAY=all
-    /// (`recomputeAll`, for A/B measurements; results are the same either way).
-    public static let `default`: ReplayPolicy =
+    /// The policy of segments whose caller names none: `keepProducts(minimumCost: 512)`, unless
+    /// the environment sets GTN_CHECKPOINT_REPLAY=all (`recomputeAll`, for A/B measurements;
+    /// results are the same either way). Task-local, like `ConvAlgorithm.current`.
+    @TaskLocal public static var current: ReplayPolicy =
         ProcessInfo.processInfo.environment["GTN_CHECKPOINT_REPLAY"] == "all" ? .recomputeAll : .keepProducts(minimumCost: 512)
 }
 

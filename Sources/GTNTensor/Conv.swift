@@ -56,8 +56,11 @@ public enum ConvAlgorithm: String, Sendable, CaseIterable {
     /// adjoint; the input adjoint then runs im2col on the flipped kernel where it can.
     case direct
 
-    /// `automatic`, unless the environment's GTN_CONV names another (for A/B measurements).
-    public static let `default` = ConvAlgorithm(rawValue: ProcessInfo.processInfo.environment["GTN_CONV"] ?? "") ?? .automatic
+    /// The algorithm convolutions use when their caller names none: `automatic`, unless the
+    /// environment's GTN_CONV names another (for A/B measurements). Task-local, so a scope can
+    /// run on another (`ConvAlgorithm.$current.withValue(.im2col) { ... }`), as the tests that
+    /// compare whole meta-gradients across algorithms do.
+    @TaskLocal public static var current = ConvAlgorithm(rawValue: ProcessInfo.processInfo.environment["GTN_CONV"] ?? "") ?? .automatic
 
     /// Whether this algorithm computes convolutions of geometry `g` (and both their adjoints).
     public func supports(_ g: ConvGeometry) -> Bool {
@@ -90,7 +93,7 @@ public enum Convolution {
     /// y[n] = conv(x[n], w)
     @_specialize(where S == Float) @_specialize(where S == Double)
     public static func forward<S: TensorScalar>(_ x: Tensor<S>, _ w: Tensor<S>, _ g: ConvGeometry,
-                                                algorithm: ConvAlgorithm = .default) -> Tensor<S> {
+                                                algorithm: ConvAlgorithm = .current) -> Tensor<S> {
         check(x.shape, g.inputShape, "input"); check(w.shape, g.weightShape, "weight")
         switch algorithm.resolved(for: g) {
         case .winograd: return Winograd.forward(x, w, g)
@@ -121,7 +124,7 @@ public enum Convolution {
     /// dx = adjoint of conv in x, applied to dy.
     @_specialize(where S == Float) @_specialize(where S == Double)
     public static func backwardInput<S: TensorScalar>(_ dy: Tensor<S>, _ w: Tensor<S>, _ g: ConvGeometry,
-                                                      algorithm: ConvAlgorithm = .default) -> Tensor<S> {
+                                                      algorithm: ConvAlgorithm = .current) -> Tensor<S> {
         check(dy.shape, g.outputShape, "output gradient"); check(w.shape, g.weightShape, "weight")
         if let transposed = g.transposedForInputAdjoint,
            g.outChannels < g.inChannels || algorithm.resolved(for: transposed) == .winograd {
@@ -158,7 +161,7 @@ public enum Convolution {
     /// dw = adjoint of conv in w: sum over samples of dy[n] x patches(x[n])ᵀ.
     @_specialize(where S == Float) @_specialize(where S == Double)
     public static func backwardWeight<S: TensorScalar>(_ x: Tensor<S>, _ dy: Tensor<S>, _ g: ConvGeometry,
-                                                       algorithm: ConvAlgorithm = .default) -> Tensor<S> {
+                                                       algorithm: ConvAlgorithm = .current) -> Tensor<S> {
         check(x.shape, g.inputShape, "input"); check(dy.shape, g.outputShape, "output gradient")
         switch algorithm.resolved(for: g) {
         case .winograd: return Winograd.backwardWeight(x, dy, g)
