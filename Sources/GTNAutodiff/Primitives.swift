@@ -75,11 +75,19 @@ extension Variable {
         Variable.record(value.pow(p), "pow", [self]) { g, _, _ in [g * self.pow(p - 1) * p] }
     }
 
-    /// x for x > 0, slope * x otherwise. Its derivative is piecewise constant, so the pullback
-    /// multiplies by a constant mask (second derivative zero away from 0).
+    /// x for x > 0, slope * x otherwise. Its derivative is piecewise constant, so the pullback is
+    /// `leakyReluGradient`, linear in the gradient (second derivative zero away from 0).
     public func leakyRelu(slope: S) -> Variable {
         Variable.record(value.leakyRelu(slope: slope), "leakyRelu", [self]) { g, _, _ in
-            [g * Variable(self.value.leakyReluSlope(slope: slope))]
+            [g.leakyReluGradient(at: self.value, slope: slope)]
+        }
+    }
+
+    /// This gradient where x > 0, times slope elsewhere: leakyRelu's pullback as one primitive
+    /// (no mask tensor is made or kept). Linear in the gradient, so its own pullback is itself.
+    public func leakyReluGradient(at x: Tensor<S>, slope: S) -> Variable {
+        Variable.record(value.leakyReluGradient(at: x, slope: slope), "leakyReluGradient", [self]) { g, _, _ in
+            [g.leakyReluGradient(at: x, slope: slope)]
         }
     }
 

@@ -61,10 +61,6 @@ struct LeakyReluKernel<Scalar: TensorScalar>: UnaryKernel {
     let slope: Scalar
     @inline(__always) func callAsFunction(_ x: Scalar) -> Scalar { x > 0 ? x : x * slope }
 }
-struct LeakyReluSlopeKernel<Scalar: TensorScalar>: UnaryKernel {
-    let slope: Scalar
-    @inline(__always) func callAsFunction(_ x: Scalar) -> Scalar { x > 0 ? 1 : slope }
-}
 
 extension Tensor {
     static func zipBroadcast<K: BinaryKernel>(_ a: Tensor, _ b: Tensor, _ name: String, _: K.Type) -> Tensor {
@@ -172,7 +168,21 @@ extension Tensor {
     /// x for x > 0, slope * x otherwise.
     @_specialize(where S == Float) @_specialize(where S == Double)
     public func leakyRelu(slope: S) -> Tensor { apply(LeakyReluKernel(slope: slope)) }
-    /// The derivative of `leakyRelu` as a tensor: 1 where x > 0, slope elsewhere.
+    /// leakyRelu's pullback in one pass: `self` (the incoming gradient) where x > 0, `self` times
+    /// slope elsewhere.
     @_specialize(where S == Float) @_specialize(where S == Double)
-    public func leakyReluSlope(slope: S) -> Tensor { apply(LeakyReluSlopeKernel(slope: slope)) }
+    public func leakyReluGradient(at x: Tensor, slope: S) -> Tensor {
+        precondition(shape == x.shape, "leakyReluGradient: gradient \(shape) and input \(x.shape) differ")
+        return Tensor(shape: shape) { out in
+            scalars.withUnsafeBufferPointer { pg in
+                x.scalars.withUnsafeBufferPointer { px in
+                    let (o, g, v) = (out.baseAddress!, pg.baseAddress!, px.baseAddress!)
+                    parallelChunks(out.count, grain: elementwiseGrain) { r in
+                        for i in r { o[i] = v[i] > 0 ? g[i] : g[i] * slope }
+                    }
+                }
+            }
+        }
+    }
+
 }

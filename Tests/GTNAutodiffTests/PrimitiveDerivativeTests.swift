@@ -52,6 +52,10 @@ let primitiveCases: [Case] = [
     Case(name: "pow -0.5", shapes: [[6]], positive: true) { $0[0].pow(-0.5) },
     Case(name: "pow 3", shapes: [[6]], positive: true) { $0[0].pow(3) },
     Case(name: "leakyRelu", shapes: [[20]]) { $0[0].leakyRelu(slope: 0.1) },
+    Case(name: "leakyReluGradient (at a fixed input)", shapes: [[4, 5]]) { v in
+        var rng = RandomSource(seed: 9)
+        return v[0].leakyReluGradient(at: .randomNormal([4, 5], using: &rng), slope: 0.1)
+    },
     Case(name: "sum to [1,3,1]", shapes: [[2, 3, 4]]) { $0[0].sum(toShape: [1, 3, 1]) },
     Case(name: "sum to []", shapes: [[2, 3]]) { $0[0].sum(toShape: []) },
     Case(name: "broadcast [3,1] to [2,3,4]", shapes: [[3, 1]]) { $0[0].broadcast(to: [2, 3, 4]) },

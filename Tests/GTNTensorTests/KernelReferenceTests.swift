@@ -342,7 +342,9 @@ func broadcastingArithmeticFloat(_ pair: ShapePair) { checkArithmetic(Float.self
     expectExact((t + -1.25).doubles, v.map { $0 - 1.25 }, "tensor + scalar")
     expectExact((-t).doubles, v.map { -$0 }, "negation")
     expectExact(t.leakyRelu(slope: 0.2).doubles, v.map { $0 > 0 ? $0 : $0 * 0.2 }, "leakyRelu")
-    expectExact(t.leakyReluSlope(slope: 0.2).doubles, v.map { $0 > 0 ? 1 : 0.2 }, "leakyReluSlope")
+    let g = randoms([260, 260], seed: 4)
+    expectExact((tensor([260, 260], g) as Tensor<Double>).leakyReluGradient(at: t, slope: 0.2).doubles,
+                zip(g, v).map { $1 > 0 ? $0 : $0 * 0.2 }, "leakyReluGradient")
     expectExact(t.exp().doubles, v.map { Foundation.exp($0) }, "exp")
     expectExact(t.tanh().doubles, v.map { Foundation.tanh($0) }, "tanh")
 }
