@@ -6,7 +6,7 @@ extension GTNConfig {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case teacher, generator, learner, randomLearnerWidths, curriculum, innerSteps, batchSize, metaBatchSize
         case innerLearningRate, innerMomentum, metaLearningRate, metaBeta1, metaBeta2, metaEpsilon
-        case metaLearningRateFinalFraction, metaIterations, gradientClip, checkpointBlock, intermediateLossEvery, innerOptimizer, learnersPerIteration, seed
+        case metaLearningRateFinalFraction, metaIterations, gradientClip, checkpointBlock, replayCacheMegabytes, intermediateLossEvery, innerOptimizer, learnersPerIteration, seed
     }
 
     struct AnyKey: CodingKey {
@@ -34,7 +34,7 @@ extension GTNConfig {
         try read(.innerLearningRate, &innerLearningRate); try read(.innerMomentum, &innerMomentum)
         try read(.metaLearningRate, &metaLearningRate); try read(.metaBeta1, &metaBeta1); try read(.metaBeta2, &metaBeta2)
         try read(.metaEpsilon, &metaEpsilon); try read(.metaLearningRateFinalFraction, &metaLearningRateFinalFraction)
-        try read(.metaIterations, &metaIterations); try read(.checkpointBlock, &checkpointBlock); try read(.seed, &seed)
+        try read(.metaIterations, &metaIterations); try read(.checkpointBlock, &checkpointBlock); try read(.replayCacheMegabytes, &replayCacheMegabytes); try read(.seed, &seed)
         try read(.intermediateLossEvery, &intermediateLossEvery); try read(.learnersPerIteration, &learnersPerIteration); try read(.innerOptimizer, &innerOptimizer)
         if c.contains(.gradientClip) { gradientClip = try c.decodeIfPresent(Double.self, forKey: .gradientClip) }
     }
@@ -50,6 +50,7 @@ extension GTNConfig {
         if !(innerMomentum > 0) { try fail("innerMomentum must be positive (it is log-parameterised), got \(innerMomentum)") }
         if !(metaLearningRate > 0) { try fail("metaLearningRate must be positive, got \(metaLearningRate)") }
         if checkpointBlock < 0 { try fail("checkpointBlock must be 0 (off) or positive, got \(checkpointBlock)") }
+        if replayCacheMegabytes < 0 { try fail("replayCacheMegabytes must be 0 (recompute everything) or positive, got \(replayCacheMegabytes)") }
         if intermediateLossEvery < 0 { try fail("intermediateLossEvery must be 0 (off) or positive, got \(intermediateLossEvery)") }
         if learnersPerIteration < 1 { try fail("learnersPerIteration must be at least 1, got \(learnersPerIteration)") }
         if let c = gradientClip, !(c > 0) { try fail("gradientClip must be positive, got \(c)") }

@@ -26,6 +26,12 @@ public struct GTNConfig: Sendable, Codable, Hashable {
     public var gradientClip: Double? = nil
     /// Inner steps per checkpointed block (0: keep the whole unrolled graph).
     public var checkpointBlock = 4
+    /// Megabytes of costly results (convolutions, matrix products) that checkpointed blocks keep
+    /// from their first run for their replay, per learner and meta-iteration, instead of
+    /// computing them again (weight-sized results, the convolutions' weight adjoints, are kept
+    /// whatever the budget). Only time and peak memory change: T = 32 at B = 128 replays 28
+    /// steps of ~36 MB each; 256 MB keeps the peak under 2.5 GB (docs/NOTES.md).
+    public var replayCacheMegabytes = 256
     /// The learner's optimiser in the inner loop; its learning rate and momentum (Adam's beta1,
     /// RMSProp's averaging coefficient) are meta-learned per step in every case.
     public var innerOptimizer: InnerOptimizer = .sgd
@@ -393,7 +399,8 @@ public struct MetaTrainer {
             }
         }
         let meta = state.parameters.map { Variable($0, requiresGrad: true) }
-        let learner = unroll(meta, episode: episode)
+        let budget = ReplayBudget(bytes: config.replayCacheMegabytes << 20)
+        let learner = ReplayBudget.$current.withValue(budget) { unroll(meta, episode: episode) }
         let real = realBatch(config.metaBatchSize, &rng)
         // Scored as it will be evaluated: batch norms use the last inner step's means.
         var means = Layers.BatchMeans(values: learner.means)

@@ -23,7 +23,7 @@ public func checkpointed<S>(_ inputs: [Variable<S>], replay policy: ReplayPolicy
     let memo: ReplayMemo<S>?
     switch policy {
     case .recomputeAll: memo = nil
-    case .keepProducts(let minimumCost): memo = ReplayMemo(minimumCost: minimumCost)
+    case .keepProducts(let minimumCost): memo = ReplayMemo(minimumCost: minimumCost, budget: ReplayBudget.current)
     }
     // Forward: on cut copies of the inputs, so the segment's graph dies with this scope.
     let outputs = Tape.$replayMemo.withValue(memo) {
@@ -83,46 +83,80 @@ public enum ReplayPolicy: Sendable, Hashable {
     case keepProducts(minimumCost: Int)
 
     /// The policy of segments whose caller names none: `keepProducts(minimumCost: 512)`, unless
-    /// the environment sets GTN_CHECKPOINT_REPLAY=all (`recomputeAll`, for A/B measurements;
-    /// results are the same either way). Task-local, like `ConvAlgorithm.current`.
-    @TaskLocal public static var current: ReplayPolicy =
-        ProcessInfo.processInfo.environment["GTN_CHECKPOINT_REPLAY"] == "all" ? .recomputeAll : .keepProducts(minimumCost: 512)
+    /// the environment's GTN_CHECKPOINT_REPLAY says `all` (`recomputeAll`) or a number (the
+    /// minimum cost), for A/B measurements: results are the same either way. Task-local, like
+    /// `ConvAlgorithm.current`.
+    @TaskLocal public static var current: ReplayPolicy = {
+        let setting = ProcessInfo.processInfo.environment["GTN_CHECKPOINT_REPLAY"] ?? ""
+        if setting == "all" { return .recomputeAll }
+        return .keepProducts(minimumCost: Int(setting) ?? 512)
+    }()
 }
 
-/// The results of a checkpointed segment's costly ops (matrix products, convolutions), in the
-/// order its first run computed them, handed back in that order when the segment is replayed.
-/// A replay that asks for another op (by name and input shapes) than the one recorded next, as
-/// a segment that is not the pure function `checkpointed` requires would, stops using the memo
-/// and computes everything from there on.
+/// How many bytes the checkpointed segments of one computation may keep for their replays, in
+/// all (`ReplayPolicy.keepProducts`). A segment that would go over keeps nothing more: its replay
+/// reuses what it kept and computes the rest. Set for a scope with
+/// `ReplayBudget.$current.withValue(ReplayBudget(bytes: ...)) { ... }`; none means no limit.
+public final class ReplayBudget: @unchecked Sendable {
+    /// Bytes still free. Segments record on the thread that runs them, one at a time.
+    public private(set) var bytes: Int
+
+    public init(bytes: Int) { self.bytes = bytes }
+
+    func take(_ n: Int) -> Bool {
+        guard n <= bytes else { return false }
+        bytes -= n
+        return true
+    }
+
+    @TaskLocal public static var current: ReplayBudget? = nil
+}
+
+/// The results of a checkpointed segment's costly ops (matrix products, convolutions), by their
+/// position among those ops in the segment's first run, handed back at the same positions when
+/// the segment is replayed; ops whose results did not fit the budget are computed again. A
+/// replay that asks for another op (by name and input shapes) than the first run did at that
+/// position, as a segment that is not the pure function `checkpointed` requires would, stops
+/// using the memo and computes everything from there on.
 final class ReplayMemo<S: TensorScalar> {
     let minimumCost: Int
-    private var kept: [(key: String, value: Tensor<S>)] = []
-    private var cursor = 0
+    let budget: ReplayBudget?
+    /// The first run's costly ops, in order, and the results kept, by position.
+    private var keys: [String] = []
+    private var kept: [Int: Tensor<S>] = [:]
+    private var position = 0
     private var replaying = false
     private var broken = false
 
-    init(minimumCost: Int) { self.minimumCost = minimumCost }
+    init(minimumCost: Int, budget: ReplayBudget?) { (self.minimumCost, self.budget) = (minimumCost, budget) }
 
     func finishRecording() { replaying = true }
 
-    /// A view for one replay, starting at the first kept result.
+    /// A view for one replay, starting at the first op.
     func rewound() -> ReplayMemo {
-        cursor = 0
+        position = 0
         return self
     }
 
-    /// `key` names the op and its inputs' shapes.
-    func value(_ key: String, _ compute: () -> Tensor<S>) -> Tensor<S> {
+    /// Results that cost at least this much per element are kept past the budget: their size is
+    /// that of a weight (a convolution's weight adjoint sums over batch x positions: 2 x 128 x 196
+    /// = 50176 per element for the learner's 64->128 layer, for 0.3 MB), so they save the most
+    /// arithmetic per byte by far.
+    static var alwaysKeptCost: Int { 8192 }
+
+    /// `key` names the op and its inputs' shapes; `cost` is its arithmetic per output element.
+    func value(_ key: String, cost: Int, _ compute: () -> Tensor<S>) -> Tensor<S> {
+        defer { position += 1 }
         guard replaying else {
             let v = compute()
-            kept.append((key, v))
+            keys.append(key)
+            if cost >= Self.alwaysKeptCost || budget?.take(v.count * MemoryLayout<S>.stride) ?? true { kept[position] = v }
             return v
         }
-        guard !broken, cursor < kept.count, kept[cursor].key == key else {
+        guard !broken, position < keys.count, keys[position] == key else {
             broken = true
             return compute()
         }
-        defer { cursor += 1 }
-        return kept[cursor].value
+        return kept[position] ?? compute()
     }
 }

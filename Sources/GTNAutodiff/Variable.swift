@@ -56,7 +56,7 @@ public final class Variable<S: TensorScalar> {
                        replayCost: Int = 0, _ pullback: @escaping Pullback) -> Variable {
         let value: Tensor<S>
         if replayCost > 0, let memo = Tape.replayMemo as? ReplayMemo<S>, replayCost >= memo.minimumCost {
-            value = memo.value("\(op) \(parents.map(\.shape))") { OpProfiler.isEnabled ? OpProfiler.time(op, compute) : compute() }
+            value = memo.value("\(op) \(parents.map(\.shape))", cost: replayCost) { OpProfiler.isEnabled ? OpProfiler.time(op, compute) : compute() }
         } else {
             value = OpProfiler.isEnabled ? OpProfiler.time(op, compute) : compute()
         }

@@ -21,6 +21,7 @@ struct Meta: ParsableCommand {
     @Option(help: "Inner batch size B (also the meta batch).") var batch = 128
     @Option(help: "Inner steps per checkpointed block (0: no checkpointing).") var checkpointBlock = 4
     @Option(help: "Meta-iterations to time (the first is a warm-up; the median of the rest is printed).") var iterations = 3
+    @Option(name: .customLong("replay-cache-mb"), help: "Megabytes of products kept for checkpoint replays (default: the trainer's).") var replayCacheMegabytes: Int?
 
     func run() throws {
         var config = GTNConfig()
@@ -28,6 +29,7 @@ struct Meta: ParsableCommand {
         config.batchSize = batch
         config.metaBatchSize = batch
         config.checkpointBlock = checkpointBlock
+        if let v = replayCacheMegabytes { config.replayCacheMegabytes = v }
         var trainer = MetaTrainer(config: config)
         // Shapes are what matter for timing; real data would change nothing here.
         let source: RealBatchSource = { n, rng in (Tensor.randomNormal([n, 1, 28, 28], using: &rng), (0..<n).map { $0 % 10 }) }
@@ -39,8 +41,8 @@ struct Meta: ParsableCommand {
         }
         let median = times.sorted()[times.count / 2]
         if OpProfiler.isEnabled { print(OpProfiler.report(limit: 80)) }
-        print(String(format: "T=%d B=%d checkpoint block %d: median %.2f s per meta-iteration, peak memory %.2f GB",
-                     steps, batch, checkpointBlock, median, Double(peakMemoryBytes()) / 1e9))
+        print(String(format: "T=%d B=%d checkpoint block %d, replay cache %d MB: median %.2f s per meta-iteration, peak memory %.2f GB",
+                     steps, batch, checkpointBlock, config.replayCacheMegabytes, median, Double(peakMemoryBytes()) / 1e9))
     }
 }
 

@@ -125,6 +125,20 @@ struct MetaGradientTests {
         #expect(report.maxError < 1e-6, "\(report)")
     }
 
+    @Test("a replay budget keeps some products, recomputes the others, and changes no bit")
+    func replayBudgetIsExact() {
+        let meta = TinyGTN.metaParameters(seed: 5).map { Variable($0, requiresGrad: true) }
+        let recomputed = gradients(of: TinyGTN.metaLoss(meta, checkpointEvery: 1, replay: .recomputeAll), wrt: meta)
+        for bytes in [0, 4000, 1 << 30] {
+            let budget = ReplayBudget(bytes: bytes)
+            let kept = ReplayBudget.$current.withValue(budget) {
+                gradients(of: TinyGTN.metaLoss(meta, checkpointEvery: 1, replay: .keepProducts(minimumCost: 1)), wrt: meta)
+            }
+            for (a, b) in zip(recomputed, kept) { #expect(a.value == b.value, "budget \(bytes)") }
+            if bytes == 4000 { #expect(budget.bytes < 4000, "the budget was not used") }
+        }
+    }
+
     @Test("a segment that replays other ops than it first ran stops using the kept results")
     func replayMismatchRecomputes() {
         // Impure on purpose: the first run computes tanh(a b), every replay tanh(c c); both are
