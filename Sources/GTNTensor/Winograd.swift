@@ -195,6 +195,24 @@ enum Winograd {
 
     // MARK: The two maps
 
+    /// Splits one worker's scratch into V, M and the transforms' scratch, and fills V with the
+    /// transformed inputs of samples first ..< first + count.
+    @inline(__always)
+    static func transformInputs<S: TensorScalar>(_ x: UnsafePointer<S>, first: Int, count: Int, _ t: Tiling,
+                                                 scratch: UnsafeMutablePointer<S>)
+        -> (v: UnsafeMutablePointer<S>, m: UnsafeMutablePointer<S>, slots: UnsafeMutablePointer<S>) {
+        let (c, cols, plane) = (t.g.inChannels, t.columns, t.g.height * t.g.width)
+        let v = scratch, m = scratch + 16 * c * cols
+        let padded = m + 16 * t.g.outChannels * cols, slots = padded + t.paddedH * t.paddedW
+        for s in 0..<count {
+            for ch in 0..<c {
+                transformInput(x + ((first + s) * c + ch) * plane, t, padded: padded, slots: slots,
+                               into: v + ch * 16 * cols + s * t.perSample, ld: cols)
+            }
+        }
+        return (v, m, slots)
+    }
+
     /// y = conv(x, w).
     @_specialize(where S == Float) @_specialize(where S == Double)
     static func forward<S: TensorScalar>(_ x: Tensor<S>, _ w: Tensor<S>, _ g: ConvGeometry) -> Tensor<S> {
@@ -203,20 +221,13 @@ enum Winograd {
         let (o, c, cols, tiles) = (g.outChannels, g.inChannels, t.columns, t.perSample)
         var u = [S](repeating: 0, count: 16 * o * c)
         w.scalars.withUnsafeBufferPointer { pw in u.withUnsafeMutableBufferPointer { transformWeights(pw.baseAddress!, o: o, c: c, into: $0.baseAddress!) } }
-        let (inPlane, outPlane) = (g.height * g.width, g.outHeight * g.outWidth)
+        let outPlane = g.outHeight * g.outWidth
         return Tensor(shape: g.outputShape) { y in
             x.scalars.withUnsafeBufferPointer { px in
                 u.withUnsafeBufferPointer { pu in
                     let y = y
                     forEachChunk(t) { (first: Int, n: Int, scratch: UnsafeMutablePointer<S>, _: Int) in
-                        let v = scratch, m = scratch + 16 * c * cols
-                        let padded = m + 16 * o * cols, slots = padded + t.paddedH * t.paddedW
-                        for s in 0..<n {
-                            for ch in 0..<c {
-                                transformInput(px.baseAddress! + ((first + s) * c + ch) * inPlane, t, padded: padded, slots: slots,
-                                               into: v + ch * 16 * cols + s * tiles, ld: cols)
-                            }
-                        }
+                        let (v, m, slots) = transformInputs(px.baseAddress!, first: first, count: n, t, scratch: scratch)
                         for xi in 0..<16 {
                             S.gemm(transA: false, transB: false, m: o, n: n * tiles, k: c, alpha: 1,
                                    a: pu.baseAddress! + xi * o * c, lda: c, b: v + xi * cols, ldb: 16 * cols,
@@ -240,7 +251,7 @@ enum Winograd {
         precondition(handles(g), "Winograd F(2x2,3x3): geometry \(g) is not a 3x3 stride-1 ungrouped convolution with padding <= 2")
         let t = Tiling(g)
         let (o, c, cols, tiles) = (g.outChannels, g.inChannels, t.columns, t.perSample)
-        let (inPlane, outPlane) = (g.height * g.width, g.outHeight * g.outWidth)
+        let outPlane = g.outHeight * g.outWidth
         let workers = max(1, min(workerCount, (g.batch + t.samples - 1) / t.samples))
         let uCount = 16 * o * c
         var du = [S](repeating: 0, count: uCount * workers)
@@ -249,13 +260,8 @@ enum Winograd {
                 du.withUnsafeMutableBufferPointer { acc in
                     let acc = acc
                     forEachChunk(t, workers: workers) { (first: Int, n: Int, scratch: UnsafeMutablePointer<S>, worker: Int) in
-                        let v = scratch, m = scratch + 16 * c * cols
-                        let padded = m + 16 * o * cols, slots = padded + t.paddedH * t.paddedW
+                        let (v, m, slots) = transformInputs(px.baseAddress!, first: first, count: n, t, scratch: scratch)
                         for s in 0..<n {
-                            for ch in 0..<c {
-                                transformInput(px.baseAddress! + ((first + s) * c + ch) * inPlane, t, padded: padded, slots: slots,
-                                               into: v + ch * 16 * cols + s * tiles, ld: cols)
-                            }
                             for oc in 0..<o {
                                 transformOutputAdjoint(pdy.baseAddress! + ((first + s) * o + oc) * outPlane, t, slots: slots,
                                                        into: m + oc * 16 * cols + s * tiles, ld: cols)
