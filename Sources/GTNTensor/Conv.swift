@@ -46,7 +46,8 @@ public struct ConvGeometry: Hashable, Sendable {
 
 /// How a convolution is computed. Every algorithm gives the same linear maps (up to rounding).
 public enum ConvAlgorithm: String, Sendable, CaseIterable {
-    /// Winograd F(2x2, 3x3) where it handles the geometry and pays, im2col + gemm elsewhere.
+    /// Per geometry: Winograd F(2x2, 3x3) for wide 3x3 stride-1 layers, direct loops for 1-4
+    /// output channels, im2col + gemm for the rest (`resolved(for:)`).
     case automatic
     /// Patch matrices and one gemm per sample: any geometry.
     case im2col
@@ -72,8 +73,8 @@ public enum ConvAlgorithm: String, Sendable, CaseIterable {
     }
 
     /// The algorithm that runs for `g`. Winograd's gemms have k = channels in or out, so they pay
-    /// only when both are wide (the generator's 64->1 and the learner's 1->64 layers stay im2col);
-    /// measured in docs/NOTES.md.
+    /// only when both are wide (the learner's 1->64 layer stays im2col; the generator's 64->1
+    /// layer runs direct loops); measured in docs/NOTES.md.
     func resolved(for g: ConvGeometry) -> ConvAlgorithm {
         guard self == .automatic else { return self }
         if Winograd.handles(g) && g.inChannels >= 16 && g.outChannels >= 16 { return .winograd }
@@ -84,8 +85,8 @@ public enum ConvAlgorithm: String, Sendable, CaseIterable {
 }
 
 /// Convolution as im2col + gemm, one sample per worker at a time so that each worker's patch
-/// matrix stays in cache and OpenBLAS runs single-threaded on it; or, for 3x3 stride-1 layers, as
-/// Winograd F(2x2, 3x3) (Winograd.swift).
+/// matrix stays in cache and OpenBLAS runs single-threaded on it; or, where `ConvAlgorithm` says
+/// so, as Winograd F(2x2, 3x3) (Winograd.swift) or direct loops (DirectConv.swift).
 ///
 /// The three functions are the bilinear map y = conv(x, w) and its two adjoints; together they
 /// are closed under differentiation (see GTNAutodiff's conv rules).

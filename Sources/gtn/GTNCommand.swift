@@ -270,6 +270,9 @@ struct Evaluate: ParsableCommand {
             throw ValidationError("--batch-multiplier: a dataset-distillation teacher has exactly B = \(c.batchSize) images per step")
         }
         let splits = try loadData(data)
+        do { try TrainingSession.checkSizes(c, splits, batchMultiplier: batchMultiplier, evaluating: true) } catch let e as ConfigError {
+            throw ValidationError(e.message)
+        }
         let stepSet = splits.test.slice(0..<min(stepExamples, splits.test.count))
         let n = steps ?? c.innerSteps
         print("gtn evaluate: \(path) (\(c.teacher.rawValue) teacher, meta-iteration \(trainer.state.iteration)), \(learners) learners, \(n) steps of \(c.batchSize * batchMultiplier) examples (meta-trained: T=\(c.innerSteps), B=\(c.batchSize)), \(splits.name)")

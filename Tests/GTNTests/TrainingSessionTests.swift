@@ -20,6 +20,33 @@ struct TrainingSessionTests {
         NSTemporaryDirectory() + "gtn-session-\(UUID().uuidString)"
     }
 
+    @Test("sizes the data cannot serve or memory cannot hold are refused before the run directory exists")
+    func sizesAreCheckedFirst() throws {
+        func refused(_ change: (inout GTNConfig) -> Void, data: DataSplits = tinySplits(), _ words: String) {
+            let dir = directory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            var config = tinyConfig()
+            change(&config)
+            do {
+                _ = try TrainingSession(config: config, data: data, options: RunOptions(directory: dir))
+                Issue.record("accepted: \(words)")
+            } catch let e as ConfigError {
+                #expect(e.message.contains(words), "\(e.message)")
+            } catch { Issue.record("\(error)") }
+            #expect(!FileManager.default.fileExists(atPath: dir), "the run directory was created")
+        }
+        // The tiny training split has 64 images.
+        refused({ $0.metaBatchSize = 65 }, "metaBatchSize (--meta-batch-size) 65 is larger than the training split")
+        refused({ $0.teacher = .real; $0.batchSize = 100 }, "batchSize (--batch-size) 100")
+        refused({ $0.batchSize = 100_000_000 }, "would need about")
+        let splits = tinySplits()
+        let empty = DataSplits(name: "tiny", train: splits.train.slice(0..<0), validation: splits.validation, test: splits.test)
+        refused({ _ in }, data: empty, "has no training images")
+        // Evaluation's own estimate: --batch-multiplier.
+        #expect(throws: ConfigError.self) { try TrainingSession.checkSizes(tinyConfig(), splits, batchMultiplier: 1 << 40, evaluating: true) }
+        try TrainingSession.checkSizes(tinyConfig(), splits, batchMultiplier: 4, evaluating: true)
+    }
+
     @Test("a stop asked for during an evaluation still leaves a checkpoint of that iteration, and the run resumes from it")
     func stopDuringEvaluation() throws {
         let dir = directory()
