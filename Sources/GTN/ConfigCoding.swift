@@ -39,25 +39,54 @@ extension GTNConfig {
         if c.contains(.gradientClip) { gradientClip = try c.decodeIfPresent(Double.self, forKey: .gradientClip) }
     }
 
-    /// Checks values a run cannot start with; the message names the setting.
+    /// The `gtn train` flag of each setting that has one, for messages.
+    static let flags: [String: String] = [
+        "innerSteps": "--inner-steps", "batchSize": "--batch-size", "metaBatchSize": "--meta-batch-size",
+        "metaIterations": "--iterations", "innerLearningRate": "--inner-lr", "innerMomentum": "--inner-momentum",
+        "metaLearningRate": "--meta-lr", "gradientClip": "--gradient-clip", "checkpointBlock": "--checkpoint-block",
+        "replayCacheMegabytes": "--replay-cache-mb", "intermediateLossEvery": "--intermediate-losses",
+        "learnersPerIteration": "--learners-per-iteration",
+    ]
+
+    /// Checks values a run cannot start with; the message names the setting (and its flag), so
+    /// nothing is created for a run that could not run or could not be saved (an infinite
+    /// learning rate used to end in a JSON encoding error after the run directory was made).
     public func validate() throws {
-        func fail(_ m: String) throws { throw ConfigError(message: m) }
-        if innerSteps < 1 { try fail("innerSteps must be at least 1, got \(innerSteps)") }
-        if batchSize < 1 { try fail("batchSize must be at least 1, got \(batchSize)") }
-        if metaBatchSize < 1 { try fail("metaBatchSize must be at least 1, got \(metaBatchSize)") }
-        if metaIterations < 0 { try fail("metaIterations must not be negative, got \(metaIterations)") }
-        if !(innerLearningRate > 0) { try fail("innerLearningRate must be positive, got \(innerLearningRate)") }
-        if !(innerMomentum > 0) { try fail("innerMomentum must be positive (it is log-parameterised), got \(innerMomentum)") }
-        if !(metaLearningRate > 0) { try fail("metaLearningRate must be positive, got \(metaLearningRate)") }
-        if checkpointBlock < 0 { try fail("checkpointBlock must be 0 (off) or positive, got \(checkpointBlock)") }
-        if replayCacheMegabytes < 0 { try fail("replayCacheMegabytes must be 0 (recompute everything) or positive, got \(replayCacheMegabytes)") }
-        if intermediateLossEvery < 0 { try fail("intermediateLossEvery must be 0 (off) or positive, got \(intermediateLossEvery)") }
-        if learnersPerIteration < 1 { try fail("learnersPerIteration must be at least 1, got \(learnersPerIteration)") }
-        if let c = gradientClip, !(c > 0) { try fail("gradientClip must be positive, got \(c)") }
-        if generator.image != learner.image { try fail("generator image \(generator.image.dims) differs from learner image \(learner.image.dims)") }
-        if generator.classes != learner.classes { try fail("generator classes \(generator.classes) differ from learner classes \(learner.classes)") }
+        func fail(_ key: String, _ m: String) throws {
+            throw ConfigError(message: "\(key)\(Self.flags[key].map { " (\($0))" } ?? "") \(m)")
+        }
+        func positiveFinite(_ key: String, _ v: Double) throws {
+            if !(v > 0 && v.isFinite) { try fail(key, "must be a positive finite number, got \(v)") }
+        }
+        func fraction(_ key: String, _ v: Double, open: Bool) throws {
+            if !(v >= 0 && v < 1) || (open && v == 0) {
+                try fail(key, "must be in \(open ? "(0, 1)" : "[0, 1)"), got \(v)")
+            }
+        }
+        if innerSteps < 1 { try fail("innerSteps", "must be at least 1, got \(innerSteps)") }
+        if batchSize < 1 { try fail("batchSize", "must be at least 1, got \(batchSize)") }
+        if metaBatchSize < 1 { try fail("metaBatchSize", "must be at least 1, got \(metaBatchSize)") }
+        if metaIterations < 0 { try fail("metaIterations", "must not be negative, got \(metaIterations)") }
+        try positiveFinite("innerLearningRate", innerLearningRate)
+        // Momentum (SGD), beta1 (Adam) and the averaging coefficient (RMSProp) are all in (0, 1):
+        // log-parameterised, so 0 is unreachable, and 1 or more makes the inner loop diverge.
+        try fraction("innerMomentum", innerMomentum, open: true)
+        try positiveFinite("metaLearningRate", metaLearningRate)
+        try fraction("metaBeta1", metaBeta1, open: false)
+        try fraction("metaBeta2", metaBeta2, open: false)
+        try positiveFinite("metaEpsilon", metaEpsilon)
+        if !(metaLearningRateFinalFraction >= 0 && metaLearningRateFinalFraction <= 1) {
+            try fail("metaLearningRateFinalFraction", "must be in [0, 1], got \(metaLearningRateFinalFraction)")
+        }
+        if checkpointBlock < 0 { try fail("checkpointBlock", "must be 0 (off) or positive, got \(checkpointBlock)") }
+        if replayCacheMegabytes < 0 { try fail("replayCacheMegabytes", "must be 0 or positive, got \(replayCacheMegabytes)") }
+        if intermediateLossEvery < 0 { try fail("intermediateLossEvery", "must be 0 (off) or positive, got \(intermediateLossEvery)") }
+        if learnersPerIteration < 1 { try fail("learnersPerIteration", "must be at least 1, got \(learnersPerIteration)") }
+        if let c = gradientClip { try positiveFinite("gradientClip", c) }
+        if generator.image != learner.image { throw ConfigError(message: "generator image \(generator.image.dims) differs from learner image \(learner.image.dims)") }
+        if generator.classes != learner.classes { throw ConfigError(message: "generator classes \(generator.classes) differ from learner classes \(learner.classes)") }
         if generator.image.height % 4 != 0 || generator.image.width % 4 != 0 {
-            try fail("image side \(generator.image.height)x\(generator.image.width) must be a multiple of 4 for the generator")
+            throw ConfigError(message: "image side \(generator.image.height)x\(generator.image.width) must be a multiple of 4 for the generator")
         }
     }
 }

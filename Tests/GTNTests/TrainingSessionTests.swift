@@ -106,3 +106,33 @@ struct DivergenceTests {
         #expect(try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8).isEmpty)
     }
 }
+
+@Suite("Configuration values")
+struct ConfigValidationTests {
+    @Test("non-finite and out-of-range numbers are refused with the setting and its flag")
+    func numbersAreChecked() {
+        let cases: [(String, (inout GTNConfig) -> Void)] = [
+            ("innerLearningRate (--inner-lr) must be a positive finite number", { $0.innerLearningRate = .infinity }),
+            ("metaLearningRate (--meta-lr) must be a positive finite number", { $0.metaLearningRate = .infinity }),
+            ("metaLearningRate (--meta-lr) must be a positive finite number", { $0.metaLearningRate = .nan }),
+            ("gradientClip (--gradient-clip) must be a positive finite number", { $0.gradientClip = .infinity }),
+            ("innerMomentum (--inner-momentum) must be in (0, 1)", { $0.innerMomentum = 5 }),
+            ("innerMomentum (--inner-momentum) must be in (0, 1)", { $0.innerMomentum = 1 }),
+            ("metaBeta2 must be in [0, 1)", { $0.metaBeta2 = 1 }),
+            ("metaEpsilon must be a positive finite number", { $0.metaEpsilon = 0 }),
+            ("metaLearningRateFinalFraction must be in [0, 1]", { $0.metaLearningRateFinalFraction = -0.5 }),
+            ("metaIterations (--iterations) must not be negative", { $0.metaIterations = -1 }),
+        ]
+        for (words, change) in cases {
+            var c = tinyConfig()
+            change(&c)
+            do {
+                try c.validate()
+                Issue.record("accepted: \(words)")
+            } catch let e as ConfigError {
+                #expect(e.message.contains(words), "\(e.message)")
+            } catch { Issue.record("\(error)") }
+        }
+        #expect(throws: Never.self) { try tinyConfig().validate() }
+    }
+}
