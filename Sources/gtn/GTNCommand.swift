@@ -14,18 +14,27 @@ struct GTNCommand: ParsableCommand {
         subcommands: [Train.self, Evaluate.self, Report.self, NAS.self])
 }
 
-/// Ctrl-C asks the run to stop after the current meta-iteration (a checkpoint is then written);
-/// a second Ctrl-C exits at once (the previous checkpoint is intact: writes are atomic).
+/// Ctrl-C (SIGINT) or SIGTERM (what batch schedulers send) asks the run to stop after the current
+/// meta-iteration (a checkpoint is then written); a second signal exits at once (the previous
+/// checkpoint is intact: writes are atomic). A stopped run exits with 128 + the signal's number
+/// (130, 143), as a shell reports a process ended by that signal.
 enum Interrupt {
     static let requested = Atomic<Int>(0)
+    /// The signal that asked for the stop, 0 if none did.
+    static let signalNumber = Atomic<Int32>(0)
     static func install() {
-        signal(SIGINT) { _ in
-            if Interrupt.requested.add(1, ordering: .relaxed).newValue >= 2 { _exit(130) }
-            let msg = "\ngtn: stopping after this meta-iteration (Ctrl-C again to quit now)\n"
-            _ = msg.withCString { write(2, $0, strlen($0)) }
+        for s in [SIGINT, SIGTERM] {
+            signal(s) { sig in
+                _ = Interrupt.signalNumber.compareExchange(expected: 0, desired: sig, ordering: .relaxed)
+                if Interrupt.requested.add(1, ordering: .relaxed).newValue >= 2 { _exit(128 + sig) }
+                let msg = "\ngtn: stopping after this meta-iteration (signal again to quit now)\n"
+                _ = msg.withCString { write(2, $0, strlen($0)) }
+            }
         }
     }
     static var isRequested: Bool { requested.load(ordering: .relaxed) > 0 }
+    /// 130 after SIGINT, 143 after SIGTERM.
+    static var exitCode: ExitCode { ExitCode(128 + signalNumber.load(ordering: .relaxed)) }
 }
 
 func loadData(_ directory: String) throws -> DataSplits {
@@ -163,6 +172,7 @@ struct Train: ParsableCommand {
         print("gtn: teacher \(source), learner \(c.learner.kind.rawValue), T=\(c.innerSteps), B=\(c.batchSize), \(c.metaIterations) meta-iterations, weight norm \(c.learner.weightNorm ? "on" : "off"), seed \(c.seed)")
         Interrupt.install()
         var bar = ProgressBar(total: c.metaIterations)
+        var stopped = false
         try session.run(shouldStop: { Interrupt.isRequested }) { event in
             switch event {
             case .started(let i, let n, let resumed):
@@ -174,7 +184,9 @@ struct Train: ParsableCommand {
                                r.iteration, 100 * r.testAccuracy, r.validationPerStep.count, 100 * r.realDataTestAccuracy, r.seconds))
             case .checkpointed: break
             case .samples(let path): bar.log("samples: \(path)")
-            case .interrupted(let i): bar.log("stopped after meta-iteration \(i); checkpoint saved. Continue with: gtn train --resume \(directory)")
+            case .interrupted(let i):
+                bar.log("stopped after meta-iteration \(i); checkpoint saved. Continue with: gtn train --resume \(directory)")
+                stopped = true
             case .finished(let r):
                 bar.finish()
                 if let r {
@@ -184,6 +196,7 @@ struct Train: ParsableCommand {
                 print("gtn: metrics in \(directory)/metrics.jsonl, evaluations in \(directory)/evaluations.jsonl, samples in \(directory)/samples/")
             }
         }
+        if stopped { throw Interrupt.exitCode }
     }
 }
 

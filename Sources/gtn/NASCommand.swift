@@ -149,9 +149,10 @@ struct NAS: ParsableCommand {
             default: break
             }
         }
-        if stopped { throw ExitCode(130) }
-        // The study that follows is resumable from its caches: Ctrl-C ends it at once again.
+        if stopped { throw Interrupt.exitCode }
+        // The study that follows is resumable from its caches: a signal ends it at once again.
         signal(SIGINT, SIG_DFL)
+        signal(SIGTERM, SIG_DFL)
         return session.checkpointPath
     }
 
