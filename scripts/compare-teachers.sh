@@ -14,7 +14,8 @@ mkdir -p "$out"
 run() {
     local name=$1; shift
     if [ ! -f "$out/$name/checkpoint.safetensors" ]; then
-        "$gtn" train --iterations "$iterations" --eval-every "$every" --eval-examples 1000 --samples-every "$iterations" -o "$out/$name" "$@"
+        # --overwrite: a run of this script stopped before its first checkpoint starts again.
+        "$gtn" train --iterations "$iterations" --eval-every "$every" --eval-examples 1000 --samples-every "$iterations" --overwrite -o "$out/$name" "$@"
     fi
     "$gtn" evaluate "$out/$name" --learners 5 --real-data-control | tee "$out/$name/evaluate.txt"
 }

@@ -11,6 +11,10 @@ public struct RunOptions: Sendable {
     public var samplesEvery = 50
     /// Validation examples scored after every inner step of an evaluation learner.
     public var evaluationExamples = 2000
+    /// A new run may replace the files of a directory that is not empty but holds no checkpoint
+    /// (a run stopped before its first one); without this it refuses, so nothing of the user's
+    /// is overwritten.
+    public var overwrite = false
     public init(directory: String) { self.directory = directory }
 }
 
@@ -57,6 +61,10 @@ public struct TrainingSession {
         try Self.checkCompatible(config, data)
         if FileManager.default.fileExists(atPath: options.directory + "/checkpoint.safetensors") {
             throw ConfigError(message: "\(options.directory) already holds a run; pass --resume to continue it or choose another --output")
+        }
+        let existing = (try? FileManager.default.contentsOfDirectory(atPath: options.directory)) ?? []
+        if !existing.isEmpty && !options.overwrite {
+            throw ConfigError(message: "\(options.directory) is not empty (\(existing.sorted().prefix(3).joined(separator: ", "))\(existing.count > 3 ? ", ..." : "")) and holds no checkpoint to resume; choose another --output, or pass --overwrite to replace a run that stopped before its first checkpoint")
         }
         try createDirectory(options.directory)
         try createDirectory(options.directory + "/samples")

@@ -59,6 +59,8 @@ struct Train: ParsableCommand {
     var output: String?
     @Option(help: "Continue the run in this directory from its checkpoint.")
     var resume: String?
+    @Flag(help: "Let -o replace the files of a directory that holds no checkpoint (a run stopped before its first one).")
+    var overwrite = false
     @Option(help: "JSON configuration file.")
     var config: String?
 
@@ -159,6 +161,7 @@ struct Train: ParsableCommand {
         var options = RunOptions(directory: directory)
         (options.evaluateEvery, options.checkpointEvery, options.samplesEvery, options.evaluationExamples) =
             (evalEvery, checkpointEvery, samplesEvery, evalExamples)
+        options.overwrite = overwrite
         let splits = try loadData(data)
         var session: TrainingSession
         if resume != nil {

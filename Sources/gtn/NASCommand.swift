@@ -117,6 +117,7 @@ struct NAS: ParsableCommand {
     func trainTeacher(space: CellSearchSpace, splits: DataSplits, iterations: Int, directory: String) throws -> String {
         var options = RunOptions(directory: directory)
         (options.evaluateEvery, options.samplesEvery, options.checkpointEvery) = (max(1, iterations / 4), max(1, iterations / 4), 5)
+        options.overwrite = true  // OUT/gtn is this command's own run directory
         var session: TrainingSession
         if FileManager.default.fileExists(atPath: directory + "/checkpoint.safetensors") {
             session = try TrainingSession(resuming: options, data: splits)

@@ -20,6 +20,21 @@ struct TrainingSessionTests {
         NSTemporaryDirectory() + "gtn-session-\(UUID().uuidString)"
     }
 
+    @Test("a directory with files but no checkpoint is not overwritten unless asked")
+    func nonEmptyDirectoryIsKept() throws {
+        let dir = directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let mine = Data("{\"mine\": true}".utf8)
+        try mine.write(to: URL(fileURLWithPath: dir + "/config.json"))
+        var options = RunOptions(directory: dir)
+        #expect(throws: ConfigError.self) { _ = try TrainingSession(config: tinyConfig(), data: tinySplits(), options: options) }
+        #expect(FileManager.default.contents(atPath: dir + "/config.json") == mine)
+        options.overwrite = true
+        _ = try TrainingSession(config: tinyConfig(), data: tinySplits(), options: options)
+        #expect(FileManager.default.contents(atPath: dir + "/config.json") != mine)
+    }
+
     @Test("sizes the data cannot serve or memory cannot hold are refused before the run directory exists")
     func sizesAreCheckedFirst() throws {
         func refused(_ change: (inout GTNConfig) -> Void, data: DataSplits = tinySplits(), _ words: String) {
