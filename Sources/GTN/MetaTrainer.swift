@@ -140,7 +140,8 @@ public typealias RealBatchSource = (_ size: Int, _ rng: inout RandomSource) -> (
 
 /// Meta-trains a generative teaching network (paper §2, official `gtn.py`).
 public struct MetaTrainer {
-    public let config: GTNConfig
+    /// Settable inside the module only, for what a resumed run may change (`TrainingSession.resumeChanges`).
+    public internal(set) var config: GTNConfig
     public var state: TeacherState
     /// Specs of `state.generator` (see `TeacherState`).
     let generatorSpecs: [ParameterSpec]

@@ -89,6 +89,31 @@ public struct TrainingSession {
         try Self.truncateRows(path: evaluationsPath, keepingBelow: trainer.state.iteration + 1)
     }
 
+    /// What a resumed run may change, none of which alters what the finished iterations computed:
+    /// the number of meta-iterations (to extend a run; the cosine schedule of the meta learning
+    /// rate is then stretched to the new total from here on) and the memory/time trade of
+    /// checkpointing (bitwise the same results). Written to config.json and, at the next save, to
+    /// the checkpoint.
+    public mutating func resumeChanges(iterations: Int?, checkpointBlock: Int?, replayCacheMegabytes: Int?) throws {
+        var c = trainer.config
+        if let n = iterations {
+            let done = trainer.state.iteration
+            guard n >= done else {
+                throw ConfigError(message: "metaIterations (--iterations) \(n): the run in \(options.directory) has already done \(done) meta-iterations")
+            }
+            c.metaIterations = n
+        }
+        if let v = checkpointBlock { c.checkpointBlock = v }
+        if let v = replayCacheMegabytes { c.replayCacheMegabytes = v }
+        guard c != trainer.config else { return }
+        try c.validate()
+        trainer.config = c
+        try writeAtomically(JSONEncoder.sorted.encode(c), to: options.directory + "/config.json")
+    }
+
+    /// True when every meta-iteration of the run's configuration is done.
+    public var isComplete: Bool { trainer.state.iteration >= trainer.config.metaIterations }
+
     static func checkCompatible(_ config: GTNConfig, _ data: DataSplits) throws {
         if config.learner.image.dims != data.imageShape || config.learner.classes != data.classes {
             throw ConfigError(message: "the configuration expects \(config.learner.classes) classes of \(config.learner.image.dims) images, data set \(data.name) has \(data.classes) classes of \(data.imageShape)")

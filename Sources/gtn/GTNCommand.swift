@@ -165,7 +165,29 @@ struct Train: ParsableCommand {
         let splits = try loadData(data)
         var session: TrainingSession
         if resume != nil {
+            // A resumed run keeps its settings: a flag that would change what it computes is an
+            // error rather than silently ignored.
+            let fixed: [(String, Bool)] = [
+                ("--inner-steps", innerSteps != nil), ("--batch-size", batchSize != nil), ("--meta-batch-size", metaBatchSize != nil),
+                ("--teacher", teacher != nil), ("--generator", generator != nil), ("--learner", learner != nil),
+                ("--curriculum", curriculum != nil), ("--random-widths", randomWidths), ("--no-weight-norm", noWeightNorm),
+                ("--meta-lr", metaLr != nil), ("--inner-lr", innerLr != nil), ("--inner-momentum", innerMomentum != nil),
+                ("--gradient-clip", gradientClip != nil), ("--intermediate-losses", intermediateLosses != nil),
+                ("--inner-optimizer", innerOptimizer != nil), ("--learners-per-iteration", learnersPerIteration != nil),
+                ("--seed", seed != nil),
+            ]
+            let given = fixed.filter(\.1).map(\.0)
+            if !given.isEmpty {
+                throw ValidationError("--resume continues a run with its own settings; \(given.joined(separator: ", ")) cannot change them (a resumed run takes --iterations, --checkpoint-block, --replay-cache-mb and the --eval-every/--checkpoint-every/--samples-every/--eval-examples cadence)")
+            }
             session = try TrainingSession(resuming: options, data: splits)
+            do {
+                try session.resumeChanges(iterations: iterations, checkpointBlock: checkpointBlock, replayCacheMegabytes: replayCacheMegabytes)
+            } catch let e as ConfigError { throw ValidationError(e.message) }
+            if session.isComplete {
+                print("gtn: \(directory) is complete (\(session.trainer.state.iteration) of \(session.trainer.config.metaIterations) meta-iterations); pass --iterations N with N > \(session.trainer.state.iteration) to extend it")
+                return
+            }
         } else {
             session = try TrainingSession(config: try resolvedConfig(splits), data: splits, options: options)
         }

@@ -20,6 +20,29 @@ struct TrainingSessionTests {
         NSTemporaryDirectory() + "gtn-session-\(UUID().uuidString)"
     }
 
+    @Test("a finished run resumed with more meta-iterations continues to the new total")
+    func resumeExtends() throws {
+        let dir = directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var options = RunOptions(directory: dir)
+        (options.evaluateEvery, options.checkpointEvery, options.samplesEvery, options.evaluationExamples) = (10, 10, 10, 16)
+        var config = tinyConfig()
+        config.metaIterations = 2
+        var first = try TrainingSession(config: config, data: tinySplits(), options: options)
+        try first.run { _ in }
+        var resumed = try TrainingSession(resuming: options, data: tinySplits())
+        #expect(resumed.isComplete)
+        #expect(throws: ConfigError.self) { try resumed.resumeChanges(iterations: 1, checkpointBlock: nil, replayCacheMegabytes: nil) }
+        try resumed.resumeChanges(iterations: 4, checkpointBlock: 1, replayCacheMegabytes: 0)
+        #expect(!resumed.isComplete)
+        try resumed.run { _ in }
+        let rows = try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(rows.count == 4)
+        let saved = try JSONDecoder().decode(GTNConfig.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/config.json")))
+        #expect(saved.metaIterations == 4 && saved.checkpointBlock == 1 && saved.replayCacheMegabytes == 0)
+        #expect(try TrainingSession(resuming: options, data: tinySplits()).trainer.state.iteration == 4)
+    }
+
     @Test("a directory with files but no checkpoint is not overwritten unless asked")
     func nonEmptyDirectoryIsKept() throws {
         let dir = directory()
