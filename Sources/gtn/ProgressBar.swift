@@ -22,17 +22,24 @@ struct ProgressBar {
         let elapsed = Date().timeIntervalSince(started)
         let perIteration = elapsed / Double(max(1, done - startIteration))
         let eta = perIteration * Double(total - done)
-        let width = 24
-        let filled = min(width, width * done / max(total, 1))
-        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-        lastLine = String(format: "[%@] %d/%d meta-loss %.4f acc %5.1f%% inner lr %.4f mom %.3f | %.1f s/it ETA %@",
-                          bar, done, total, m.metaLoss, 100 * m.metaAccuracy, m.meanInnerLearningRate, m.meanInnerMomentum,
-                          perIteration, format(eta))
+        // A log file gets every field; a terminal gets what fits in its width (less one column,
+        // so that the cursor never wraps).
+        lastLine = ProgressLine.compose(done: done, total: total, metaLoss: m.metaLoss, accuracy: m.metaAccuracy,
+                                        learningRate: m.meanInnerLearningRate, momentum: m.meanInnerMomentum,
+                                        secondsPerIteration: perIteration, eta: format(eta),
+                                        width: isTerminal ? Self.terminalColumns() - 1 : Int.max)
         if isTerminal {
             FileHandle.standardError.write(Data(("\r" + lastLine + "\u{1B}[K").utf8))
         } else if done % 10 == 0 || done == total || done == startIteration + 1 {
             FileHandle.standardError.write(Data((lastLine + "\n").utf8))
         }
+    }
+
+    /// The width of the terminal on stderr: its window size, else $COLUMNS, else 80.
+    static func terminalColumns() -> Int {
+        var size = winsize()
+        if ioctl(2, UInt(TIOCGWINSZ), &size) == 0 && size.ws_col > 0 { return Int(size.ws_col) }
+        return Int(ProcessInfo.processInfo.environment["COLUMNS"] ?? "") ?? 80
     }
 
     /// Prints a message above the bar.

@@ -174,3 +174,26 @@ struct ConfigValidationTests {
         #expect(throws: Never.self) { try tinyConfig().validate() }
     }
 }
+
+@Suite("Progress line")
+struct ProgressLineTests {
+    func line(_ width: Int) -> String {
+        ProgressLine.compose(done: 37, total: 160, metaLoss: 1.2345, accuracy: 0.734, learningRate: 0.0213, momentum: 0.512,
+                             secondsPerIteration: 3.7, eta: "7m36s", width: width)
+    }
+
+    @Test("fits the width, keeping the count and the ETA; all fields where there is room")
+    func fitsTheTerminal() {
+        let full = line(Int.max)
+        for field in ["37/160", "meta-loss 1.2345", "acc  73.4%", "inner lr 0.0213", "mom 0.512", "3.7 s/it", "ETA 7m36s", "[#####"] {
+            #expect(full.contains(field), "\(full)")
+        }
+        for width in [100, 79, 60, 40, 25] {
+            let l = line(width)
+            #expect(l.count <= width, "\(width): \(l)")
+            #expect(l.contains("37/160") && l.contains("ETA 7m36s"), "\(width): \(l)")
+        }
+        #expect(line(79).contains("meta-loss"), "\(line(79))")
+        #expect(!line(60).contains("mom"), "\(line(60))")
+    }
+}
