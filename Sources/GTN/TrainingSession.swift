@@ -15,6 +15,9 @@ public struct RunOptions: Sendable {
     /// (a run stopped before its first one); without this it refuses, so nothing of the user's
     /// is overwritten.
     public var overwrite = false
+    /// The directory the data was read from: a new run records it with a fingerprint of the data
+    /// (`DataRecord`, data.json), so that resume, evaluate and nas find it again.
+    public var dataDirectory: String?
     public init(directory: String) { self.directory = directory }
 }
 
@@ -69,6 +72,7 @@ public struct TrainingSession {
         try createDirectory(options.directory)
         try createDirectory(options.directory + "/samples")
         try writeAtomically(JSONEncoder.sorted.encode(config), to: options.directory + "/config.json")
+        if let d = options.dataDirectory { try DataRecord(path: d, splits: data).write(runDirectory: options.directory) }
         for p in [options.directory + "/metrics.jsonl", options.directory + "/evaluations.jsonl"] {
             try writeAtomically(Data(), to: p)
         }

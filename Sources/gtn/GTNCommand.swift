@@ -43,6 +43,26 @@ func loadData(_ directory: String) throws -> DataSplits {
     }
 }
 
+/// The data of an existing run: the data set it recorded (data.json), unless `--data` names
+/// another. Given data that is not the run's is used with a warning that says so; recorded data
+/// that has changed on disk since is refused (a result on other data would look like the run's).
+func loadData(forRun directory: String, explicit: String?) throws -> DataSplits {
+    let recorded: DataRecord?
+    do { recorded = try DataRecord.load(runDirectory: directory) } catch let e as ConfigError { throw ValidationError(e.message) }
+    let path = explicit ?? recorded?.path ?? DataSource.defaultDirectory
+    let splits = try loadData(path)
+    guard let recorded else { return splits }
+    let now = DataRecord(path: path, splits: splits)
+    if now.fingerprint != recorded.fingerprint {
+        guard explicit != nil else {
+            throw ValidationError("the data this run was trained on has changed: \(directory)/\(DataRecord.fileName) records \(recorded.summary), fingerprint \(recorded.fingerprint); the directory now holds \(now.summary), fingerprint \(now.fingerprint). Pass --data to use other data on purpose")
+        }
+        let msg = "gtn: warning: --data \(now.summary) is not the data set this run was trained on (\(recorded.summary)); the figures are for the data given\n"
+        FileHandle.standardError.write(Data(msg.utf8))
+    }
+    return splits
+}
+
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Meta-train a GTN (defaults: Fashion-MNIST from Debian's dataset-fashion-mnist, a ~20-minute run).",
@@ -53,8 +73,8 @@ struct Train: ParsableCommand {
         --resume DIR continues.
         """)
 
-    @Option(help: "Data directory (IDX files, plain or .gz, or CIFAR-10 binary batches).")
-    var data = DataSource.defaultDirectory
+    @Option(help: "Data directory (IDX files, plain or .gz, or CIFAR-10 binary batches; default \(DataSource.defaultDirectory), or, with --resume, the run's own).")
+    var data: String?
     @Option(name: .shortAndLong, help: "Run directory to create.")
     var output: String?
     @Option(help: "Continue the run in this directory from its checkpoint.")
@@ -162,7 +182,8 @@ struct Train: ParsableCommand {
         (options.evaluateEvery, options.checkpointEvery, options.samplesEvery, options.evaluationExamples) =
             (evalEvery, checkpointEvery, samplesEvery, evalExamples)
         options.overwrite = overwrite
-        let splits = try loadData(data)
+        let splits = try resume.map { try loadData(forRun: $0, explicit: data) } ?? loadData(data ?? DataSource.defaultDirectory)
+        options.dataDirectory = data ?? DataSource.defaultDirectory
         var session: TrainingSession
         if resume != nil {
             // A resumed run keeps its settings: a flag that would change what it computes is an
@@ -282,7 +303,7 @@ struct Evaluate: ParsableCommand {
 
     @Argument(help: "A checkpoint.safetensors file, or a run directory holding one.")
     var checkpoint: String
-    @Option(help: "Data directory (as for train).") var data = DataSource.defaultDirectory
+    @Option(help: "Data directory (default: the one the run was trained on).") var data: String?
     @Option(help: "Fresh learners to train.") var learners = 5
     @Option(help: "Inner steps to train each learner for (default: the T it was meta-trained for).") var steps: Int?
     @Option(help: "Examples per step, as a multiple of the meta-trained batch size B.") var batchMultiplier = 1
@@ -307,7 +328,7 @@ struct Evaluate: ParsableCommand {
         if c.teacher == .distillation && batchMultiplier > 1 {
             throw ValidationError("--batch-multiplier: a dataset-distillation teacher has exactly B = \(c.batchSize) images per step")
         }
-        let splits = try loadData(data)
+        let splits = try loadData(forRun: URL(fileURLWithPath: path).deletingLastPathComponent().path, explicit: data)
         do { try TrainingSession.checkSizes(c, splits, batchMultiplier: batchMultiplier, evaluating: true) } catch let e as ConfigError {
             throw ValidationError(e.message)
         }

@@ -42,8 +42,8 @@ struct NAS: ParsableCommand {
     var trainGtn: Int?
     @Option(help: "With --train-gtn: the initial inner learning rate (meta-learned per step; the main job's default is 0.02).")
     var trainInnerLr: Double?
-    @Option(help: "Data directory (as for train; it must match the GTN's image shape).")
-    var data = DataSource.defaultDirectory
+    @Option(help: "Data directory (default: the one the --gtn run was trained on; else as for train).")
+    var data: String?
     @Option(name: .shortAndLong, help: "Output directory.")
     var output: String?
 
@@ -118,6 +118,7 @@ struct NAS: ParsableCommand {
         var options = RunOptions(directory: directory)
         (options.evaluateEvery, options.samplesEvery, options.checkpointEvery) = (max(1, iterations / 4), max(1, iterations / 4), 5)
         options.overwrite = true  // OUT/gtn is this command's own run directory
+        options.dataDirectory = data ?? DataSource.defaultDirectory
         var session: TrainingSession
         if FileManager.default.fileExists(atPath: directory + "/checkpoint.safetensors") {
             session = try TrainingSession(resuming: options, data: splits)
@@ -159,7 +160,16 @@ struct NAS: ParsableCommand {
 
     func run() throws {
         setlinebuf(stdout)
-        let splits = try loadData(data)
+        // With --gtn RUN, the data that run was trained on (unless --data names other data).
+        let splits: DataSplits
+        if trainGtn == nil, let gtn {
+            var isDir: ObjCBool = false
+            let exists = FileManager.default.fileExists(atPath: gtn, isDirectory: &isDir)
+            let runDirectory = exists && isDir.boolValue ? gtn : URL(fileURLWithPath: gtn).deletingLastPathComponent().path
+            splits = try loadData(forRun: runDirectory, explicit: data)
+        } else {
+            splits = try loadData(data ?? DataSource.defaultDirectory)
+        }
         let image = ImageShape(channels: splits.imageShape[0], height: splits.imageShape[1], width: splits.imageShape[2])
         let space = CellSearchSpace(nodes: nodes, image: image, classes: splits.classes, channels: channels, cellsPerStage: cellsPerStage,
                                     stemStride: stemStride, head: head)
@@ -185,7 +195,7 @@ struct NAS: ParsableCommand {
         do { trainer = try Checkpoint.load(path: path) } catch { throw ValidationError("--gtn \(path): \(error)") }
         let c = trainer.config
         guard image == c.learner.image && splits.classes == c.learner.classes else {
-            throw ValidationError("--data \(data): images \(image.dims) with \(splits.classes) classes, but the GTN in \(path) was trained for \(c.learner.image.dims) with \(c.learner.classes) classes")
+            throw ValidationError("--data \(data ?? DataSource.defaultDirectory): images \(image.dims) with \(splits.classes) classes, but the GTN in \(path) was trained for \(c.learner.image.dims) with \(c.learner.classes) classes")
         }
         let validation = validationSubset(splits.validation, count: validationExamples)
         let checkpointID = "\(URL(fileURLWithPath: path).standardizedFileURL.path)@\(trainer.state.iteration)"

@@ -197,3 +197,26 @@ struct ProgressLineTests {
         #expect(!line(60).contains("mom"), "\(line(60))")
     }
 }
+
+@Suite("Data record")
+struct DataRecordTests {
+    @Test("a new run records its data; the fingerprint tells data sets apart")
+    func runRecordsItsData() throws {
+        let dir = NSTemporaryDirectory() + "gtn-data-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var options = RunOptions(directory: dir)
+        options.dataDirectory = "/some/where/../data"
+        let splits = tinySplits()
+        _ = try TrainingSession(config: tinyConfig(), data: splits, options: options)
+        let record = try #require(try DataRecord.load(runDirectory: dir))
+        #expect(record == DataRecord(path: "/some/data", splits: splits))
+        #expect(record.path == "/some/data" && record.counts == [64, 32, 32] && record.classes == 4)
+        // Same shapes and sizes, other images: another fingerprint.
+        var rng = RandomSource(seed: 7)
+        let (x, y) = tinyRealData(64, &rng)
+        let other = DataSplits(name: "tiny", train: Dataset(name: "train", images: x, labels: y, classes: 4, normalization: .mnist),
+                               validation: splits.validation, test: splits.test)
+        #expect(DataRecord(path: "/some/data", splits: other).fingerprint != record.fingerprint)
+        #expect(try DataRecord.load(runDirectory: dir + "-none") == nil)
+    }
+}
