@@ -257,9 +257,12 @@ public struct TrainingSession {
         }
         let images = Tensor(shape: [rows.count / shape.reduce(1, *)] + shape, scalars: rows)
         let path = options.directory + String(format: "/samples/iteration-%06d.png", trainer.state.iteration)
+        // One row per inner step: a batch smaller than the number of classes shows its classes
+        // 0 ..< B (with `classes` columns its steps would run into each other).
+        let columns = min(classes, trainer.config.batchSize)
         // The generator's whole output range (tanh x 2), black to white: generated images need not
         // stay within the pixel range of real data, and clamping them to it would hide detail.
-        try writeImageGrid(images, columns: classes, range: -2...2, to: path)
+        try writeImageGrid(images, columns: columns, range: -2...2, to: path)
         return path
     }
 }

@@ -43,6 +43,19 @@ struct TrainingSessionTests {
         #expect(try TrainingSession(resuming: options, data: tinySplits()).trainer.state.iteration == 4)
     }
 
+    @Test("a sample grid has one row per inner step, also when the batch is smaller than the classes")
+    func sampleGridRows() throws {
+        let dir = directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var config = tinyConfig()  // 4 classes, T = 3, 8x8 images
+        config.batchSize = 2
+        let session = try TrainingSession(config: config, data: tinySplits(), options: RunOptions(directory: dir))
+        let png = try #require(FileManager.default.contents(atPath: try session.writeSamples()))
+        // IHDR: width and height, big-endian, at bytes 16 and 20. Tiles of 8 + 2 padding.
+        let be = { (o: Int) in png[o ..< o + 4].reduce(0) { $0 << 8 | Int($1) } }
+        #expect(be(16) == 2 + 2 * (8 + 2) && be(20) == 2 + 3 * (8 + 2), "grid \(be(16)) x \(be(20))")
+    }
+
     @Test("a directory with files but no checkpoint is not overwritten unless asked")
     func nonEmptyDirectoryIsKept() throws {
         let dir = directory()
