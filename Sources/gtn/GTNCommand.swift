@@ -65,7 +65,7 @@ func loadData(forRun directory: String, explicit: String?) throws -> DataSplits 
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Meta-train a GTN (defaults: Fashion-MNIST from Debian's dataset-fashion-mnist, a ~20-minute run).",
+        abstract: "Meta-train a GTN (defaults: Fashion-MNIST from Debian's dataset-fashion-mnist, a 10-15 minute run).",
         discussion: """
         Settings are taken from the defaults, then --config FILE (JSON, keys as in config.json of a run), then flags.
         A run directory holds config.json, metrics.jsonl (one row per meta-iteration), evaluations.jsonl,
