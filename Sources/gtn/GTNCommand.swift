@@ -328,6 +328,17 @@ struct Evaluate: ParsableCommand {
         if c.teacher == .distillation && batchMultiplier > 1 {
             throw ValidationError("--batch-multiplier: a dataset-distillation teacher has exactly B = \(c.batchSize) images per step")
         }
+        // Where the figures go is checked before any learner trains.
+        let out = output ?? (URL(fileURLWithPath: path).deletingLastPathComponent().path + "/evaluate.json")
+        let outDirectory = URL(fileURLWithPath: out).deletingLastPathComponent().path
+        var outIsDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: out, isDirectory: &outIsDirectory), outIsDirectory.boolValue {
+            throw ValidationError("--output \(out): is a directory; name the file to write")
+        }
+        guard FileManager.default.fileExists(atPath: outDirectory, isDirectory: &outIsDirectory), outIsDirectory.boolValue,
+              access(outDirectory, W_OK) == 0 else {
+            throw ValidationError("--output \(out): the directory \(outDirectory) does not exist or is not writable")
+        }
         let splits = try loadData(forRun: URL(fileURLWithPath: path).deletingLastPathComponent().path, explicit: data)
         do { try TrainingSession.checkSizes(c, splits, batchMultiplier: batchMultiplier, evaluating: true) } catch let e as ConfigError {
             throw ValidationError(e.message)
@@ -358,7 +369,6 @@ struct Evaluate: ParsableCommand {
             print(String(format: "real data (%d SGD steps, lr %g, momentum %g): mean %.2f%% (sd %.2f)", n,
                          c.innerLearningRate, c.innerMomentum, 100 * mean(r), 100 * sd(r)))
         }
-        let out = output ?? (URL(fileURLWithPath: path).deletingLastPathComponent().path + "/evaluate.json")
         try writeAtomically(JSONEncoder.sorted.encode(e), to: out)
         print("gtn evaluate: figures in \(out)")
     }
