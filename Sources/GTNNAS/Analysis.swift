@@ -105,7 +105,7 @@ public struct StudySummary: Codable, Sendable {
         return [
             "architectures: \(architectures)",
             "Spearman rank correlation, proxy vs real accuracy: \(f(spearman)) over all, \(f(spearmanProxyTopHalf)) over the proxy's top half",
-            String(format: "top 10%%: %d of the proxy's top %d are in the real top %d (chance: %.1f)", topOverlap, topK, topK, chanceOverlap),
+            String(format: "top 10%%: %d of the proxy's top %d are in the real top %d (chance: %.2f)", topOverlap, topK, topK, chanceOverlap),
             String(format: "seconds per evaluation: GTN proxy %.2f s, real training %.2f s; speed-up %.1fx", proxySeconds, realSeconds, speedUp),
         ]
     }

@@ -60,11 +60,18 @@ public final class EvaluationCache: @unchecked Sendable {
                     throw FileError(path: path, errno: nil, message: "\(path): cannot create the cache file")
                 }
             }
-            guard let handle = FileHandle(forWritingAtPath: path) else {
+            guard let handle = FileHandle(forUpdatingAtPath: path) else {
                 throw FileError(path: path, errno: nil, message: "\(path): cannot open the cache file for writing")
             }
             defer { try? handle.close() }
-            try handle.seekToEnd()
+            // A run killed mid-write leaves a torn last line: end it first, or this record would
+            // be glued to it and lost with it.
+            let end = try handle.seekToEnd()
+            if end > 0 {
+                try handle.seek(toOffset: end - 1)
+                if try handle.read(upToCount: 1) != Data([UInt8(ascii: "\n")]) { bytes.insert(UInt8(ascii: "\n"), at: 0) }
+                try handle.seekToEnd()
+            }
             try handle.write(contentsOf: bytes)
         }
     }

@@ -89,10 +89,13 @@ func row(_ g: String, _ p: Double, _ r: Double, _ ps: Double = 1, _ rs: Double =
     #expect(e2.cache.count == 2)
     #expect(try e2.evaluate(genome: "g1", architecture: arch).accuracy == 0.5)
     #expect(calls == 2 && e2.evaluationsRun == 0)
+    // ... and a record written after the torn line is not lost with it.
+    _ = try e2.evaluate(genome: "g3", architecture: arch)
+    #expect(try EvaluationCache(signature: "toy v1", path: file)["g3"]?.accuracy == 0.9)
     // ... but other settings do not reuse its results.
     let e3 = CachedEvaluator(name: "toy", cache: try EvaluationCache(signature: "toy v2", path: file)) { _ in calls += 1; return 0.9 }
     #expect(try e3.evaluate(genome: "g1", architecture: arch).accuracy == 0.9)
-    #expect(calls == 3)
+    #expect(calls == 4)
 }
 
 @Test func evolutionBeatsRandomSearchOnAToyFitness() {
