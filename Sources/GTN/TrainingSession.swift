@@ -25,6 +25,8 @@ public struct RunOptions: Sendable {
 public enum RunEvent {
     case started(iteration: Int, of: Int, resumed: Bool)
     case metaStep(MetaStepMetrics)
+    /// An evaluation is starting (`fullTest`: the final one, on the whole test set, which takes longer).
+    case evaluating(iteration: Int, fullTest: Bool)
     case evaluated(EvaluationRecord)
     case checkpointed(path: String)
     case samples(path: String)
@@ -216,6 +218,7 @@ public struct TrainingSession {
                 report(.samples(path: try writeSamples()))
             }
             if done % options.evaluateEvery == 0 || done == total {
+                report(.evaluating(iteration: done, fullTest: done == total))
                 let record = evaluate(fullTest: done == total)
                 try append(record, to: evaluationsPath)
                 report(.evaluated(record))

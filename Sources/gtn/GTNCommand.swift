@@ -229,6 +229,7 @@ struct Train: ParsableCommand {
                 bar.log(String(format: "eval @%d: taught learner %.2f%% test (%d steps), real-data control %.2f%%  [%.0f s]",
                                r.iteration, 100 * r.testAccuracy, r.validationPerStep.count, 100 * r.realDataTestAccuracy, r.seconds))
             case .checkpointed: break
+            case .evaluating(_, let fullTest): if fullTest { bar.log("evaluating a fresh learner on the whole test set...") }
             case .samples(let path): bar.log("samples: \(path)")
             case .interrupted(let i):
                 bar.log("stopped after meta-iteration \(i); checkpoint saved. Continue with: gtn train --resume \(directory)")

@@ -35,7 +35,16 @@ struct TrainingSessionTests {
         #expect(throws: ConfigError.self) { try resumed.resumeChanges(iterations: 1, checkpointBlock: nil, replayCacheMegabytes: nil) }
         try resumed.resumeChanges(iterations: 4, checkpointBlock: 1, replayCacheMegabytes: 0)
         #expect(!resumed.isComplete)
-        try resumed.run { _ in }
+        var announced: [String] = []
+        try resumed.run { event in
+            switch event {
+            case .evaluating(let i, let full): announced.append("evaluating \(i)\(full ? " on the whole test set" : "")")
+            case .evaluated(let r): announced.append("evaluated \(r.iteration)")
+            default: break
+            }
+        }
+        // The final evaluation is announced before it runs (it takes longest).
+        #expect(announced == ["evaluating 4 on the whole test set", "evaluated 4"])
         let rows = try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(rows.count == 4)
         let saved = try JSONDecoder().decode(GTNConfig.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/config.json")))
