@@ -79,7 +79,6 @@ public struct GatherMap: Sendable {
         } }
     }
 
-    /// Reflection padding (the edge pixel is not repeated), as PyTorch's ReflectionPad2d.
     /// Nearest upsampling by `factor`, then reflection padding of `pad` pixels (the generator's
     /// layers), as one map.
     public static func upsampleNearestReflectionPad(_ shape: [Int], factor: Int, pad: Int) -> GatherMap {
@@ -89,6 +88,7 @@ public struct GatherMap: Sendable {
         }
     }
 
+    /// Reflection padding (the edge pixel is not repeated), as PyTorch's ReflectionPad2d.
     public static func reflectionPad(_ shape: [Int], pad: Int) -> GatherMap {
         let (h, w) = (shape[2], shape[3])
         precondition(pad < h && pad < w, "reflectionPad: padding \(pad) must be smaller than the plane \(h)x\(w)")
