@@ -13,6 +13,11 @@ enum DirectConvolution {
     /// `span` = (oh - 1) * pw + ow positions (columns q >= ow of a row are scratch, never read back).
     struct Layout {
         let g: ConvGeometry
+        init(_ g: ConvGeometry) {
+            precondition(handles(g), "direct convolution: geometry \(g) is not stride 1 and ungrouped")
+            self.g = g
+        }
+        var inPlane: Int { g.height * g.width }
         var ph: Int { g.height + 2 * g.padding }
         var pw: Int { g.width + 2 * g.padding }
         var span: Int { (g.outHeight - 1) * pw + g.outWidth }
@@ -31,10 +36,9 @@ enum DirectConvolution {
     /// y = conv(x, w).
     @_specialize(where S == Float) @_specialize(where S == Double)
     static func forward<S: TensorScalar>(_ x: Tensor<S>, _ w: Tensor<S>, _ g: ConvGeometry) -> Tensor<S> {
-        precondition(handles(g), "direct convolution: geometry \(g) is not stride 1 and ungrouped")
+        let l = Layout(g)
         let (c, o, kh, kw, oh, ow) = (g.inChannels, g.outChannels, g.kernelH, g.kernelW, g.outHeight, g.outWidth)
-        let l = Layout(g: g)
-        let (pw, span, inPlane) = (l.pw, l.span, g.height * g.width)
+        let (pw, span, inPlane) = (l.pw, l.span, l.inPlane)
         return Tensor(shape: g.outputShape) { y in
             x.scalars.withUnsafeBufferPointer { px in
                 w.scalars.withUnsafeBufferPointer { pw_ in
@@ -74,10 +78,9 @@ enum DirectConvolution {
     /// out with row stride pw, zeros in the scratch columns) with the shifted padded input.
     @_specialize(where S == Float) @_specialize(where S == Double)
     static func backwardWeight<S: TensorScalar>(_ x: Tensor<S>, _ dy: Tensor<S>, _ g: ConvGeometry) -> Tensor<S> {
-        precondition(handles(g), "direct convolution: geometry \(g) is not stride 1 and ungrouped")
+        let l = Layout(g)
         let (c, o, kh, kw, oh, ow) = (g.inChannels, g.outChannels, g.kernelH, g.kernelW, g.outHeight, g.outWidth)
-        let l = Layout(g: g)
-        let (pw, span, inPlane) = (l.pw, l.span, g.height * g.width)
+        let (pw, span, inPlane) = (l.pw, l.span, l.inPlane)
         let wCount = o * c * kh * kw
         let chunks = max(1, min(workerCount, g.batch))
         var partial = [S](repeating: 0, count: wCount * chunks)
