@@ -21,7 +21,7 @@ public struct ConvGeometry: Hashable, Sendable {
     /// For stride 1, one group and a square kernel with padding p <= k-1, the input adjoint is
     /// itself a convolution: dy padded by k-1-p, convolved with the flipped, channel-swapped
     /// kernel. This is its geometry (nil where that does not hold).
-    var transposedForInputAdjoint: ConvGeometry? {
+    public var transposedForInputAdjoint: ConvGeometry? {
         guard stride == 1, groups == 1, kernelH == kernelW, padding <= kernelH - 1 else { return nil }
         return ConvGeometry(input: outputShape, weight: [inChannels, outChannels, kernelH, kernelW],
                             stride: 1, padding: kernelH - 1 - padding, groups: 1)
@@ -46,13 +46,17 @@ public struct ConvGeometry: Hashable, Sendable {
 
 /// How a convolution is computed. Every algorithm gives the same linear maps (up to rounding).
 public enum ConvAlgorithm: String, Sendable, CaseIterable {
-    /// Per geometry: Winograd F(2x2, 3x3) for wide 3x3 stride-1 layers, direct loops for 1-4
+    /// Per geometry: Winograd F(4x4, 3x3) or F(2x2, 3x3) (whichever needs fewer products) for
+    /// wide 3x3 stride-1 layers, direct loops for 1-4
     /// output channels, im2col + gemm for the rest (`resolved(for:)`).
     case automatic
     /// Patch matrices and one gemm per sample: any geometry.
     case im2col
     /// Winograd F(2x2, 3x3): 3x3, stride 1, one group, padding <= 2 (a precondition).
     case winograd
+    /// Winograd F(4x4, 3x3), same geometries: 2.25 multiplies per output and channel pair
+    /// instead of 4, at the price of transforms that round a little more.
+    case winograd4
     /// Direct loops (stride 1, one group; a precondition) for the forward map and the weight
     /// adjoint; the input adjoint then runs im2col on the flipped kernel where it can.
     case direct
@@ -67,7 +71,7 @@ public enum ConvAlgorithm: String, Sendable, CaseIterable {
     public func supports(_ g: ConvGeometry) -> Bool {
         switch self {
         case .automatic, .im2col: true
-        case .winograd: Winograd.handles(g)
+        case .winograd, .winograd4: Winograd.handles(g)
         case .direct: DirectConvolution.handles(g)
         }
     }
@@ -75,9 +79,11 @@ public enum ConvAlgorithm: String, Sendable, CaseIterable {
     /// The algorithm that runs for `g`. Winograd's gemms have k = channels in or out, so they pay
     /// only when both are wide (the learner's 1->64 layer stays im2col; the generator's 64->1
     /// layer runs direct loops); measured in docs/NOTES.md.
-    func resolved(for g: ConvGeometry) -> ConvAlgorithm {
+    public func resolved(for g: ConvGeometry) -> ConvAlgorithm {
         guard self == .automatic else { return self }
-        if Winograd.handles(g) && g.inChannels >= 16 && g.outChannels >= 16 { return .winograd }
+        if Winograd.handles(g) && g.inChannels >= 16 && g.outChannels >= 16 {
+            return Winograd.preferredTile(for: g) == .four ? .winograd4 : .winograd
+        }
         // One to four output rows of gemm per sample: gemv speed (see DirectConv.swift).
         if DirectConvolution.handles(g) && g.outChannels <= 4 && g.kernelH * g.kernelW > 1 { return .direct }
         return .im2col
@@ -98,6 +104,7 @@ public enum Convolution {
         check(x.shape, g.inputShape, "input"); check(w.shape, g.weightShape, "weight")
         switch algorithm.resolved(for: g) {
         case .winograd: return Winograd.forward(x, w, g)
+        case .winograd4: return Winograd.forward(x, w, g, tile: .four)
         case .direct: return DirectConvolution.forward(x, w, g)
         default: break
         }
@@ -128,14 +135,14 @@ public enum Convolution {
                                                       algorithm: ConvAlgorithm = .current) -> Tensor<S> {
         check(dy.shape, g.outputShape, "output gradient"); check(w.shape, g.weightShape, "weight")
         if let transposed = g.transposedForInputAdjoint,
-           g.outChannels < g.inChannels || algorithm.resolved(for: transposed) == .winograd {
+           g.outChannels < g.inChannels || [.winograd, .winograd4].contains(algorithm.resolved(for: transposed)) {
             // The adjoint as a convolution of dy with the flipped kernel. For a narrowing layer
             // col2im would scatter-add a (C_in*k*k) x positions matrix per sample (the generator's
             // 64->1 layer: 576 x 784 for a 1-row gemm), while this only gathers C_out*k*k rows;
             // for a 3x3 layer it is a Winograd forward. Measured: see docs/NOTES.md.
             return forward(dy, flippedTransposed(w, g), transposed, algorithm: algorithm)
         }
-        precondition(algorithm != .winograd, "Winograd F(2x2,3x3): no input adjoint for geometry \(g)")
+        precondition(algorithm != .winograd && algorithm != .winograd4, "Winograd: no input adjoint for geometry \(g)")
         let (og, k, p) = (g.outChannels / g.groups, g.patch, g.positions)
         let (inPer, outPer, cg) = (g.inChannels * g.height * g.width, g.outChannels * p, g.inChannels / g.groups)
         return Tensor(shape: g.inputShape) { dx in
@@ -166,6 +173,7 @@ public enum Convolution {
         check(x.shape, g.inputShape, "input"); check(dy.shape, g.outputShape, "output gradient")
         switch algorithm.resolved(for: g) {
         case .winograd: return Winograd.backwardWeight(x, dy, g)
+        case .winograd4: return Winograd.backwardWeight(x, dy, g, tile: .four)
         case .direct: return DirectConvolution.backwardWeight(x, dy, g)
         default: break
         }

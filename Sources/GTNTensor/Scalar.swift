@@ -5,7 +5,7 @@ import Foundation
 ///
 /// Everything a kernel needs that differs between the two precisions lives here, so kernels are
 /// written once, generically, and specialised for both types (`@_specialize` on the entry points).
-public protocol TensorScalar: BinaryFloatingPoint, Sendable, CustomStringConvertible
+public protocol TensorScalar: BinaryFloatingPoint, SIMDScalar, Sendable, CustomStringConvertible
 where RawSignificand: FixedWidthInteger {
     static func exp(_ x: Self) -> Self
     static func log(_ x: Self) -> Self

@@ -1,242 +1,491 @@
 import Foundation
 
-/// Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray, "Fast Algorithms for Convolutional
-/// Neural Networks", 2016) for 3x3, stride-1, ungrouped convolutions.
+/// Winograd's minimal filtering F(m x m, 3x3) (Lavin & Gray, "Fast Algorithms for Convolutional
+/// Neural Networks", 2016) for 3x3, stride-1, ungrouped convolutions, with output tiles of
+/// m = 2 or m = 4.
 ///
-/// Each 2x2 output tile is Y = Aᵀ [(G w Gᵀ) ⊙ (Bᵀ d B)] A, d the 4x4 input tile around it. Summed
-/// over input channels, the 16 element-wise products of one tile become 16 matrix products
-/// M_ξ = U_ξ V_ξ (U_ξ: O x C transformed weights, V_ξ: C x tiles transformed inputs), which is why
-/// this pays: 16 multiplies per tile and channel pair instead of im2col's 36, i.e. 2.25x less gemm
-/// work. The transforms themselves only add and subtract (and halve, for G).
+/// Each m x m output tile is Y = Aᵀ [(G w Gᵀ) ⊙ (Bᵀ d B)] A, d the (m + 2)² input tile around it.
+/// Summed over input channels, the (m + 2)² element-wise products of one tile become as many
+/// matrix products M_ξ = U_ξ V_ξ (U_ξ: O x C transformed weights, V_ξ: C x columns transformed
+/// inputs), which is why this pays: per output pixel and channel pair, F(2x2) multiplies 16/4 = 4
+/// times and F(4x4) 36/16 = 2.25 times, against im2col's 9. F(2x2)'s transforms only add,
+/// subtract and halve, so it is exact on small integers; F(4x4)'s divide by 6 and 24 and round a
+/// little more (bounded in KernelReferenceTests).
 ///
 /// Only the forward map and the weight adjoint are written here. The input adjoint of a stride-1
 /// 3x3 layer with padding <= 2 is itself such a convolution (dy with the flipped, channel-swapped
 /// kernel; `ConvGeometry.transposedForInputAdjoint`), so it reuses `forward`.
 ///
-/// Work is split over the workers by samples; each worker transforms a chunk of samples into its own
-/// scratch (sized to stay in cache), runs 16 single-threaded gemms on it and transforms back.
+/// Work is cut into chunks (groups of 8 samples, one per SIMD lane, times a band of tile rows) and
+/// split over the workers; each worker transforms a chunk into its own scratch (sized to stay in
+/// cache), runs the (m + 2)² single-threaded gemms on it and transforms back.
 enum Winograd {
     /// The geometries it computes: 3x3 kernel, stride 1, one group, padding <= 2.
     static func handles(_ g: ConvGeometry) -> Bool {
         g.kernelH == 3 && g.kernelW == 3 && g.stride == 1 && g.groups == 1 && g.padding <= 2
     }
 
-    /// Tile columns per gemm: enough samples of a chunk that the 16 gemms are not too thin, few
-    /// enough that the transformed chunk stays in cache (measured in `gtn-bench engine --parts conv`).
+    /// The output tile: F(2x2, 3x3) or F(4x4, 3x3).
+    enum Tile: Int, Sendable {
+        case two = 2, four = 4
+        var m: Int { rawValue }
+        /// Side of the input tile, and the number of products (gemms) per tile.
+        var alpha: Int { rawValue + 2 }
+        var products: Int { alpha * alpha }
+        var name: String { "Winograd F(\(m)x\(m),3x3)" }
+    }
+
+    /// The tile `ConvAlgorithm.automatic` uses for `g`: the one with fewer products per plane
+    /// (F(2x2) on a tie: it rounds less), unless GTN_WINOGRAD_TILE says 2 or 4 (for A/B runs).
+    /// At 14x14, F(4x4) needs 16 tiles x 36 products against 49 x 16 (-27%); measured in
+    /// the meta-iteration: -22% of the wide convolutions' time (docs/NOTES.md).
+    static func preferredTile(for g: ConvGeometry) -> Tile {
+        if let forced = forcedTile { return forced }
+        func products(_ t: Tile) -> Int { (g.outHeight + t.m - 1) / t.m * ((g.outWidth + t.m - 1) / t.m) * t.products }
+        return products(.four) < products(.two) ? .four : .two
+    }
+    static let forcedTile = Int(ProcessInfo.processInfo.environment["GTN_WINOGRAD_TILE"] ?? "").flatMap(Tile.init(rawValue:))
+
+    /// Samples per chunk group, one per SIMD lane: every tile transform below runs on `lanes`
+    /// samples at once as vector code (the tiles of one plane are too few, 49 at 14x14, and
+    /// overlap, so vectorising across them had left the row passes scalar).
+    static let lanes = 8
+    typealias Lanes<S: TensorScalar> = SIMD8<S>
+
+    /// Gemm columns per chunk for F(2x2): enough that the 16 gemms are not too thin, few enough
+    /// that the transformed chunk stays in cache (measured in `gtn-bench engine --parts conv`).
+    /// F(4x4) scales it by 16/36, so that its 36 gemms' scratch is about as large.
     static let columnsPerChunk = Int(ProcessInfo.processInfo.environment["GTN_WINOGRAD_COLUMNS"] ?? "") ?? 392
 
+    /// How a convolution is cut into chunks.
     struct Tiling {
         let g: ConvGeometry
+        let tile: Tile
         /// Tiles down and across one output plane (the last may hang over the edge).
         let rows, cols: Int
-        var perSample: Int { rows * cols }
-        /// Samples per chunk, and a chunk's gemm columns.
-        let samples: Int
-        var columns: Int { samples * perSample }
-        /// The input plane, zero-padded to the 2 * rows + 2 by 2 * cols + 2 patch the tiles read.
-        var paddedH: Int { 2 * rows + 2 }
-        var paddedW: Int { 2 * cols + 2 }
+        /// Groups of `lanes` samples (the last may be partial); how many of them a chunk holds,
+        /// and the bands of tile rows a group's planes are cut into (when one group alone is
+        /// wider than the column budget).
+        let sampleGroups, groupsPerChunk, bands, rowsPerBand: Int
+        var chunks: Int { (sampleGroups + groupsPerChunk - 1) / groupsPerChunk * bands }
+        /// Columns of the largest chunk's gemms.
+        var columns: Int { groupsPerChunk * rowsPerBand * cols * Winograd.lanes }
+        /// Width of the zero-padded input patch the tiles read (m * cols + 2 >= width + 2 * padding).
+        var paddedW: Int { tile.m * cols + 2 }
+        var patchCount: Int { (tile.m * rowsPerBand + 2) * paddedW * Winograd.lanes }
+        var bandCount: Int { tile.m * rowsPerBand * tile.m * cols * Winograd.lanes }
 
-        /// Scratch of one worker: V (C x 16 x columns), M (O x 16 x columns), a padded plane, and
-        /// the row-transformed tiles of one plane.
-        var scratchCount: Int { 16 * (g.inChannels + g.outChannels) * columns + paddedH * paddedW + 16 * perSample }
+        /// Scratch of one worker: V (C x products x columns), M (O x products x columns), the
+        /// lane-interleaved input patch and output band of one group, and one tile's partial
+        /// transform.
+        var scratchCount: Int {
+            tile.products * ((g.inChannels + g.outChannels) * columns + Winograd.lanes) + patchCount + bandCount
+        }
 
-        init(_ g: ConvGeometry) {
+        init(_ g: ConvGeometry, tile: Tile) {
             self.g = g
-            (rows, cols) = ((g.outHeight + 1) / 2, (g.outWidth + 1) / 2)
-            samples = max(1, min(g.batch, Winograd.columnsPerChunk / max(1, (g.outHeight + 1) / 2 * ((g.outWidth + 1) / 2))))
+            self.tile = tile
+            let (m, l) = (tile.m, Winograd.lanes)
+            (rows, cols) = ((g.outHeight + m - 1) / m, (g.outWidth + m - 1) / m)
+            sampleGroups = (g.batch + l - 1) / l
+            let budget = max(1, Winograd.columnsPerChunk * 16 / tile.products)
+            let perGroup = rows * cols * l
+            if perGroup >= budget {
+                let most = max(1, budget / (cols * l))
+                bands = (rows + most - 1) / most
+                rowsPerBand = (rows + bands - 1) / bands
+                groupsPerChunk = 1
+            } else {
+                (bands, rowsPerBand) = (1, rows)
+                let chunks = (sampleGroups + budget / perGroup - 1) / (budget / perGroup)
+                groupsPerChunk = (sampleGroups + chunks - 1) / chunks
+            }
+        }
+
+        /// Chunk k: its sample groups and its band of tile rows.
+        func chunk(_ k: Int) -> Chunk {
+            let (set, band) = k.quotientAndRemainder(dividingBy: bands)
+            let first = set * groupsPerChunk, a0 = band * rowsPerBand
+            return Chunk(firstGroup: first, groups: min(sampleGroups, first + groupsPerChunk) - first, a0: a0,
+                         tileRows: min(rows, a0 + rowsPerBand) - a0, cols: cols)
+        }
+
+        /// The samples of group `group`: first ..< first + count, one per lane.
+        func samples(ofGroup group: Int) -> (first: Int, count: Int) {
+            (group * Winograd.lanes, min(Winograd.lanes, g.batch - group * Winograd.lanes))
         }
     }
 
-    // MARK: Transforms of one tile, as 1-D maps applied to rows and then to columns.
+    /// Sample groups firstGroup ..< firstGroup + groups, tile rows a0 ..< a0 + tileRows. Its gemm
+    /// column (group i, tile row a, tile column b, lane) is ((i * tileRows + a) * cols + b) * lanes + lane.
+    struct Chunk {
+        let firstGroup, groups, a0, tileRows, cols: Int
+        var columnsPerGroup: Int { tileRows * cols * Winograd.lanes }
+        var columns: Int { groups * columnsPerGroup }
+    }
 
-    /// U = G w Gᵀ for every (o, c): 3x3 -> 4x4, stored [16][O][C] (U_ξ is an O x C matrix).
+    // MARK: 1-D transforms. Each 2-D transform applies one along the tile's rows, then along its
+    // columns (or the reverse); written once for lane vectors and once for scalars (weights).
+
     @inline(__always)
-    static func transformWeights<S: TensorScalar>(_ w: UnsafePointer<S>, o: Int, c: Int, into u: UnsafeMutablePointer<S>) {
+    static func load<S: TensorScalar>(_ p: UnsafePointer<S>) -> Lanes<S> {
+        UnsafeRawPointer(p).loadUnaligned(as: Lanes<S>.self)
+    }
+
+    @inline(__always)
+    static func store<S: TensorScalar>(_ v: Lanes<S>, _ p: UnsafeMutablePointer<S>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: Lanes<S>.self)
+    }
+
+    /// F(2x2) Bᵀ on one line of four inputs.
+    @inline(__always)
+    static func inputLine<S: TensorScalar>(_ d0: Lanes<S>, _ d1: Lanes<S>, _ d2: Lanes<S>, _ d3: Lanes<S>)
+        -> (Lanes<S>, Lanes<S>, Lanes<S>, Lanes<S>) {
+        (d0 - d2, d1 + d2, d2 - d1, d1 - d3)
+    }
+
+    /// F(2x2) Aᵀ on one line of four products.
+    @inline(__always)
+    static func outputLine<S: TensorScalar>(_ m0: Lanes<S>, _ m1: Lanes<S>, _ m2: Lanes<S>, _ m3: Lanes<S>) -> (Lanes<S>, Lanes<S>) {
+        (m0 + m1 + m2, m1 - m2 - m3)
+    }
+
+    /// F(2x2) A (Aᵀ's adjoint) on one line of two output gradients.
+    @inline(__always)
+    static func outputAdjointLine<S: TensorScalar>(_ e0: Lanes<S>, _ e1: Lanes<S>) -> (Lanes<S>, Lanes<S>, Lanes<S>, Lanes<S>) {
+        (e0, e0 + e1, e0 - e1, -e1)
+    }
+
+    /// F(4x4) Bᵀ on the six values d[k * stride], into out[k * outStride].
+    @inline(__always)
+    static func inputLine6<S: TensorScalar>(_ d: UnsafePointer<S>, _ stride: Int, _ out: UnsafeMutablePointer<S>, _ outStride: Int) {
+        let (d0, d1, d2, d3, d4, d5) = (load(d), load(d + stride), load(d + 2 * stride), load(d + 3 * stride),
+                                        load(d + 4 * stride), load(d + 5 * stride))
+        let four = Lanes<S>(repeating: 4), five = Lanes<S>(repeating: 5), two = Lanes<S>(repeating: 2)
+        store(four * d0 - five * d2 + d4, out)
+        store((d3 + d4) - four * (d1 + d2), out + outStride)
+        store((d4 - d3) + four * (d1 - d2), out + 2 * outStride)
+        store((d4 - d2) + two * (d3 - d1), out + 3 * outStride)
+        store((d4 - d2) - two * (d3 - d1), out + 4 * outStride)
+        store(four * d1 - five * d3 + d5, out + 5 * outStride)
+    }
+
+    /// F(4x4) Aᵀ on the six products m[k * stride], into the four out[k * outStride].
+    @inline(__always)
+    static func outputLine6<S: TensorScalar>(_ p: UnsafePointer<S>, _ stride: Int, _ out: UnsafeMutablePointer<S>, _ outStride: Int) {
+        let (m0, m1, m2, m3, m4, m5) = (load(p), load(p + stride), load(p + 2 * stride), load(p + 3 * stride),
+                                        load(p + 4 * stride), load(p + 5 * stride))
+        let (a, b, c, d) = (m1 + m2, m1 - m2, m3 + m4, m3 - m4)
+        store(m0 + a + c, out)
+        store(b + Lanes<S>(repeating: 2) * d, out + outStride)
+        store(a + Lanes<S>(repeating: 4) * c, out + 2 * outStride)
+        store(b + Lanes<S>(repeating: 8) * d + m5, out + 3 * outStride)
+    }
+
+    /// F(4x4) A on the four output gradients e[k * stride], into the six out[k * outStride].
+    @inline(__always)
+    static func outputAdjointLine4<S: TensorScalar>(_ e: UnsafePointer<S>, _ stride: Int, _ out: UnsafeMutablePointer<S>, _ outStride: Int) {
+        let (e0, e1, e2, e3) = (load(e), load(e + stride), load(e + 2 * stride), load(e + 3 * stride))
+        let (even, odd) = (e0 + e2, e1 + e3)
+        let (even4, odd8) = (e0 + Lanes<S>(repeating: 4) * e2, Lanes<S>(repeating: 2) * e1 + Lanes<S>(repeating: 8) * e3)
+        store(e0, out)
+        store(even + odd, out + outStride)
+        store(even - odd, out + 2 * outStride)
+        store(even4 + odd8, out + 3 * outStride)
+        store(even4 - odd8, out + 4 * outStride)
+        store(e3, out + 5 * outStride)
+    }
+
+    /// G of F(4x4) on one kernel line (w0, w1, w2).
+    @inline(__always)
+    static func weightLine6<S: TensorScalar>(_ w0: S, _ w1: S, _ w2: S) -> (S, S, S, S, S, S) {
+        let (a, b, c): (S, S, S) = (w0 / 24, w1 / 12, w2 / 6)
+        let u1: S = -(w0 + w1 + w2) / 6
+        let u2: S = -(w0 - w1 + w2) / 6
+        return (w0 / 4, u1, u2, a + b + c, a - b + c, w2)
+    }
+
+    /// Gᵀ of F(4x4) on one line of six.
+    @inline(__always)
+    static func weightAdjointLine6<S: TensorScalar>(_ u0: S, _ u1: S, _ u2: S, _ u3: S, _ u4: S, _ u5: S) -> (S, S, S) {
+        let (a, b, c): (S, S, S) = (u1 / 6, u2 / 6, u3 / 24)
+        let (d, e, f): (S, S, S) = (u4 / 24, u3 / 12, u4 / 12)
+        let w0: S = u0 / 4 - a - b + c + d
+        let w1: S = -a + b + e - f
+        let w2: S = -a - b + u3 / 6 + u4 / 6 + u5
+        return (w0, w1, w2)
+    }
+
+    // MARK: Weights: U = G w Gᵀ for every (o, c), stored [ξ][O][C] (U_ξ is an O x C matrix), and
+    // the adjoint dw = Gᵀ dU G.
+
+    static func transformWeights<S: TensorScalar>(_ w: UnsafePointer<S>, o: Int, c: Int, _ tile: Tile,
+                                                  into u: UnsafeMutablePointer<S>) {
         let oc = o * c
-        withUnsafeTemporaryAllocation(of: S.self, capacity: 12) { t in  // G w: 4 rows x 3 columns
+        withUnsafeTemporaryAllocation(of: S.self, capacity: 18) { t in  // G w: alpha rows x 3 columns
             for k in 0..<oc {
                 let p = w + k * 9
-                for j in 0..<3 {
-                    let (a, b, d) = (p[j], p[3 + j], p[6 + j])
-                    t[j] = a; t[3 + j] = (a + b + d) / 2; t[6 + j] = (a - b + d) / 2; t[9 + j] = d
-                }
-                for i in 0..<4 {
-                    let (a, b, d) = (t[i * 3], t[i * 3 + 1], t[i * 3 + 2])
-                    u[(i * 4) * oc + k] = a
-                    u[(i * 4 + 1) * oc + k] = (a + b + d) / 2
-                    u[(i * 4 + 2) * oc + k] = (a - b + d) / 2
-                    u[(i * 4 + 3) * oc + k] = d
+                switch tile {
+                case .two:
+                    for j in 0..<3 {
+                        let (a, b, d) = (p[j], p[3 + j], p[6 + j])
+                        t[j] = a; t[3 + j] = (a + b + d) / 2; t[6 + j] = (a - b + d) / 2; t[9 + j] = d
+                    }
+                    for i in 0..<4 {
+                        let (a, b, d) = (t[i * 3], t[i * 3 + 1], t[i * 3 + 2])
+                        u[(i * 4) * oc + k] = a
+                        u[(i * 4 + 1) * oc + k] = (a + b + d) / 2
+                        u[(i * 4 + 2) * oc + k] = (a - b + d) / 2
+                        u[(i * 4 + 3) * oc + k] = d
+                    }
+                case .four:
+                    for j in 0..<3 {
+                        let r = weightLine6(p[j], p[3 + j], p[6 + j])
+                        (t[j], t[3 + j], t[6 + j], t[9 + j], t[12 + j], t[15 + j]) = r
+                    }
+                    for i in 0..<6 {
+                        let r = weightLine6(t[i * 3], t[i * 3 + 1], t[i * 3 + 2])
+                        let q = u + i * 6 * oc + k
+                        (q[0], q[oc], q[2 * oc], q[3 * oc], q[4 * oc], q[5 * oc]) = r
+                    }
                 }
             }
         }
     }
 
-    /// dw = Gᵀ dU G for every (o, c): the adjoint of `transformWeights`.
-    @inline(__always)
-    static func transformWeightsAdjoint<S: TensorScalar>(_ du: UnsafePointer<S>, o: Int, c: Int, into dw: UnsafeMutablePointer<S>) {
+    static func transformWeightsAdjoint<S: TensorScalar>(_ du: UnsafePointer<S>, o: Int, c: Int, _ tile: Tile,
+                                                         into dw: UnsafeMutablePointer<S>) {
         let oc = o * c
-        withUnsafeTemporaryAllocation(of: S.self, capacity: 12) { t in  // dU G: 4 rows x 3 columns
+        withUnsafeTemporaryAllocation(of: S.self, capacity: 18) { t in  // dU G: alpha rows x 3 columns
             for k in 0..<oc {
-                for i in 0..<4 {
-                    let (a, b, d, e) = (du[(i * 4) * oc + k], du[(i * 4 + 1) * oc + k], du[(i * 4 + 2) * oc + k], du[(i * 4 + 3) * oc + k])
-                    t[i * 3] = a + (b + d) / 2; t[i * 3 + 1] = (b - d) / 2; t[i * 3 + 2] = (b + d) / 2 + e
-                }
                 let p = dw + k * 9
-                for j in 0..<3 {
-                    let (a, b, d, e) = (t[j], t[3 + j], t[6 + j], t[9 + j])
-                    p[j] = a + (b + d) / 2; p[3 + j] = (b - d) / 2; p[6 + j] = (b + d) / 2 + e
+                switch tile {
+                case .two:
+                    for i in 0..<4 {
+                        let (a, b, d, e) = (du[(i * 4) * oc + k], du[(i * 4 + 1) * oc + k], du[(i * 4 + 2) * oc + k], du[(i * 4 + 3) * oc + k])
+                        t[i * 3] = a + (b + d) / 2; t[i * 3 + 1] = (b - d) / 2; t[i * 3 + 2] = (b + d) / 2 + e
+                    }
+                    for j in 0..<3 {
+                        let (a, b, d, e) = (t[j], t[3 + j], t[6 + j], t[9 + j])
+                        p[j] = a + (b + d) / 2; p[3 + j] = (b - d) / 2; p[6 + j] = (b + d) / 2 + e
+                    }
+                case .four:
+                    for i in 0..<6 {
+                        let q = du + i * 6 * oc + k
+                        (t[i * 3], t[i * 3 + 1], t[i * 3 + 2]) = weightAdjointLine6(q[0], q[oc], q[2 * oc], q[3 * oc], q[4 * oc], q[5 * oc])
+                    }
+                    for j in 0..<3 {
+                        (p[j], p[3 + j], p[6 + j]) = weightAdjointLine6(t[j], t[3 + j], t[6 + j], t[9 + j], t[12 + j], t[15 + j])
+                    }
                 }
             }
         }
     }
 
-    // Layout. A chunk's transformed inputs V are stored [C][16][columns] and the products M (and
-    // dM) [O][16][columns], so that all 16 transforms of one plane land in one contiguous block:
-    // the matrix V_ξ of the gemms is then `V + ξ * columns` with row stride 16 * columns. Within a
-    // plane the tiles are numbered t = a * cols + b, so every transform runs as flat loops over
-    // all of a plane's tiles; only the 1-D transform along the image rows touches pixels with a
-    // stride. `slots` is scratch of 16 x tiles: the row-transformed tiles, slot[i][j][t].
+    // MARK: Inputs and outputs of one (group, channel) band.
+    //
+    // Layout. A chunk's transformed inputs V are stored [C][ξ][columns] and the products M (and
+    // dM) [O][ξ][columns], so the matrix V_ξ of the gemms is `V + ξ * columns` with row stride
+    // products * columns. Before transforming, a band of each plane is copied lane-interleaved
+    // (pixel-major, sample-minor: `patch[(r * w + q) * lanes + lane]`), so each of a tile's inputs
+    // is one vector load and each transformed value one vector store.
 
-    /// V = Bᵀ d B for every tile of one (sample, channel) plane: the 16 rows ξ of the block at `v`
-    /// (row stride `ld`), columns t.
+    /// Copies group `group`'s band of channel `ch` into `patch`, zero-padded and lane-interleaved:
+    /// patch row i holds input row m * a0 - padding + i.
     @inline(__always)
-    static func transformInput<S: TensorScalar>(_ plane: UnsafePointer<S>, _ t: Tiling, padded: UnsafeMutablePointer<S>,
-                                                slots: UnsafeMutablePointer<S>, into v: UnsafeMutablePointer<S>, ld: Int) {
+    static func gatherInputBand<S: TensorScalar>(_ x: UnsafePointer<S>, channel ch: Int, group: Int, _ t: Tiling, _ c: Chunk,
+                                                 into patch: UnsafeMutablePointer<S>) {
+        let (g, pw, l) = (t.g, t.paddedW, lanes)
+        let patchRows = t.tile.m * c.tileRows + 2
+        patch.update(repeating: 0, count: patchRows * pw * l)
+        let top = t.tile.m * c.a0 - g.padding
+        let (r0, r1) = (max(0, top), min(g.height, top + patchRows))
+        guard r0 < r1 else { return }
+        let (plane, w) = (g.height * g.width, min(g.width, pw - g.padding))
+        let samples = t.samples(ofGroup: group)
+        for lane in 0..<samples.count {
+            let src = x + ((samples.first + lane) * g.inChannels + ch) * plane
+            for r in r0..<r1 {
+                let (row, dst) = (src + r * g.width, patch + ((r - top) * pw + g.padding) * l + lane)
+                for q in 0..<w { dst[q * l] = row[q] }
+            }
+        }
+    }
+
+    /// V = Bᵀ d B for every tile of the band in `patch`, into the rows ξ at `v` (row stride `ld`).
+    @inline(__always)
+    static func transformInputBand<S: TensorScalar>(_ patch: UnsafePointer<S>, _ t: Tiling, _ c: Chunk,
+                                                    scratch: UnsafeMutablePointer<S>, into v: UnsafeMutablePointer<S>, ld: Int) {
+        let (pw, l, m) = (t.paddedW, lanes, t.tile.m)
+        for a in 0..<c.tileRows {
+            for b in 0..<t.cols {
+                let p = patch + (m * a * pw + m * b) * l
+                let column = v + (a * t.cols + b) * l
+                switch t.tile {
+                case .two:
+                    @inline(__always) func d(_ i: Int, _ j: Int) -> Lanes<S> { load(p + (i * pw + j) * l) }
+                    // Column j of the result: ξ = j, 4 + j, 8 + j, 12 + j.
+                    @inline(__always) func put(_ j: Int, _ x: (Lanes<S>, Lanes<S>, Lanes<S>, Lanes<S>)) {
+                        let q = column + j * ld
+                        store(x.0, q); store(x.1, q + 4 * ld); store(x.2, q + 8 * ld); store(x.3, q + 12 * ld)
+                    }
+                    // Bᵀ along each of the tile's rows i, then down each transformed column j.
+                    let h0 = inputLine(d(0, 0), d(0, 1), d(0, 2), d(0, 3))
+                    let h1 = inputLine(d(1, 0), d(1, 1), d(1, 2), d(1, 3))
+                    let h2 = inputLine(d(2, 0), d(2, 1), d(2, 2), d(2, 3))
+                    let h3 = inputLine(d(3, 0), d(3, 1), d(3, 2), d(3, 3))
+                    put(0, inputLine(h0.0, h1.0, h2.0, h3.0))
+                    put(1, inputLine(h0.1, h1.1, h2.1, h3.1))
+                    put(2, inputLine(h0.2, h1.2, h2.2, h3.2))
+                    put(3, inputLine(h0.3, h1.3, h2.3, h3.3))
+                case .four:
+                    // Along the rows into the 6 x 6 scratch, then down its columns into V.
+                    for i in 0..<6 { inputLine6(p + i * pw * l, l, scratch + i * 6 * l, l) }
+                    for j in 0..<6 { inputLine6(scratch + j * l, 6 * l, column + j * ld, 6 * ld) }
+                }
+            }
+        }
+    }
+
+    /// Y = Aᵀ M A for every tile of the band of output channel `o` (its rows ξ at `m`, row stride
+    /// `ld`), through the lane-interleaved `band` (m * tileRows x m * cols), written into the
+    /// output planes of group `group`'s samples with the tiles' overhang dropped.
+    @inline(__always)
+    static func transformOutputBand<S: TensorScalar>(_ mp: UnsafePointer<S>, ld: Int, _ t: Tiling, _ c: Chunk, group: Int,
+                                                     band: UnsafeMutablePointer<S>, scratch: UnsafeMutablePointer<S>,
+                                                     channel o: Int, into y: UnsafeMutablePointer<S>) {
+        let (l, m) = (lanes, t.tile.m)
+        let bw = m * t.cols
+        for a in 0..<c.tileRows {
+            for b in 0..<t.cols {
+                let q = mp + (a * t.cols + b) * l
+                let p = band + (m * a * bw + m * b) * l
+                switch t.tile {
+                case .two:
+                    @inline(__always) func mm(_ i: Int, _ j: Int) -> Lanes<S> { load(q + (4 * i + j) * ld) }
+                    let k0 = outputLine(mm(0, 0), mm(1, 0), mm(2, 0), mm(3, 0))
+                    let k1 = outputLine(mm(0, 1), mm(1, 1), mm(2, 1), mm(3, 1))
+                    let k2 = outputLine(mm(0, 2), mm(1, 2), mm(2, 2), mm(3, 2))
+                    let k3 = outputLine(mm(0, 3), mm(1, 3), mm(2, 3), mm(3, 3))
+                    let top = outputLine(k0.0, k1.0, k2.0, k3.0), bottom = outputLine(k0.1, k1.1, k2.1, k3.1)
+                    store(top.0, p); store(top.1, p + l); store(bottom.0, p + bw * l); store(bottom.1, p + bw * l + l)
+                case .four:
+                    // Down the columns into the 4 x 6 scratch, then along its rows into the band.
+                    for j in 0..<6 { outputLine6(q + j * ld, 6 * ld, scratch + j * l, 6 * l) }
+                    for i in 0..<4 { outputLine6(scratch + i * 6 * l, l, p + i * bw * l, l) }
+                }
+            }
+        }
         let g = t.g
-        let (ph, pw, p, tc, tiles) = (t.paddedH, t.paddedW, g.padding, t.cols, t.perSample)
-        // Zero-padded copy: padded row r, column q hold x[r - p, q - p].
-        padded.update(repeating: 0, count: ph * pw)
-        for r in 0..<min(g.height, ph - p) {
-            (padded + (r + p) * pw + p).update(from: plane + r * g.width, count: min(g.width, pw - p))
-        }
-        // Bᵀ along each padded row r, into the two tile rows that read it: row i = r % 2 of tile
-        // row r / 2, and row i + 2 of tile row r / 2 - 1.
-        for r in 0..<ph {
-            let src = padded + r * pw
-            for k in 0..<2 {
-                let (a, i) = k == 0 ? (r / 2, r % 2) : (r / 2 - 1, r % 2 + 2)
-                guard a >= 0 && a < t.rows else { continue }
-                let dst = slots + i * 4 * tiles + a * tc
-                for b in 0..<tc {
-                    let (d0, d1, d2, d3) = (src[2 * b], src[2 * b + 1], src[2 * b + 2], src[2 * b + 3])
-                    dst[b] = d0 - d2; dst[tiles + b] = d1 + d2; dst[2 * tiles + b] = d2 - d1; dst[3 * tiles + b] = d1 - d3
-                }
-            }
-        }
-        // Bᵀ down the tiles' columns: V[ξ = 4 i + j][t].
-        for j in 0..<4 {
-            let (h0, h1, h2, h3) = (slots + j * tiles, slots + (4 + j) * tiles, slots + (8 + j) * tiles, slots + (12 + j) * tiles)
-            let (v0, v1, v2, v3) = (v + j * ld, v + (4 + j) * ld, v + (8 + j) * ld, v + (12 + j) * ld)
-            for k in 0..<tiles {
-                v0[k] = h0[k] - h2[k]; v1[k] = h1[k] + h2[k]; v2[k] = h2[k] - h1[k]; v3[k] = h1[k] - h3[k]
+        let (oh, ow, plane) = (g.outHeight, g.outWidth, g.outHeight * g.outWidth)
+        let rowsHere = min(m * c.tileRows, oh - m * c.a0)
+        let samples = t.samples(ofGroup: group)
+        for lane in 0..<samples.count {
+            let dst = y + ((samples.first + lane) * g.outChannels + o) * plane + m * c.a0 * ow
+            for r in 0..<rowsHere {
+                let (row, src) = (dst + r * ow, band + r * bw * l + lane)
+                for q in 0..<ow { row[q] = src[q * l] }
             }
         }
     }
 
-    /// Y = Aᵀ M A for every tile of one (sample, output channel) plane, whose 16 rows ξ are at `m`
-    /// (row stride `ld`), written into `out` (oh x ow) with the tiles' overhang dropped.
+    /// dM = A dY Aᵀ for every tile of the band of output channel `o` of `dy` (group `group`'s
+    /// samples): the adjoint of `transformOutputBand`, into the rows ξ at `dm` (row stride `ld`).
     @inline(__always)
-    static func transformOutput<S: TensorScalar>(_ m: UnsafePointer<S>, ld: Int, _ t: Tiling,
-                                                 slots: UnsafeMutablePointer<S>, into out: UnsafeMutablePointer<S>) {
-        let (tc, oh, ow, tiles) = (t.cols, t.g.outHeight, t.g.outWidth, t.perSample)
-        // Aᵀ down the columns: slot[i][j][t], i in 0..<2.
-        for j in 0..<4 {
-            let (m0, m1, m2, m3) = (m + j * ld, m + (4 + j) * ld, m + (8 + j) * ld, m + (12 + j) * ld)
-            let (y0, y1) = (slots + j * tiles, slots + (4 + j) * tiles)
-            for k in 0..<tiles { y0[k] = m0[k] + m1[k] + m2[k]; y1[k] = m1[k] - m2[k] - m3[k] }
-        }
-        // Aᵀ along the rows, into output rows 2a and 2a + 1.
-        for a in 0..<t.rows {
-            for i in 0..<2 where 2 * a + i < oh {
-                let r = slots + i * 4 * tiles + a * tc
-                let (c0, c1, c2, c3) = (r, r + tiles, r + 2 * tiles, r + 3 * tiles)
-                let dst = out + (2 * a + i) * ow
-                for b in 0..<(ow / 2) {
-                    dst[2 * b] = c0[b] + c1[b] + c2[b]
-                    dst[2 * b + 1] = c1[b] - c2[b] - c3[b]
-                }
-                if ow % 2 == 1 { let b = ow / 2; dst[2 * b] = c0[b] + c1[b] + c2[b] }
+    static func transformOutputAdjointBand<S: TensorScalar>(_ dy: UnsafePointer<S>, channel o: Int, group: Int, _ t: Tiling, _ c: Chunk,
+                                                            band: UnsafeMutablePointer<S>, scratch: UnsafeMutablePointer<S>,
+                                                            into dm: UnsafeMutablePointer<S>, ld: Int) {
+        let (l, m, g) = (lanes, t.tile.m, t.g)
+        let bw = m * t.cols
+        let (oh, ow, plane) = (g.outHeight, g.outWidth, g.outHeight * g.outWidth)
+        // The band, lane-interleaved, zero past the planes' edges and in unused lanes.
+        band.update(repeating: 0, count: m * c.tileRows * bw * l)
+        let rowsHere = min(m * c.tileRows, oh - m * c.a0)
+        let samples = t.samples(ofGroup: group)
+        for lane in 0..<samples.count {
+            let src = dy + ((samples.first + lane) * g.outChannels + o) * plane + m * c.a0 * ow
+            for r in 0..<rowsHere {
+                let (row, dst) = (src + r * ow, band + r * bw * l + lane)
+                for q in 0..<ow { dst[q * l] = row[q] }
             }
         }
-    }
-
-    /// dM = A dY Aᵀ for every tile of one (sample, output channel) plane `dy` (oh x ow): the
-    /// adjoint of `transformOutput`, into the 16 rows at `dm` (row stride `ld`).
-    @inline(__always)
-    static func transformOutputAdjoint<S: TensorScalar>(_ dy: UnsafePointer<S>, _ t: Tiling, slots: UnsafeMutablePointer<S>,
-                                                        into dm: UnsafeMutablePointer<S>, ld: Int) {
-        let (tc, oh, ow, tiles) = (t.cols, t.g.outHeight, t.g.outWidth, t.perSample)
-        // A along the rows 2a, 2a + 1 (zero past the edge): slot[i][j][t].
-        for a in 0..<t.rows {
-            for i in 0..<2 {
-                let r = slots + i * 4 * tiles + a * tc
-                let (e0, e1, e2, e3) = (r, r + tiles, r + 2 * tiles, r + 3 * tiles)
-                guard 2 * a + i < oh else {
-                    e0.update(repeating: 0, count: tc); e1.update(repeating: 0, count: tc)
-                    e2.update(repeating: 0, count: tc); e3.update(repeating: 0, count: tc)
-                    continue
+        for a in 0..<c.tileRows {
+            for b in 0..<t.cols {
+                let p = band + (m * a * bw + m * b) * l
+                let q = dm + (a * t.cols + b) * l
+                switch t.tile {
+                case .two:
+                    let (e00, e01, e10, e11) = (load(p), load(p + l), load(p + bw * l), load(p + bw * l + l))
+                    // A along each row, then down each column.
+                    let h0 = outputAdjointLine(e00, e01), h1 = outputAdjointLine(e10, e11)
+                    @inline(__always) func put(_ j: Int, _ x: (Lanes<S>, Lanes<S>, Lanes<S>, Lanes<S>)) {
+                        let r = q + j * ld
+                        store(x.0, r); store(x.1, r + 4 * ld); store(x.2, r + 8 * ld); store(x.3, r + 12 * ld)
+                    }
+                    put(0, outputAdjointLine(h0.0, h1.0))
+                    put(1, outputAdjointLine(h0.1, h1.1))
+                    put(2, outputAdjointLine(h0.2, h1.2))
+                    put(3, outputAdjointLine(h0.3, h1.3))
+                case .four:
+                    // Along the rows into the 4 x 6 scratch, then down its columns into dM.
+                    for i in 0..<4 { outputAdjointLine4(p + i * bw * l, l, scratch + i * 6 * l, l) }
+                    for j in 0..<6 { outputAdjointLine4(scratch + j * l, 6 * l, q + j * ld, 6 * ld) }
                 }
-                let src = dy + (2 * a + i) * ow
-                for b in 0..<(ow / 2) {
-                    let (y0, y1) = (src[2 * b], src[2 * b + 1])
-                    e0[b] = y0; e1[b] = y0 + y1; e2[b] = y0 - y1; e3[b] = -y1
-                }
-                if ow % 2 == 1 { let b = ow / 2, y0 = src[2 * b]; e0[b] = y0; e1[b] = y0; e2[b] = y0; e3[b] = 0 }
             }
-        }
-        // A down the columns.
-        for j in 0..<4 {
-            let (f0, f1) = (slots + j * tiles, slots + (4 + j) * tiles)
-            let (d0, d1, d2, d3) = (dm + j * ld, dm + (4 + j) * ld, dm + (8 + j) * ld, dm + (12 + j) * ld)
-            for k in 0..<tiles { d0[k] = f0[k]; d1[k] = f0[k] + f1[k]; d2[k] = f0[k] - f1[k]; d3[k] = -f1[k] }
         }
     }
 
     // MARK: The two maps
 
-    /// Splits one worker's scratch into V, M and the transforms' scratch, and fills V with the
-    /// transformed inputs of samples first ..< first + count.
+    /// One worker's scratch, split.
+    struct Scratch<S: TensorScalar> {
+        let v, m, patch, band, tile: UnsafeMutablePointer<S>
+        init(_ base: UnsafeMutablePointer<S>, _ t: Tiling, _ c: Chunk) {
+            let (p, n) = (t.tile.products, c.columns)
+            v = base
+            m = v + p * t.g.inChannels * n
+            patch = m + p * t.g.outChannels * n
+            band = patch + t.patchCount
+            tile = band + t.bandCount
+        }
+    }
+
+    /// Fills V with the transformed inputs of chunk `c`.
     @inline(__always)
-    static func transformInputs<S: TensorScalar>(_ x: UnsafePointer<S>, first: Int, count: Int, _ t: Tiling,
-                                                 scratch: UnsafeMutablePointer<S>)
-        -> (v: UnsafeMutablePointer<S>, m: UnsafeMutablePointer<S>, slots: UnsafeMutablePointer<S>) {
-        let (c, cols, plane) = (t.g.inChannels, t.columns, t.g.height * t.g.width)
-        let v = scratch, m = scratch + 16 * c * cols
-        let padded = m + 16 * t.g.outChannels * cols, slots = padded + t.paddedH * t.paddedW
-        for s in 0..<count {
-            for ch in 0..<c {
-                transformInput(x + ((first + s) * c + ch) * plane, t, padded: padded, slots: slots,
-                               into: v + ch * 16 * cols + s * t.perSample, ld: cols)
+    static func transformInputs<S: TensorScalar>(_ x: UnsafePointer<S>, _ t: Tiling, _ c: Chunk, _ s: Scratch<S>) {
+        let (p, n) = (t.tile.products, c.columns)
+        for k in 0..<t.g.inChannels {
+            for i in 0..<c.groups {
+                gatherInputBand(x, channel: k, group: c.firstGroup + i, t, c, into: s.patch)
+                transformInputBand(s.patch, t, c, scratch: s.tile, into: s.v + k * p * n + i * c.columnsPerGroup, ld: n)
             }
         }
-        return (v, m, slots)
     }
 
     /// y = conv(x, w).
     @_specialize(where S == Float) @_specialize(where S == Double)
-    static func forward<S: TensorScalar>(_ x: Tensor<S>, _ w: Tensor<S>, _ g: ConvGeometry) -> Tensor<S> {
-        precondition(handles(g), "Winograd F(2x2,3x3): geometry \(g) is not a 3x3 stride-1 ungrouped convolution with padding <= 2")
-        let t = Tiling(g)
-        let (o, c, cols, tiles) = (g.outChannels, g.inChannels, t.columns, t.perSample)
-        var u = [S](repeating: 0, count: 16 * o * c)
-        w.scalars.withUnsafeBufferPointer { pw in u.withUnsafeMutableBufferPointer { transformWeights(pw.baseAddress!, o: o, c: c, into: $0.baseAddress!) } }
-        let outPlane = g.outHeight * g.outWidth
+    static func forward<S: TensorScalar>(_ x: Tensor<S>, _ w: Tensor<S>, _ g: ConvGeometry, tile: Tile = .two) -> Tensor<S> {
+        precondition(handles(g), "\(tile.name): geometry \(g) is not a 3x3 stride-1 ungrouped convolution with padding <= 2")
+        let t = Tiling(g, tile: tile)
+        let (o, c, p) = (g.outChannels, g.inChannels, tile.products)
+        var u = [S](repeating: 0, count: p * o * c)
+        w.scalars.withUnsafeBufferPointer { pw in u.withUnsafeMutableBufferPointer { transformWeights(pw.baseAddress!, o: o, c: c, tile, into: $0.baseAddress!) } }
         return Tensor(shape: g.outputShape) { y in
             x.scalars.withUnsafeBufferPointer { px in
                 u.withUnsafeBufferPointer { pu in
                     let y = y
-                    forEachChunk(t) { (first: Int, n: Int, scratch: UnsafeMutablePointer<S>, _: Int) in
-                        let (v, m, slots) = transformInputs(px.baseAddress!, first: first, count: n, t, scratch: scratch)
-                        for xi in 0..<16 {
-                            S.gemm(transA: false, transB: false, m: o, n: n * tiles, k: c, alpha: 1,
-                                   a: pu.baseAddress! + xi * o * c, lda: c, b: v + xi * cols, ldb: 16 * cols,
-                                   beta: 0, c: m + xi * cols, ldc: 16 * cols)
+                    forEachChunk(t) { (chunk: Chunk, base: UnsafeMutablePointer<S>, _: Int) in
+                        let (n, s) = (chunk.columns, Scratch(base, t, chunk))
+                        transformInputs(px.baseAddress!, t, chunk, s)
+                        for xi in 0..<p {
+                            S.gemm(transA: false, transB: false, m: o, n: n, k: c, alpha: 1,
+                                   a: pu.baseAddress! + xi * o * c, lda: c, b: s.v + xi * n, ldb: p * n,
+                                   beta: 0, c: s.m + xi * n, ldc: p * n)
                         }
-                        for s in 0..<n {
-                            for oc in 0..<o {
-                                transformOutput(m + oc * 16 * cols + s * tiles, ld: cols, t, slots: slots,
-                                                into: y.baseAddress! + ((first + s) * o + oc) * outPlane)
+                        for oc in 0..<o {
+                            for i in 0..<chunk.groups {
+                                transformOutputBand(s.m + oc * p * n + i * chunk.columnsPerGroup, ld: n, t, chunk, group: chunk.firstGroup + i,
+                                                    band: s.band, scratch: s.tile, channel: oc, into: y.baseAddress!)
                             }
                         }
                     }
@@ -247,29 +496,29 @@ enum Winograd {
 
     /// dw = adjoint of conv in w, applied to dy: dU_ξ = Σ_tiles dM_ξ V_ξᵀ, then dw = Gᵀ dU G.
     @_specialize(where S == Float) @_specialize(where S == Double)
-    static func backwardWeight<S: TensorScalar>(_ x: Tensor<S>, _ dy: Tensor<S>, _ g: ConvGeometry) -> Tensor<S> {
-        precondition(handles(g), "Winograd F(2x2,3x3): geometry \(g) is not a 3x3 stride-1 ungrouped convolution with padding <= 2")
-        let t = Tiling(g)
-        let (o, c, cols, tiles) = (g.outChannels, g.inChannels, t.columns, t.perSample)
-        let outPlane = g.outHeight * g.outWidth
-        let workers = max(1, min(workerCount, (g.batch + t.samples - 1) / t.samples))
-        let uCount = 16 * o * c
+    static func backwardWeight<S: TensorScalar>(_ x: Tensor<S>, _ dy: Tensor<S>, _ g: ConvGeometry, tile: Tile = .two) -> Tensor<S> {
+        precondition(handles(g), "\(tile.name): geometry \(g) is not a 3x3 stride-1 ungrouped convolution with padding <= 2")
+        let t = Tiling(g, tile: tile)
+        let (o, c, p) = (g.outChannels, g.inChannels, tile.products)
+        let workers = max(1, min(workerCount, t.chunks))
+        let uCount = p * o * c
         var du = [S](repeating: 0, count: uCount * workers)
         x.scalars.withUnsafeBufferPointer { px in
             dy.scalars.withUnsafeBufferPointer { pdy in
                 du.withUnsafeMutableBufferPointer { acc in
                     let acc = acc
-                    forEachChunk(t, workers: workers) { (first: Int, n: Int, scratch: UnsafeMutablePointer<S>, worker: Int) in
-                        let (v, m, slots) = transformInputs(px.baseAddress!, first: first, count: n, t, scratch: scratch)
-                        for s in 0..<n {
-                            for oc in 0..<o {
-                                transformOutputAdjoint(pdy.baseAddress! + ((first + s) * o + oc) * outPlane, t, slots: slots,
-                                                       into: m + oc * 16 * cols + s * tiles, ld: cols)
+                    forEachChunk(t, workers: workers) { (chunk: Chunk, base: UnsafeMutablePointer<S>, worker: Int) in
+                        let (n, s) = (chunk.columns, Scratch(base, t, chunk))
+                        transformInputs(px.baseAddress!, t, chunk, s)
+                        for oc in 0..<o {
+                            for i in 0..<chunk.groups {
+                                transformOutputAdjointBand(pdy.baseAddress!, channel: oc, group: chunk.firstGroup + i, t, chunk, band: s.band,
+                                                           scratch: s.tile, into: s.m + oc * p * n + i * chunk.columnsPerGroup, ld: n)
                             }
                         }
-                        for xi in 0..<16 {
-                            S.gemm(transA: false, transB: true, m: o, n: c, k: n * tiles, alpha: 1,
-                                   a: m + xi * cols, lda: 16 * cols, b: v + xi * cols, ldb: 16 * cols,
+                        for xi in 0..<p {
+                            S.gemm(transA: false, transB: true, m: o, n: c, k: n, alpha: 1,
+                                   a: s.m + xi * n, lda: p * n, b: s.v + xi * n, ldb: p * n,
                                    beta: 1, c: acc.baseAddress! + worker * uCount + xi * o * c, ldc: c)
                         }
                     }
@@ -278,29 +527,21 @@ enum Winograd {
             }
         }
         return Tensor(shape: g.weightShape) { dw in
-            du.withUnsafeBufferPointer { transformWeightsAdjoint($0.baseAddress!, o: o, c: c, into: dw.baseAddress!) }
+            du.withUnsafeBufferPointer { transformWeightsAdjoint($0.baseAddress!, o: o, c: c, tile, into: dw.baseAddress!) }
         }
     }
 
-    /// Splits the batch over the workers in contiguous ranges and each range into chunks of
-    /// `t.samples`; `body(firstSample, samplesInChunk, scratch, worker)`.
+    /// Splits the chunks over the workers in contiguous ranges; `body(chunk, scratch, worker)`.
     @inline(__always)
     static func forEachChunk<S>(_ t: Tiling, workers: Int? = nil,
-                                _ body: (_ first: Int, _ count: Int, _ scratch: UnsafeMutablePointer<S>, _ worker: Int) -> Void) {
-        let batch = t.g.batch
-        let chunks = (batch + t.samples - 1) / t.samples
+                                _ body: (_ chunk: Chunk, _ scratch: UnsafeMutablePointer<S>, _ worker: Int) -> Void) {
+        let chunks = t.chunks
         let n = workers ?? max(1, min(workerCount, chunks))
         withoutActuallyEscaping(body) { body in
             let run = { (k: Int) in
                 let buf = UnsafeMutablePointer<S>.allocate(capacity: t.scratchCount)
                 defer { buf.deallocate() }
-                // Whole chunks per worker, so every gemm but the last is full width.
-                var chunk = chunks * k / n
-                while chunk < chunks * (k + 1) / n {
-                    let first = chunk * t.samples
-                    body(first, min(t.samples, batch - first), buf, k)
-                    chunk += 1
-                }
+                for chunk in (chunks * k / n)..<(chunks * (k + 1) / n) { body(t.chunk(chunk), buf, k) }
             }
             if n == 1 { run(0) } else { DispatchQueueHelper.concurrent(n, run) }
         }

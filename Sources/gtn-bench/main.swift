@@ -90,7 +90,7 @@ struct Engine: ParsableCommand {
     @Option(help: "Batch size of the convolution and learner measurements.")
     var batch = 128
 
-    @Option(help: "Which parts to run: any of gemm, conv, learner (comma-separated).")
+    @Option(help: "Which parts to run: any of gemm, conv, matmul, elementwise, learner (comma-separated).")
     var parts = "gemm,conv,learner"
 
     func run() throws {
@@ -132,6 +132,22 @@ struct Engine: ParsableCommand {
                 flops: geo.flops, reference: sgemmRate)
             row("\(name) backward weight", medianSeconds(repeats) { _ = Convolution.backwardWeight(x, dy, geo) },
                 flops: geo.flops, reference: sgemmRate)
+        }
+
+        // The meta-iteration's matrix products: the learner's fc1 (6272 -> 256) forward and both
+        // adjoints, the generator's 1024 -> 6272 layer and its weight adjoint.
+        let products: [(String, Int, Int, Int, Bool, Bool)] = [
+            ("fc1 forward 128x6272 . 6272x256", 128, 6272, 256, false, false),
+            ("fc1 input adjoint 128x256 . (6272x256)T", 128, 256, 6272, false, true),
+            ("fc1 weight adjoint (128x6272)T . 128x256", 6272, 128, 256, true, false),
+            ("generator 128x1024 . 1024x6272", 128, 1024, 6272, false, false),
+            ("generator weight adjoint (128x1024)T . 128x6272", 1024, 128, 6272, true, false),
+        ]
+        for (name, m, k, n, ta, tb) in products where parts.contains("matmul") {
+            let a = Tensor<Float>.randomNormal(ta ? [k, m] : [m, k], using: &rng)
+            let b = Tensor<Float>.randomNormal(tb ? [n, k] : [k, n], using: &rng)
+            row(name, medianSeconds(repeats) { _ = Tensor.matmul(a, b, transposeA: ta, transposeB: tb) },
+                flops: 2 * Double(m * n * k), reference: sgemmRate)
         }
 
         // 3. The base_fc learner: forward, backward with createGraph, and the double backward

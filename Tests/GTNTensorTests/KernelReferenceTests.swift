@@ -614,18 +614,28 @@ func convolutionExactOnIntegers(_ c: ConvCase) {
     let (xv, wv, dyv) = (integers(c.x, seed: 18, range: 3), integers(c.w, seed: 19, range: 3),
                          integers(g.outputShape, seed: 20, range: 3))
     let (y, dx, dw) = (naiveConv(xv, wv, g), naiveConvBackwardInput(dyv, wv, g), naiveConvBackwardWeight(xv, dyv, g))
-    // Winograd's transforms only add, subtract and halve, so on small integers it is exact too.
+    // Winograd F(2x2)'s transforms only add, subtract and halve, so on small integers it is exact
+    // too. F(4x4)'s divide by 6 and 24: within a few roundings of the largest value.
     func run<S: ReferenceScalar>(_: S.Type, _ algorithm: ConvAlgorithm) {
         let name = "\(S.self) \(algorithm)"
+        let rounds = [algorithm, algorithm.resolved(for: g)].contains(.winograd4)
+            || (g.transposedForInputAdjoint.map { algorithm.resolved(for: $0) == .winograd4 } ?? false)
+        func check(_ got: [Double], _ want: [Double], _ what: String) {
+            guard rounds else { return expectExact(got, want, what) }
+            let scale = want.reduce(0) { max($0, abs($1)) }
+            let tol = S.self == Double.self ? 1e-12 : 1e-5
+            let worst = zip(got, want).reduce(0) { max($0, abs($1.0 - $1.1)) }
+            #expect(got.count == want.count && worst <= tol * max(scale, 1), "\(what): off by \(worst) of \(scale)")
+        }
         let fwd = Convolution.forward(tensor(c.x, xv) as Tensor<S>, tensor(c.w, wv), g, algorithm: algorithm)
         #expect(fwd.shape == g.outputShape)
-        expectExact(fwd.doubles, y, "forward \(name)")
+        check(fwd.doubles, y, "forward \(name)")
         let bi = Convolution.backwardInput(tensor(g.outputShape, dyv) as Tensor<S>, tensor(c.w, wv), g, algorithm: algorithm)
         #expect(bi.shape == c.x)
-        expectExact(bi.doubles, dx, "backwardInput \(name)")
+        check(bi.doubles, dx, "backwardInput \(name)")
         let bw = Convolution.backwardWeight(tensor(c.x, xv) as Tensor<S>, tensor(g.outputShape, dyv), g, algorithm: algorithm)
         #expect(bw.shape == c.w)
-        expectExact(bw.doubles, dw, "backwardWeight \(name)")
+        check(bw.doubles, dw, "backwardWeight \(name)")
     }
     for algorithm in ConvAlgorithm.allCases where algorithm.supports(g) {
         run(Double.self, algorithm)
@@ -666,13 +676,18 @@ func convolutionOnRandomsAndAdjointIdentity(_ c: ConvCase) {
             let scale = b.scalars.reduce(Float(0)) { max($0, abs($1)) }
             return a.maxAbsDifference(b) / scale
         }
-        let pairs: [(String, Tensor<Float>, Tensor<Float>)] = [
-            ("forward", Convolution.forward(x, w, g, algorithm: .winograd), Convolution.forward(x, w, g, algorithm: .im2col)),
-            ("backwardInput", Convolution.backwardInput(dy, w, g, algorithm: .winograd), Convolution.backwardInput(dy, w, g, algorithm: .im2col)),
-            ("backwardWeight", Convolution.backwardWeight(x, dy, g, algorithm: .winograd), Convolution.backwardWeight(x, dy, g, algorithm: .im2col)),
-        ]
-        for (name, a, b) in pairs {
-            #expect(relative(a, b) < 2e-5, "\(name) \(xs) -> \(ws): max difference \(relative(a, b)) of the largest entry")
+        // F(4x4)'s transforms have larger coefficients (up to 8 in Aᵀ, 5 in Bᵀ), so it rounds
+        // more. Measured (printed): F(2x2) 5-7e-7, F(4x4) 5-9e-6 of the largest entry.
+        for (algorithm, bound) in [(ConvAlgorithm.winograd, Float(2e-5)), (.winograd4, Float(3e-5))] {
+            let pairs: [(String, Tensor<Float>, Tensor<Float>)] = [
+                ("forward", Convolution.forward(x, w, g, algorithm: algorithm), Convolution.forward(x, w, g, algorithm: .im2col)),
+                ("backwardInput", Convolution.backwardInput(dy, w, g, algorithm: algorithm), Convolution.backwardInput(dy, w, g, algorithm: .im2col)),
+                ("backwardWeight", Convolution.backwardWeight(x, dy, g, algorithm: algorithm), Convolution.backwardWeight(x, dy, g, algorithm: .im2col)),
+            ]
+            for (name, a, b) in pairs {
+                print("winograd accuracy: \(algorithm) \(name) \(xs) -> \(ws): \(relative(a, b)) of the largest entry")
+                #expect(relative(a, b) < bound, "\(algorithm) \(name) \(xs) -> \(ws): max difference \(relative(a, b)) of the largest entry")
+            }
         }
     }
 }

@@ -11,10 +11,16 @@ import Testing
 /// another order (im2col, and direct loops for every convolution) give Float32 meta-gradients
 /// 2.7e-3 apart here (relative, in the norm of the whole), because max pooling and LeakyReLU are
 /// not smooth: a last-bit difference between a window's two largest inputs sends that gradient to
-/// the other one. 1e-4 is below this computation's Float32 noise floor. The fast path measured
-/// 7.5e-4 from im2col (inside the spread of the exact orders), and must stay under 2e-3, for the
-/// whole and for every meta-parameter that carries a share of it. (The direct-everywhere run is
-/// not repeated here: it takes four minutes in a debug build.)
+/// the other one. 1e-4 is below this computation's Float32 noise floor, and so is any bound at
+/// the spread itself: which windows flip is chance, so one run's distance is a draw, and per
+/// meta-parameter the draws are wider than for the whole. Measured, whole / worst meta-parameter:
+/// scalar Winograd F(2x2) 7.5e-4 / -; lane-parallel F(2x2) (another summation order in the
+/// weight adjoint) 1.0e-3 / 2.1e-3; F(4x4) for the wide layers 2.5e-3 / 3.2e-3 (2026-12-02, with
+/// OpenBLAS's Cooperlake kernels). So the bound is twice the exact orders' spread, 5.4e-3: it
+/// catches what this test is for (a wrong replay, tile or lane is off by O(1)), while the
+/// kernels' Float32 accuracy is bounded tightly (1e-5 and below), at the same shapes, in
+/// KernelReferenceTests. (The direct-everywhere run is not repeated here: it takes four minutes
+/// in a debug build.)
 @Suite("Fast paths at the official shapes")
 struct FastPathEquivalenceTests {
     /// Euclidean distance between two lists of tensors (of one tensor and zeros when `b` is nil).
@@ -59,12 +65,13 @@ struct FastPathEquivalenceTests {
         let fastError = Self.distance(fast.gradients, plain.gradients) / norm
         print("fast-path test: relative difference to im2col \(fastError)")
         #expect(norm > 0)
-        #expect(fastError < 2e-3, "fast path \(fastError)")
+        let bound = 2 * 2.7e-3  // twice the spread of two exact summation orders
+        #expect(fastError < bound, "fast path \(fastError)")
         // Every meta-parameter that carries a share of the gradient, not only the whole.
         for (i, (a, b)) in zip(plain.gradients, fast.gradients).enumerated() {
             let (na, d) = (Self.distance([a]), Self.distance([a], [b]))
             guard na > 1e-3 * norm else { continue }  // e.g. biases before a batch norm: zero up to rounding
-            #expect(d <= 2e-3 * na, "meta-parameter \(i) \(a.shape): relative difference \(d / na)")
+            #expect(d <= bound * na, "meta-parameter \(i) \(a.shape): relative difference \(d / na)")
         }
     }
 }

@@ -115,17 +115,25 @@ struct MetaTrainerTests {
         for (x, y) in zip(ga.gradients, gb.gradients) { #expect(Double(x.maxAbsDifference(y)) / scale < 1e-5) }
 
         var trainer = MetaTrainer(config: config)
+        var rng = RandomSource(seed: 123)
+        let test = tinyRealData(400, &rng)
+        // Mean test accuracy of five fresh learners taught by the teacher.
+        func taught(_ t: MetaTrainer) -> Double {
+            (77..<82).map { t.teach(seed: UInt64($0)).accuracy(images: test.images, labels: test.labels) }.reduce(0, +) / 5
+        }
+        let before = taught(trainer)
         let losses = (0..<config.metaIterations).map { _ in trainer.step(realBatch: tinyRealData).metaLoss }
         let first = losses.prefix(10).reduce(0, +) / 10, last = losses.suffix(10).reduce(0, +) / 10
         // Loose bounds on purpose: 40 meta-iterations of a tiny problem are chaotic, and a change
-        // of rounding anywhere (seen: an equivalent convolution adjoint) moves Adam's result between
-        // ~0.45 and ~0.85 accuracy. What must hold is that meta-training makes progress at all
-        // (chance is 0.25; an inner loop that does not learn stays there).
+        // of rounding anywhere moves one learner's result a lot (seen: an equivalent convolution
+        // adjoint, and OpenBLAS's Cooperlake kernels instead of its Haswell ones, took a single
+        // Adam learner from ~0.45-0.85 to 0.305). What must hold is that meta-training makes
+        // progress at all: the meta-loss falls, and learners taught by the trained teacher do
+        // better than those taught by the untrained one (chance is 0.25).
         #expect(last < first * 0.97, "\(optimizer): meta-loss \(first) -> \(last)")
-        var rng = RandomSource(seed: 123)
-        let test = tinyRealData(400, &rng)
-        let taught = trainer.teach(seed: 77).accuracy(images: test.images, labels: test.labels)
-        #expect(taught > 0.35, "\(optimizer): a fresh learner taught by the GTN scores \(taught)")
+        let after = taught(trainer)
+        print("inner optimizer \(optimizer): taught accuracy \(before) -> \(after)")
+        #expect(after > before + 0.05 && after > 0.35, "\(optimizer): learners taught by the GTN score \(before) -> \(after)")
     }
 
     @Test("colour images (CIFAR-10 layout): generator and learners take 3 channels", arguments: [LearnerKind.base, .baseFC])
