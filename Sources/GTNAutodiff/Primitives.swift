@@ -15,7 +15,9 @@ extension Variable {
 
     public static func - (a: Variable, b: Variable) -> Variable {
         record(a.value - b.value, "subtract", [a, b]) { g, _, needs in
-            [needs[0] ? g.sum(toShape: a.shape) : nil, needs[1] ? (-g).sum(toShape: b.shape) : nil]
+            // Negating after the reduction when b broadcasts: one full-size pass fewer, and
+            // bitwise the same (round-to-nearest is symmetric, so every partial sum just flips sign).
+            [needs[0] ? g.sum(toShape: a.shape) : nil, needs[1] ? -(g.sum(toShape: b.shape)) : nil]
         }
     }
 

@@ -137,6 +137,13 @@ enum Winograd {
         UnsafeMutableRawPointer(p).storeBytes(of: v, as: Lanes<S>.self)
     }
 
+    /// Stores F(2x2)'s four values of one tile column: rows ξ = j, 4 + j, 8 + j, 12 + j of a
+    /// [ξ][columns] block with row stride `ld`, starting at row j's entry `p`.
+    @inline(__always)
+    static func storeColumn<S: TensorScalar>(_ x: (Lanes<S>, Lanes<S>, Lanes<S>, Lanes<S>), _ p: UnsafeMutablePointer<S>, _ ld: Int) {
+        store(x.0, p); store(x.1, p + 4 * ld); store(x.2, p + 8 * ld); store(x.3, p + 12 * ld)
+    }
+
     /// F(2x2) Bᵀ on one line of four inputs.
     @inline(__always)
     static func inputLine<S: TensorScalar>(_ d0: Lanes<S>, _ d1: Lanes<S>, _ d2: Lanes<S>, _ d3: Lanes<S>)
@@ -325,10 +332,7 @@ enum Winograd {
                 case .two:
                     @inline(__always) func d(_ i: Int, _ j: Int) -> Lanes<S> { load(p + (i * pw + j) * l) }
                     // Column j of the result: ξ = j, 4 + j, 8 + j, 12 + j.
-                    @inline(__always) func put(_ j: Int, _ x: (Lanes<S>, Lanes<S>, Lanes<S>, Lanes<S>)) {
-                        let q = column + j * ld
-                        store(x.0, q); store(x.1, q + 4 * ld); store(x.2, q + 8 * ld); store(x.3, q + 12 * ld)
-                    }
+                    @inline(__always) func put(_ j: Int, _ x: (Lanes<S>, Lanes<S>, Lanes<S>, Lanes<S>)) { storeColumn(x, column + j * ld, ld) }
                     // Bᵀ along each of the tile's rows i, then down each transformed column j.
                     let h0 = inputLine(d(0, 0), d(0, 1), d(0, 2), d(0, 3))
                     let h1 = inputLine(d(1, 0), d(1, 1), d(1, 2), d(1, 3))
@@ -418,10 +422,7 @@ enum Winograd {
                     let (e00, e01, e10, e11) = (load(p), load(p + l), load(p + bw * l), load(p + bw * l + l))
                     // A along each row, then down each column.
                     let h0 = outputAdjointLine(e00, e01), h1 = outputAdjointLine(e10, e11)
-                    @inline(__always) func put(_ j: Int, _ x: (Lanes<S>, Lanes<S>, Lanes<S>, Lanes<S>)) {
-                        let r = q + j * ld
-                        store(x.0, r); store(x.1, r + 4 * ld); store(x.2, r + 8 * ld); store(x.3, r + 12 * ld)
-                    }
+                    @inline(__always) func put(_ j: Int, _ x: (Lanes<S>, Lanes<S>, Lanes<S>, Lanes<S>)) { storeColumn(x, q + j * ld, ld) }
                     put(0, outputAdjointLine(h0.0, h1.0))
                     put(1, outputAdjointLine(h0.1, h1.1))
                     put(2, outputAdjointLine(h0.2, h1.2))
