@@ -47,8 +47,8 @@ public struct ConvGeometry: Hashable, Sendable {
 /// How a convolution is computed. Every algorithm gives the same linear maps (up to rounding).
 public enum ConvAlgorithm: String, Sendable, CaseIterable {
     /// Per geometry: Winograd F(4x4, 3x3) or F(2x2, 3x3) (whichever needs fewer products) for
-    /// wide 3x3 stride-1 layers, direct loops for 1-4
-    /// output channels, im2col + gemm for the rest (`resolved(for:)`).
+    /// wide 3x3 stride-1 layers, direct loops for 1-4 output channels, im2col + gemm for the rest
+    /// (`resolved(for:)`).
     case automatic
     /// Patch matrices and one gemm per sample: any geometry.
     case im2col
@@ -76,13 +76,25 @@ public enum ConvAlgorithm: String, Sendable, CaseIterable {
         }
     }
 
+    /// The Winograd tile this algorithm computes with (nil for the others).
+    var winogradTile: Winograd.Tile? {
+        switch self {
+        case .winograd: .two
+        case .winograd4: .four
+        default: nil
+        }
+    }
+
     /// The algorithm that runs for `g`. Winograd's gemms have k = channels in or out, so they pay
     /// only when both are wide (the learner's 1->64 layer stays im2col; the generator's 64->1
     /// layer runs direct loops); measured in docs/NOTES.md.
     public func resolved(for g: ConvGeometry) -> ConvAlgorithm {
         guard self == .automatic else { return self }
         if Winograd.handles(g) && g.inChannels >= 16 && g.outChannels >= 16 {
-            return Winograd.preferredTile(for: g) == .four ? .winograd4 : .winograd
+            switch Winograd.preferredTile(for: g) {
+            case .two: return .winograd
+            case .four: return .winograd4
+            }
         }
         // One to four output rows of gemm per sample: gemv speed (see DirectConv.swift).
         if DirectConvolution.handles(g) && g.outChannels <= 4 && g.kernelH * g.kernelW > 1 { return .direct }
@@ -92,7 +104,7 @@ public enum ConvAlgorithm: String, Sendable, CaseIterable {
 
 /// Convolution as im2col + gemm, one sample per worker at a time so that each worker's patch
 /// matrix stays in cache and OpenBLAS runs single-threaded on it; or, where `ConvAlgorithm` says
-/// so, as Winograd F(2x2, 3x3) (Winograd.swift) or direct loops (DirectConv.swift).
+/// so, as Winograd F(2x2, 3x3) or F(4x4, 3x3) (Winograd.swift) or direct loops (DirectConv.swift).
 ///
 /// The three functions are the bilinear map y = conv(x, w) and its two adjoints; together they
 /// are closed under differentiation (see GTNAutodiff's conv rules).
@@ -102,12 +114,9 @@ public enum Convolution {
     public static func forward<S: TensorScalar>(_ x: Tensor<S>, _ w: Tensor<S>, _ g: ConvGeometry,
                                                 algorithm: ConvAlgorithm = .current) -> Tensor<S> {
         check(x.shape, g.inputShape, "input"); check(w.shape, g.weightShape, "weight")
-        switch algorithm.resolved(for: g) {
-        case .winograd: return Winograd.forward(x, w, g)
-        case .winograd4: return Winograd.forward(x, w, g, tile: .four)
-        case .direct: return DirectConvolution.forward(x, w, g)
-        default: break
-        }
+        let resolved = algorithm.resolved(for: g)
+        if let tile = resolved.winogradTile { return Winograd.forward(x, w, g, tile: tile) }
+        if resolved == .direct { return DirectConvolution.forward(x, w, g) }
         let (og, k, p) = (g.outChannels / g.groups, g.patch, g.positions)
         let (inPer, outPer, cg) = (g.inChannels * g.height * g.width, g.outChannels * p, g.inChannels / g.groups)
         return Tensor(shape: g.outputShape) { y in
@@ -135,14 +144,14 @@ public enum Convolution {
                                                       algorithm: ConvAlgorithm = .current) -> Tensor<S> {
         check(dy.shape, g.outputShape, "output gradient"); check(w.shape, g.weightShape, "weight")
         if let transposed = g.transposedForInputAdjoint,
-           g.outChannels < g.inChannels || [.winograd, .winograd4].contains(algorithm.resolved(for: transposed)) {
+           g.outChannels < g.inChannels || algorithm.resolved(for: transposed).winogradTile != nil {
             // The adjoint as a convolution of dy with the flipped kernel. For a narrowing layer
             // col2im would scatter-add a (C_in*k*k) x positions matrix per sample (the generator's
             // 64->1 layer: 576 x 784 for a 1-row gemm), while this only gathers C_out*k*k rows;
             // for a 3x3 layer it is a Winograd forward. Measured: see docs/NOTES.md.
             return forward(dy, flippedTransposed(w, g), transposed, algorithm: algorithm)
         }
-        precondition(algorithm != .winograd && algorithm != .winograd4, "Winograd: no input adjoint for geometry \(g)")
+        precondition(algorithm.winogradTile == nil, "Winograd: no input adjoint for geometry \(g)")
         let (og, k, p) = (g.outChannels / g.groups, g.patch, g.positions)
         let (inPer, outPer, cg) = (g.inChannels * g.height * g.width, g.outChannels * p, g.inChannels / g.groups)
         return Tensor(shape: g.inputShape) { dx in
@@ -171,12 +180,9 @@ public enum Convolution {
     public static func backwardWeight<S: TensorScalar>(_ x: Tensor<S>, _ dy: Tensor<S>, _ g: ConvGeometry,
                                                        algorithm: ConvAlgorithm = .current) -> Tensor<S> {
         check(x.shape, g.inputShape, "input"); check(dy.shape, g.outputShape, "output gradient")
-        switch algorithm.resolved(for: g) {
-        case .winograd: return Winograd.backwardWeight(x, dy, g)
-        case .winograd4: return Winograd.backwardWeight(x, dy, g, tile: .four)
-        case .direct: return DirectConvolution.backwardWeight(x, dy, g)
-        default: break
-        }
+        let resolved = algorithm.resolved(for: g)
+        if let tile = resolved.winogradTile { return Winograd.backwardWeight(x, dy, g, tile: tile) }
+        if resolved == .direct { return DirectConvolution.backwardWeight(x, dy, g) }
         let (og, k, p) = (g.outChannels / g.groups, g.patch, g.positions)
         let (inPer, outPer, cg) = (g.inChannels * g.height * g.width, g.outChannels * p, g.inChannels / g.groups)
         let wCount = g.outChannels * k

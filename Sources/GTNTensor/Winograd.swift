@@ -97,7 +97,8 @@ enum Winograd {
                 groupsPerChunk = 1
             } else {
                 (bands, rowsPerBand) = (1, rows)
-                let chunks = (sampleGroups + budget / perGroup - 1) / (budget / perGroup)
+                let most = budget / perGroup
+                let chunks = (sampleGroups + most - 1) / most
                 groupsPerChunk = (sampleGroups + chunks - 1) / chunks
             }
         }
@@ -380,15 +381,24 @@ enum Winograd {
                 }
             }
         }
-        let g = t.g
-        let (oh, ow, plane) = (g.outHeight, g.outWidth, g.outHeight * g.outWidth)
-        let rowsHere = min(m * c.tileRows, oh - m * c.a0)
+        copyOutputBand(t, c, group: group, channel: o, planes: y, band: band, intoBand: false)
+    }
+
+    /// Copies between the chunk's output band of channel `o` (lane-interleaved, m * tileRows x
+    /// m * cols) and the rows it covers in the planes of group `group`'s samples, the overhang
+    /// left out: into the band (`intoBand`, dY for the weight adjoint) or out of it (Y).
+    @inline(__always)
+    static func copyOutputBand<S: TensorScalar>(_ t: Tiling, _ c: Chunk, group: Int, channel o: Int,
+                                                planes: UnsafeMutablePointer<S>, band: UnsafeMutablePointer<S>, intoBand: Bool) {
+        let (g, l, m) = (t.g, lanes, t.tile.m)
+        let (ow, plane, bw) = (g.outWidth, g.outHeight * g.outWidth, m * t.cols)
+        let rowsHere = min(m * c.tileRows, g.outHeight - m * c.a0)
         let samples = t.samples(ofGroup: group)
         for lane in 0..<samples.count {
-            let dst = y + ((samples.first + lane) * g.outChannels + o) * plane + m * c.a0 * ow
+            let first = planes + ((samples.first + lane) * g.outChannels + o) * plane + m * c.a0 * ow
             for r in 0..<rowsHere {
-                let (row, src) = (dst + r * ow, band + r * bw * l + lane)
-                for q in 0..<ow { row[q] = src[q * l] }
+                let (row, interleaved) = (first + r * ow, band + r * bw * l + lane)
+                if intoBand { for q in 0..<ow { interleaved[q * l] = row[q] } } else { for q in 0..<ow { row[q] = interleaved[q * l] } }
             }
         }
     }
@@ -399,20 +409,11 @@ enum Winograd {
     static func transformOutputAdjointBand<S: TensorScalar>(_ dy: UnsafePointer<S>, channel o: Int, group: Int, _ t: Tiling, _ c: Chunk,
                                                             band: UnsafeMutablePointer<S>, scratch: UnsafeMutablePointer<S>,
                                                             into dm: UnsafeMutablePointer<S>, ld: Int) {
-        let (l, m, g) = (lanes, t.tile.m, t.g)
+        let (l, m) = (lanes, t.tile.m)
         let bw = m * t.cols
-        let (oh, ow, plane) = (g.outHeight, g.outWidth, g.outHeight * g.outWidth)
         // The band, lane-interleaved, zero past the planes' edges and in unused lanes.
         band.update(repeating: 0, count: m * c.tileRows * bw * l)
-        let rowsHere = min(m * c.tileRows, oh - m * c.a0)
-        let samples = t.samples(ofGroup: group)
-        for lane in 0..<samples.count {
-            let src = dy + ((samples.first + lane) * g.outChannels + o) * plane + m * c.a0 * ow
-            for r in 0..<rowsHere {
-                let (row, dst) = (src + r * ow, band + r * bw * l + lane)
-                for q in 0..<ow { dst[q * l] = row[q] }
-            }
-        }
+        copyOutputBand(t, c, group: group, channel: o, planes: UnsafeMutablePointer(mutating: dy), band: band, intoBand: true)
         for a in 0..<c.tileRows {
             for b in 0..<t.cols {
                 let p = band + (m * a * bw + m * b) * l
