@@ -78,8 +78,10 @@ public enum InnerOptimizer: String, Sendable, Codable, CaseIterable {
         -> (weights: [Variable<Float>], velocity: [Variable<Float>], second: [Variable<Float>]) {
         switch self {
         case .sgd:
-            let v = zip(velocity, g).map { $0 * momentum + $1 }
-            return (zip(weights, v).map { $0 - $1 * lr }, v, second)
+            // Fused: each line is one pass over the weights (and so is each of its pullbacks).
+            let v = zip(velocity, g).map { $0.multiplyAdd(momentum, $1) }
+            let minusLR = -lr
+            return (zip(weights, v).map { $1.multiplyAdd(minusLR, $0) }, v, second)
         case .adam:
             let m = zip(velocity, g).map { $0 * momentum + $1 * (1 - momentum) }
             let sq = zip(second, g).map { $0 * 0.999 + $1 * $1 * 0.001 }

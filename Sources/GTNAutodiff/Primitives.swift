@@ -96,6 +96,64 @@ extension Variable {
     public static func - (s: S, a: Variable) -> Variable { -a + s }
 }
 
+// MARK: Fused chains (one pass where the plain ops would make full-size temporaries)
+//
+// The inner loop's hot chains are unrolled T times and differentiated twice, so every full-size
+// pass they save is saved some 10-20 times per step. Each pullback is again made of primitives.
+
+extension Variable {
+    /// self * a + y, for `a` one number held in a variable (shape [] or [1]): the momentum step
+    /// v m + g and the update w - lr v. Its pullback needs no product tensor either: a scaled
+    /// gradient for self, a dot product for a.
+    public func multiplyAdd(_ a: Variable, _ y: Variable) -> Variable {
+        precondition(a.value.count == 1, "multiplyAdd: the factor must be one number, got shape \(a.shape)")
+        return Variable.record(Tensor.multiplyAdd(value, a.value.scalars[0], y.value), "multiplyAdd", [self, a, y]) { g, _, needs in
+            [needs[0] ? g.scaled(by: a) : nil, needs[1] ? g.dot(self).reshaped(a.shape) : nil, needs[2] ? g : nil]
+        }
+    }
+
+    /// self * a for `a` one number held in a variable (shape [] or [1]).
+    public func scaled(by a: Variable) -> Variable {
+        precondition(a.value.count == 1, "scaled(by:): the factor must be one number, got shape \(a.shape)")
+        return Variable.record(value * a.value.scalars[0], "scaledBy", [self, a]) { g, _, needs in
+            [needs[0] ? g.scaled(by: a) : nil, needs[1] ? g.dot(self).reshaped(a.shape) : nil]
+        }
+    }
+
+    /// Σ self_i b_i, shape [].
+    public func dot(_ b: Variable) -> Variable {
+        Variable.record(Tensor(Tensor.dot(value, b.value)), "dot", [self, b]) { g, _, needs in
+            [needs[0] ? b.scaled(by: g) : nil, needs[1] ? self.scaled(by: g) : nil]
+        }
+    }
+
+    /// Σ x² over the dimensions along which `shape` broadcasts to this variable's (weight norm's
+    /// squared norms, batch norm's variance). Pullback: 2 x g, one broadcasting multiply.
+    public func sumOfSquares(toShape shape: [Int]) -> Variable {
+        Variable.record(value.sumOfSquares(toShape: shape), "sumOfSquares", [self]) { g, _, _ in [self * (g * 2)] }
+    }
+
+    /// self - mean(self over `axes`) + shift (shift broadcasts along `axes`; nil for none) in one
+    /// pass over self: mean-only batch norm. Centring is a symmetric projection, so its pullback
+    /// is the centring of the gradient (no broadcast of the mean's gradient, no extra add).
+    /// `mean` may pass self's mean over `axes` when the caller has it; it must be that value.
+    public func centred(alongAxes axes: [Int], plus shift: Variable? = nil, mean: Tensor<S>? = nil) -> Variable {
+        var kept = shape
+        for a in axes {
+            precondition(a >= 0 && a < kept.count, "centred(alongAxes:): axis \(a) out of range for shape \(shape)")
+            kept[a] = 1
+        }
+        let n = axes.reduce(1) { $0 * shape[$1] }
+        let m = mean ?? value.sum(toShape: kept) * (1 / S(n))
+        precondition(m.shape == kept, "centred(alongAxes:): mean of shape \(m.shape), expected \(kept)")
+        let offset = shift.map { $0.value - m } ?? -m
+        let parents = shift.map { [self, $0] } ?? [self]
+        return Variable.record(value + offset, "centre", parents) { g, _, needs in
+            [needs[0] ? g.centred(alongAxes: axes) : nil, needs.count > 1 && needs[1] ? g.sum(toShape: shift!.shape) : nil]
+        }
+    }
+}
+
 // MARK: Shapes: reductions, broadcasting, views
 
 extension Variable {

@@ -11,8 +11,9 @@ public enum Layers {
     /// is the axis indexing output units (0 for OIHW conv weights, 1 for [in, out] linear weights).
     public static func weightNormalized<S>(_ w: Variable<S>, gain: Variable<S>, outputAxis: Int) -> Variable<S> {
         let axes = (0..<w.shape.count).filter { $0 != outputAxis }
-        let norm = (w * w).sum(alongAxes: axes).sqrt()
-        return w * (gain / norm)
+        var kept = w.shape
+        for a in axes { kept[a] = 1 }
+        return w * (gain / w.sumOfSquares(toShape: kept).sqrt())
     }
 
     /// The gain shape of a weight-normalised weight.
@@ -37,7 +38,7 @@ public enum Layers {
             // double backward then runs over [batch, out] instead of [in, out] for wide layers.
             let gain = p.take("\(name).gain")
             if x.shape[0] < w.shape[0] {
-                y = matmul(x, w) * (gain / (w * w).sum(alongAxes: [0]).sqrt())
+                y = matmul(x, w) * (gain / w.sumOfSquares(toShape: [1, w.shape[1]]).sqrt())
             } else {
                 y = matmul(x, weightNormalized(w, gain: gain, outputAxis: 1))
             }
@@ -80,17 +81,20 @@ public enum Layers {
     public static func meanOnlyBatchNorm<S>(_ x: Variable<S>, _ p: inout ParameterReader<S>, _ name: String,
                                             means: inout BatchMeans<S>) -> Variable<S> {
         let axes = (0..<x.shape.count).filter { $0 != 1 }
-        let mean: Variable<S>
+        defer { means.next += 1 }
         if means.next < means.values.count {
-            mean = means.values[means.next]
+            let mean = means.values[means.next]
             let expected = x.shape.enumerated().map { $0.offset == 1 ? $0.element : 1 }
             precondition(mean.shape == expected, "\(name): stored mean has shape \(mean.shape), input needs \(expected)")
-        } else {
-            mean = x.mean(alongAxes: axes)
-            means.values.append(mean)
+            return x - mean + p.take("\(name).bias")
         }
-        means.next += 1
-        return x - mean + p.take("\(name).bias")
+        // Training mode: the mean is kept as a graph node of its own (evaluation and the
+        // intermediate losses use it later), while the output is one fused centring pass whose
+        // pullback is the centring of the gradient: the same derivative as x - mean(x) + b, with
+        // two full-size passes fewer each way.
+        let mean = x.mean(alongAxes: axes)
+        means.values.append(mean)
+        return x.centred(alongAxes: axes, plus: p.take("\(name).bias"), mean: mean.value)
     }
 
     /// Mean-only batch-norm statistics of one forward pass, in layer order (see `meanOnlyBatchNorm`).
@@ -111,8 +115,9 @@ public enum Layers {
 
     public static func batchNorm<S>(_ x: Variable<S>, _ p: inout ParameterReader<S>, _ name: String, epsilon: S = 1e-5) -> Variable<S> {
         let axes = (0..<x.shape.count).filter { $0 != 1 }
-        let centred = x - x.mean(alongAxes: axes)
-        let variance = (centred * centred).mean(alongAxes: axes)
+        let centred = x.centred(alongAxes: axes)
+        let n = axes.reduce(1) { $0 * x.shape[$1] }
+        let variance = centred.sumOfSquares(toShape: centred.shape.enumerated().map { $0.offset == 1 ? $0.element : 1 }) * (1 / S(n))
         return centred * (variance + epsilon).pow(-0.5) * p.take("\(name).scale") + p.take("\(name).shift")
     }
 }

@@ -185,4 +185,39 @@ extension Tensor {
         }
     }
 
+    /// x a + y in one pass, for a number a: the inner loop's momentum step (v m + g) and update
+    /// (w - lr v) as one kernel each, instead of a multiply and an add with a full-size temporary.
+    @_specialize(where S == Float) @_specialize(where S == Double)
+    public static func multiplyAdd(_ x: Tensor, _ a: S, _ y: Tensor) -> Tensor {
+        precondition(x.shape == y.shape, "multiplyAdd: \(x.shape) and \(y.shape) differ")
+        return Tensor(shape: x.shape) { out in
+            x.scalars.withUnsafeBufferPointer { px in
+                y.scalars.withUnsafeBufferPointer { py in
+                    let (o, u, v) = (out.baseAddress!, px.baseAddress!, py.baseAddress!)
+                    parallelChunks(out.count, grain: elementwiseGrain) { r in
+                        for i in r { o[i] = u[i] * a + v[i] }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Σ a_i b_i over two tensors of one shape, without the product tensor. Partial sums per
+    /// block of 4096 keep the rounding of Float sums over millions of terms near a pairwise sum's.
+    @_specialize(where S == Float) @_specialize(where S == Double)
+    public static func dot(_ a: Tensor, _ b: Tensor) -> S {
+        precondition(a.shape == b.shape, "dot: \(a.shape) and \(b.shape) differ")
+        return a.scalars.withUnsafeBufferPointer { pa in
+            b.scalars.withUnsafeBufferPointer { pb in
+                var total: S = 0
+                var i = 0
+                while i < pa.count {
+                    let n = Swift.min(4096, pa.count - i)
+                    total += contiguousDot(pa.baseAddress! + i, pb.baseAddress! + i, n)
+                    i += n
+                }
+                return total
+            }
+        }
+    }
 }

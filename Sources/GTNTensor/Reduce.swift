@@ -5,8 +5,21 @@ extension Tensor {
     @_specialize(where S == Float) @_specialize(where S == Double)
     public func sum(toShape target: [Int]) -> Tensor {
         if target == shape { return self }
+        return reduced(toShape: target, "sum(toShape:)", Identity.self)
+    }
+
+    /// The sums of squares over the dimensions along which `target` broadcasts to this shape, in
+    /// one pass (weight normalisation's norms, batch norm's variance): no squared tensor is made.
+    @_specialize(where S == Float) @_specialize(where S == Double)
+    public func sumOfSquares(toShape target: [Int]) -> Tensor {
+        reduced(toShape: target, "sumOfSquares(toShape:)", Square.self)
+    }
+
+    /// Sums of f(x) (`K` is the map) over the dimensions along which `target` broadcasts.
+    @inline(__always)
+    func reduced<K: ReductionMap>(toShape target: [Int], _ name: String, _: K.Type) -> Tensor {
         precondition(broadcastShape(target, shape) == shape,
-                     "sum(toShape:): \(target) does not broadcast to \(shape)")
+                     "\(name): \(target) does not broadcast to \(shape)")
         let loop = StridedLoop(shape: shape, strides: [contiguousStrides(shape),
                                                        broadcastStrides(target, to: shape)])
         let outCount = target.reduce(1, *)
@@ -22,13 +35,13 @@ extension Tensor {
                     loop.forEachRow(rows) { o in
                         let (oi, oo) = (o[0], base + o[1])
                         if so == 0 && si == 1 {
-                            acc[oo] += contiguousSum(pin.baseAddress! + oi, inner)
+                            acc[oo] += contiguousSum(pin.baseAddress! + oi, inner, K.self)
                         } else if so == 0 {
                             var s: S = 0
-                            for i in 0..<inner { s += pin[oi + i * si] }
+                            for i in 0..<inner { s += K.apply(pin[oi + i * si]) }
                             acc[oo] += s
                         } else {
-                            for i in 0..<inner { acc[oo + i * so] += pin[oi + i * si] }
+                            for i in 0..<inner { acc[oo + i * so] += K.apply(pin[oi + i * si]) }
                         }
                     }
                 }
@@ -97,16 +110,27 @@ extension Tensor {
 /// the add latency (4 cycles an add: the mean-only batch norm's [128,64,14,14] -> [1,64,1,1] sums
 /// took 1.5 ms); eight chains let the adds overlap and vectorise.
 @inline(__always)
-func contiguousSum<S: TensorScalar>(_ p: UnsafePointer<S>, _ n: Int) -> S {
+func contiguousSum<S: TensorScalar, K: ReductionMap>(_ p: UnsafePointer<S>, _ n: Int, _: K.Type = Identity.self) -> S {
     var (a0, a1, a2, a3, a4, a5, a6, a7): (S, S, S, S, S, S, S, S) = (0, 0, 0, 0, 0, 0, 0, 0)
     var i = 0
     while i + 8 <= n {
-        a0 += p[i]; a1 += p[i + 1]; a2 += p[i + 2]; a3 += p[i + 3]
-        a4 += p[i + 4]; a5 += p[i + 5]; a6 += p[i + 6]; a7 += p[i + 7]
+        a0 += K.apply(p[i]); a1 += K.apply(p[i + 1]); a2 += K.apply(p[i + 2]); a3 += K.apply(p[i + 3])
+        a4 += K.apply(p[i + 4]); a5 += K.apply(p[i + 5]); a6 += K.apply(p[i + 6]); a7 += K.apply(p[i + 7])
         i += 8
     }
     var tail: S = 0
-    while i < n { tail += p[i]; i += 1 }
+    while i < n { tail += K.apply(p[i]); i += 1 }
     return ((a0 + a4) + (a1 + a5)) + ((a2 + a6) + (a3 + a7)) + tail
 }
 
+
+/// What a reduction sums: x itself, or x².
+protocol ReductionMap {
+    static func apply<S: TensorScalar>(_ x: S) -> S
+}
+enum Identity: ReductionMap {
+    @inline(__always) static func apply<S: TensorScalar>(_ x: S) -> S { x }
+}
+enum Square: ReductionMap {
+    @inline(__always) static func apply<S: TensorScalar>(_ x: S) -> S { x * x }
+}

@@ -56,6 +56,17 @@ let primitiveCases: [Case] = [
         var rng = RandomSource(seed: 9)
         return v[0].leakyReluGradient(at: .randomNormal([4, 5], using: &rng), slope: 0.1)
     },
+    Case(name: "multiplyAdd x a + y", shapes: [[3, 4], [1], [3, 4]]) { $0[0].multiplyAdd($0[1], $0[2]) },
+    Case(name: "scaled(by:)", shapes: [[3, 4], [1]]) { $0[0].scaled(by: $0[1]) },
+    Case(name: "dot", shapes: [[3, 4], [3, 4]]) { $0[0].dot($0[1]) },
+    Case(name: "sumOfSquares to [1,3,1]", shapes: [[2, 3, 4]]) { $0[0].sumOfSquares(toShape: [1, 3, 1]) },
+    Case(name: "centred along [0,2,3] plus shift", shapes: [[3, 2, 2, 2], [1, 2, 1, 1]]) {
+        $0[0].centred(alongAxes: [0, 2, 3], plus: $0[1])
+    },
+    Case(name: "centred along [0] given its mean, then squared", shapes: [[4, 3]]) { v in
+        let m = v[0].mean(alongAxes: [0])
+        return v[0].centred(alongAxes: [0], mean: m.value) * v[0]
+    },
     Case(name: "sum to [1,3,1]", shapes: [[2, 3, 4]]) { $0[0].sum(toShape: [1, 3, 1]) },
     Case(name: "sum to []", shapes: [[2, 3]]) { $0[0].sum(toShape: []) },
     Case(name: "broadcast [3,1] to [2,3,4]", shapes: [[3, 1]]) { $0[0].broadcast(to: [2, 3, 4]) },
