@@ -101,7 +101,7 @@ struct Train: ParsableCommand {
     @Option(help: "Initial inner momentum (meta-learned per step).") var innerMomentum: Double?
     @Option(help: "Clip the meta-gradient to this L2 norm.") var gradientClip: Double?
     @Option(help: "Inner steps per checkpointed block (0: no gradient checkpointing; more memory).") var checkpointBlock: Int?
-    @Option(name: .customLong("replay-cache-mb"), help: "Megabytes of convolution and matrix-product results that checkpointed blocks keep for their replay instead of recomputing them (same results; more is faster and takes more memory; default 256).") var replayCacheMegabytes: Int?
+    @Option(name: .customLong("replay-cache-mb"), help: "Megabytes of convolution and matrix-product results that checkpointed blocks keep for their replay instead of recomputing them (same results; more is faster and takes more memory; default 512).") var replayCacheMegabytes: Int?
     @Option(help: "Also score the learner on real data before every K-th inner step and add it to the meta-loss (0: final step only).") var intermediateLosses: Int?
     @Option(help: "Inner optimiser: \(InnerOptimizer.allCases.map(\.rawValue).joined(separator: ", ")) (learning rate and momentum meta-learned per step).") var innerOptimizer: InnerOptimizer?
     @Option(help: "Fresh learners per meta-iteration, meta-gradients averaged (official virtual_batch_size).") var learnersPerIteration: Int?
