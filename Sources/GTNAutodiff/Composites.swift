@@ -5,12 +5,12 @@ import GTNTensor
 extension Variable {
     /// Sums over `axes`, keeping them with size 1.
     public func sum(alongAxes axes: [Int]) -> Variable {
-        var s = shape
-        for a in axes {
-            precondition(a >= 0 && a < s.count, "sum(alongAxes:): axis \(a) out of range for shape \(shape)")
-            s[a] = 1
-        }
-        return sum(toShape: s)
+        sum(toShape: keptShape(shape, reducing: axes, "sum(alongAxes:)"))
+    }
+
+    /// Sums of squares over `axes`, keeping them with size 1.
+    public func sumOfSquares(alongAxes axes: [Int]) -> Variable {
+        sumOfSquares(toShape: keptShape(shape, reducing: axes, "sumOfSquares(alongAxes:)"))
     }
 
     public func sum() -> Variable { sum(toShape: []) }

@@ -138,11 +138,7 @@ extension Variable {
     /// is the centring of the gradient (no broadcast of the mean's gradient, no extra add).
     /// `mean` may pass self's mean over `axes` when the caller has it; it must be that value.
     public func centred(alongAxes axes: [Int], plus shift: Variable? = nil, mean: Tensor<S>? = nil) -> Variable {
-        var kept = shape
-        for a in axes {
-            precondition(a >= 0 && a < kept.count, "centred(alongAxes:): axis \(a) out of range for shape \(shape)")
-            kept[a] = 1
-        }
+        let kept = keptShape(shape, reducing: axes, "centred(alongAxes:)")
         let n = axes.reduce(1) { $0 * shape[$1] }
         let m = mean ?? value.sum(toShape: kept) * (1 / S(n))
         precondition(m.shape == kept, "centred(alongAxes:): mean of shape \(m.shape), expected \(kept)")

@@ -11,9 +11,7 @@ public enum Layers {
     /// is the axis indexing output units (0 for OIHW conv weights, 1 for [in, out] linear weights).
     public static func weightNormalized<S>(_ w: Variable<S>, gain: Variable<S>, outputAxis: Int) -> Variable<S> {
         let axes = (0..<w.shape.count).filter { $0 != outputAxis }
-        var kept = w.shape
-        for a in axes { kept[a] = 1 }
-        return w * (gain / w.sumOfSquares(toShape: kept).sqrt())
+        return w * (gain / w.sumOfSquares(alongAxes: axes).sqrt())
     }
 
     /// The gain shape of a weight-normalised weight.
@@ -38,7 +36,7 @@ public enum Layers {
             // double backward then runs over [batch, out] instead of [in, out] for wide layers.
             let gain = p.take("\(name).gain")
             if x.shape[0] < w.shape[0] {
-                y = matmul(x, w) * (gain / w.sumOfSquares(toShape: [1, w.shape[1]]).sqrt())
+                y = matmul(x, w) * (gain / w.sumOfSquares(alongAxes: [0]).sqrt())
             } else {
                 y = matmul(x, weightNormalized(w, gain: gain, outputAxis: 1))
             }
@@ -84,7 +82,7 @@ public enum Layers {
         defer { means.next += 1 }
         if means.next < means.values.count {
             let mean = means.values[means.next]
-            let expected = x.shape.enumerated().map { $0.offset == 1 ? $0.element : 1 }
+            let expected = keptShape(x.shape, reducing: axes, name)
             precondition(mean.shape == expected, "\(name): stored mean has shape \(mean.shape), input needs \(expected)")
             return x - mean + p.take("\(name).bias")
         }
@@ -117,7 +115,7 @@ public enum Layers {
         let axes = (0..<x.shape.count).filter { $0 != 1 }
         let centred = x.centred(alongAxes: axes)
         let n = axes.reduce(1) { $0 * x.shape[$1] }
-        let variance = centred.sumOfSquares(toShape: centred.shape.enumerated().map { $0.offset == 1 ? $0.element : 1 }) * (1 / S(n))
+        let variance = centred.sumOfSquares(alongAxes: axes) * (1 / S(n))
         return centred * (variance + epsilon).pow(-0.5) * p.take("\(name).scale") + p.take("\(name).shift")
     }
 }
@@ -150,9 +148,7 @@ extension ParameterList {
             let w = values[wi].value
             let outputAxis = w.rank == 4 ? 0 : 1
             let axes = (0..<w.rank).filter { $0 != outputAxis }
-            var target = w.shape
-            for a in axes { target[a] = 1 }
-            let norm = (w * w).sum(toShape: target).sqrt()
+            let norm = w.sumOfSquares(toShape: keptShape(w.shape, reducing: axes, base)).sqrt()
             values[i] = Variable(norm, requiresGrad: values[i].requiresGrad)
         }
     }

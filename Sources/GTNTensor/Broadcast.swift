@@ -10,6 +10,17 @@ public func broadcastShape(_ a: [Int], _ b: [Int]) -> [Int]? {
     return out
 }
 
+/// `shape` with every axis of `axes` set to 1: the shape of a reduction over those axes that
+/// keeps them (what broadcasts back to `shape`). `op` names the caller in the error.
+public func keptShape(_ shape: [Int], reducing axes: [Int], _ op: String) -> [Int] {
+    var kept = shape
+    for a in axes {
+        precondition(a >= 0 && a < kept.count, "\(op): axis \(a) out of range for shape \(shape)")
+        kept[a] = 1
+    }
+    return kept
+}
+
 /// Strides that read a tensor of `shape` as if it had the (broadcast) shape `target`: 0 along
 /// stretched dimensions.
 func broadcastStrides(_ shape: [Int], to target: [Int]) -> [Int] {
