@@ -55,7 +55,10 @@ public func concat<S>(_ parts: [Variable<S>], axis: Int) -> Variable<S> {
 
 /// Max pooling (square kernel): a gather of each window's largest input.
 public func maxPool2d<S>(_ x: Variable<S>, kernel: Int, stride: Int, padding: Int = 0) -> Variable<S> {
-    x.gathered(.maxPool(x.value, kernel: kernel, stride: stride, padding: padding))
+    let map = OpProfiler.measure("maxPoolIndices \(x.shape)") {
+        GatherMap.maxPool(x.value, kernel: kernel, stride: stride, padding: padding)
+    }
+    return x.gathered(map)
 }
 
 /// Average pooling (square kernel, padding counted as zeros as in PyTorch's default): a

@@ -12,13 +12,25 @@ public enum OpProfiler {
     static func time<S>(_ op: String, _ compute: () -> Tensor<S>) -> Tensor<S> {
         let start = DispatchTime.now().uptimeNanoseconds
         let value = compute()
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        let key = "\(op) \(value.shape)"
+        add("\(op) \(value.shape)", seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        return value
+    }
+
+    /// Times work that is not a primitive's kernel but belongs in the same table (e.g. building
+    /// max pooling's index map), under `key`; a plain call when profiling is off.
+    static func measure<R>(_ key: @autoclosure () -> String, _ body: () -> R) -> R {
+        guard isEnabled else { return body() }
+        let start = DispatchTime.now().uptimeNanoseconds
+        let result = body()
+        add(key(), seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        return result
+    }
+
+    static func add(_ key: String, seconds: Double) {
         table.withLock { t in
             let e = t[key] ?? (0, 0)
             t[key] = (e.seconds + seconds, e.calls + 1)
         }
-        return value
     }
 
     /// The `limit` most expensive entries, as printable lines.

@@ -90,7 +90,7 @@ struct Engine: ParsableCommand {
     @Option(help: "Batch size of the convolution and learner measurements.")
     var batch = 128
 
-    @Option(help: "Which parts to run: any of gemm, conv, matmul, elementwise, learner (comma-separated).")
+    @Option(help: "Which parts to run: any of gemm, conv, matmul, elementwise, pooling, learner (comma-separated).")
     var parts = "gemm,conv,learner"
 
     func run() throws {
@@ -159,6 +159,22 @@ struct Engine: ParsableCommand {
                 let bytes = Double(a.count * 12)
                 for (name, f) in [("a * b", { _ = a * b }), ("a * [1]", { _ = a * s }),
                                   ("a * 2 (map)", { _ = a * Float(2) })] as [(String, () -> Void)] {
+                    let t = medianSeconds(repeats, f)
+                    row_(name + " \(shape)", t, bytes / t / 1e9)
+                }
+            }
+        }
+        if parts.contains("pooling") {
+            // The learner's two max poolings (3x3, stride 2, padding 1): the arg-max map, the
+            // gather it drives, and the gather's adjoint (the scatter-add of the backward pass).
+            for shape in [[batch, 64, 28, 28], [batch, 128, 14, 14]] {
+                let x = Tensor<Float>.randomNormal(shape, using: &rng)
+                let map = GatherMap.maxPool(x, kernel: 3, stride: 2, padding: 1)
+                let y = x.gathered(map)
+                let bytes = Double(x.count * 4)
+                for (name, f) in [("max-pool indices", { _ = GatherMap.maxPool(x, kernel: 3, stride: 2, padding: 1) }),
+                                  ("gather", { _ = x.gathered(map) }),
+                                  ("scatter-add", { _ = y.scatteredAdd(map) })] as [(String, () -> Void)] {
                     let t = medianSeconds(repeats, f)
                     row_(name + " \(shape)", t, bytes / t / 1e9)
                 }

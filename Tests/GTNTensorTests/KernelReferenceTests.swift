@@ -870,7 +870,9 @@ private func plane4(_ values: [Double], _ h: Int, _ w: Int) -> Tensor<Double> { 
 }
 
 @Test func maxPoolKernel3Stride2Pad1() {
-    let shapes: [[Int]] = [[2, 3, 7, 6], [1, 2, 8, 8], [3, 1, 5, 9], [1, 1, 1, 1], [1, 1, 2, 3], [80, 2, 4, 4]]
+    // The wide shapes reach Float32's vector path (eight windows at a time, across and down).
+    let shapes: [[Int]] = [[2, 3, 7, 6], [1, 2, 8, 8], [3, 1, 5, 9], [1, 1, 1, 1], [1, 1, 2, 3], [80, 2, 4, 4],
+                           [2, 2, 28, 28], [1, 3, 17, 33], [1, 1, 40, 19]]
     for shape in shapes {
         // Mostly negative values: if the zero padding took part in the max, it would win.
         let v = randoms(shape, seed: 31).map { $0 - 3 }
@@ -901,7 +903,8 @@ private func plane4(_ values: [Double], _ h: Int, _ w: Int) -> Tensor<Double> { 
 /// With many equal values, the chosen index is the window's first maximum in row-major order
 /// (the gradient goes to one input, the same one whatever the kernel's loop order).
 @Test func maxPoolTiesPickTheFirstMaximum() {
-    for (shape, k, s, p) in [([2, 3, 7, 6], 3, 2, 1), ([1, 2, 8, 8], 2, 2, 0), ([1, 1, 9, 7], 5, 2, 2)] {
+    for (shape, k, s, p) in [([2, 3, 7, 6], 3, 2, 1), ([1, 2, 8, 8], 2, 2, 0), ([1, 1, 9, 7], 5, 2, 2),
+                             ([2, 3, 28, 28], 3, 2, 1), ([1, 2, 21, 19], 3, 2, 0), ([1, 1, 30, 35], 3, 2, 1)] {
         let v = integers(shape, seed: 33, range: 1)  // values in -1...1
         let (h, w) = (shape[2], shape[3])
         let (oh, ow) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1)
@@ -918,6 +921,8 @@ private func plane4(_ values: [Double], _ h: Int, _ w: Int) -> Tensor<Double> { 
         } } } }
         let x: Tensor<Double> = tensor(shape, v)
         #expect(GatherMap.maxPool(x, kernel: k, stride: s, padding: p).indices == want, "\(shape) k \(k) s \(s) p \(p)")
+        let xf: Tensor<Float> = tensor(shape, v)
+        #expect(GatherMap.maxPool(xf, kernel: k, stride: s, padding: p).indices == want, "Float \(shape) k \(k) s \(s) p \(p)")
     }
 }
 
