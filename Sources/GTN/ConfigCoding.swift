@@ -95,3 +95,102 @@ public struct ConfigError: Error, CustomStringConvertible {
     public var message: String
     public var description: String { "configuration: \(message)" }
 }
+
+extension GTNConfig {
+    /// A config file read over `defaults`. Keys the file leaves out keep their defaults at every
+    /// depth, so `{"learner": {"kind": "base"}}` changes the learner's kind and nothing else (a
+    /// partial object used to fail with the decoder's "No value associated with key CodingKeys(...)").
+    /// Errors name the key: an unknown one (with the known keys beside it), or a value of the
+    /// wrong kind, which Foundation's decoder reports only as "not valid JSON" with no key when it
+    /// is a number (1.5 for an integer, 1e400).
+    public static func decode(file bytes: Data, over defaults: GTNConfig) throws -> GTNConfig {
+        let parsed: Any
+        do { parsed = try JSONSerialization.jsonObject(with: bytes) } catch {
+            let detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String
+            throw ConfigError(message: "not valid JSON" + (detail.map { ": \($0)" } ?? ""))
+        }
+        guard let file = parsed as? [String: Any] else {
+            throw ConfigError(message: "expected a JSON object of settings ({\"innerSteps\": 8, ...}) at the top level")
+        }
+        let base = try JSONSerialization.jsonObject(with: JSONEncoder().encode(defaults)) as! [String: Any]
+        // Top-level keys are checked by init(from:) (it knows the optional ones the defaults may
+        // not write, such as gradientClip); nested ones against the defaults' own objects.
+        let merged = try overlay(file, on: base, path: [])
+        do {
+            return try decodeConfig(merged)
+        } catch let e as DecodingError {
+            if case .dataCorrupted(let c) = e, c.codingPath.isEmpty {
+                // Find the setting the decoder choked on: apply the file's values one at a time.
+                for (path, value) in leaves(file, path: []) {
+                    let single = try overlay(nest(path, value), on: base, path: [])
+                    if (try? decodeConfig(single)) == nil {
+                        let shown = (try? String(decoding: JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed]), as: UTF8.self)) ?? "\(value)"
+                        let example = leafValue(base, path).flatMap { try? JSONSerialization.data(withJSONObject: $0, options: [.fragmentsAllowed]) }
+                            .map { String(decoding: $0, as: UTF8.self) }
+                        throw ConfigError(message: "at \(path.joined(separator: ".")): \(shown) is not a valid value for this setting"
+                            + (example.map { " (the default is \($0))" } ?? ""))
+                    }
+                }
+            }
+            var message = describe(e)
+            if case .dataCorrupted(let c) = e, let choices = choices[c.codingPath.map(\.stringValue).joined(separator: ".")] {
+                message += "; valid values: " + choices.joined(separator: ", ")
+            }
+            throw ConfigError(message: message)
+        }
+    }
+
+    /// The settings that take one of a few names, with those names, for messages.
+    static let choices: [String: [String]] = [
+        "teacher": TeacherKind.allCases.map(\.rawValue), "curriculum": CurriculumKind.allCases.map(\.rawValue),
+        "innerOptimizer": InnerOptimizer.allCases.map(\.rawValue), "learner.kind": LearnerKind.allCases.map(\.rawValue),
+        "generator.kind": GeneratorKind.allCases.map(\.rawValue),
+    ]
+
+    static func decodeConfig(_ object: [String: Any]) throws -> GTNConfig {
+        try JSONDecoder().decode(GTNConfig.self, from: JSONSerialization.data(withJSONObject: object))
+    }
+
+    /// `file` laid over `base`: objects merge key by key, everything else replaces.
+    static func overlay(_ file: [String: Any], on base: [String: Any], path: [String]) throws -> [String: Any] {
+        var out = base
+        for (key, value) in file {
+            if !path.isEmpty && base[key] == nil {
+                throw ConfigError(message: "unknown key \"\((path + [key]).joined(separator: "."))\"; known keys of \(path.joined(separator: ".")): \(base.keys.sorted().joined(separator: ", "))")
+            }
+            if let inner = value as? [String: Any], let baseInner = base[key] as? [String: Any] {
+                out[key] = try overlay(inner, on: baseInner, path: path + [key])
+            } else {
+                out[key] = value
+            }
+        }
+        return out
+    }
+
+    static func leaves(_ object: [String: Any], path: [String]) -> [([String], Any)] {
+        object.keys.sorted().flatMap { key -> [([String], Any)] in
+            if let inner = object[key] as? [String: Any] { return leaves(inner, path: path + [key]) }
+            return [(path + [key], object[key]!)]
+        }
+    }
+
+    static func nest(_ path: [String], _ value: Any) -> [String: Any] {
+        path.reversed().reduce(value) { [$1: $0] } as! [String: Any]
+    }
+
+    static func leafValue(_ object: [String: Any], _ path: [String]) -> Any? {
+        var v: Any? = object
+        for key in path { v = (v as? [String: Any])?[key] }
+        return v
+    }
+}
+
+/// A decoding error as one line that names where it happened ("at learner.kind: ...").
+func describe(_ e: DecodingError) -> String {
+    switch e {
+    case .dataCorrupted(let c), .keyNotFound(_, let c), .typeMismatch(_, let c), .valueNotFound(_, let c):
+        let path = c.codingPath.map(\.stringValue).joined(separator: ".")
+        return (path.isEmpty ? "" : "at \(path): ") + c.debugDescription
+    @unknown default: return "\(e)"
+    }
+}

@@ -11,7 +11,18 @@ struct GTNCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gtn",
         abstract: "Generative Teaching Networks: meta-train a generator of synthetic training data.",
+        version: "gtn \(GTNVersion.string)",
         subcommands: [Train.self, Evaluate.self, Report.self, NAS.self])
+}
+
+/// A problem with what a command was given (a file, a directory, a run, the data) found while it
+/// runs, printed as "Error: ..." and nothing else. A ValidationError thrown from `run()` would
+/// make ArgumentParser print the root command's usage ("Usage: gtn <subcommand>") beneath it,
+/// which says nothing about the flag at fault; `validate()` keeps ValidationError, where the
+/// usage of the subcommand is the right thing to show.
+struct CommandError: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
 }
 
 /// Ctrl-C (SIGINT) or SIGTERM (what batch schedulers send) asks the run to stop after the current
@@ -39,7 +50,7 @@ enum Interrupt {
 
 func loadData(_ directory: String) throws -> DataSplits {
     do { return try DataSource.load(directory: directory) } catch let e as DataError {
-        throw ValidationError("--data \(directory): \(e)")
+        throw CommandError("--data \(directory): \(e)")
     }
 }
 
@@ -48,14 +59,14 @@ func loadData(_ directory: String) throws -> DataSplits {
 /// that has changed on disk since is refused (a result on other data would look like the run's).
 func loadData(forRun directory: String, explicit: String?) throws -> DataSplits {
     let recorded: DataRecord?
-    do { recorded = try DataRecord.load(runDirectory: directory) } catch let e as ConfigError { throw ValidationError(e.message) }
+    do { recorded = try DataRecord.load(runDirectory: directory) } catch let e as ConfigError { throw CommandError(e.message) }
     let path = explicit ?? recorded?.path ?? DataSource.defaultDirectory
     let splits = try loadData(path)
     guard let recorded else { return splits }
     let now = DataRecord(path: path, splits: splits)
     if now.fingerprint != recorded.fingerprint {
         guard explicit != nil else {
-            throw ValidationError("the data this run was trained on has changed: \(directory)/\(DataRecord.fileName) records \(recorded.summary), fingerprint \(recorded.fingerprint); the directory now holds \(now.summary), fingerprint \(now.fingerprint). Pass --data to use other data on purpose")
+            throw CommandError("the data this run was trained on has changed: \(directory)/\(DataRecord.fileName) records \(recorded.summary), fingerprint \(recorded.fingerprint); the directory now holds \(now.summary), fingerprint \(now.fingerprint). Pass --data to use other data on purpose")
         }
         let msg = "gtn: warning: --data \(now.summary) is not the data set this run was trained on (\(recorded.summary)); the figures are for the data given\n"
         FileHandle.standardError.write(Data(msg.utf8))
@@ -141,14 +152,9 @@ struct Train: ParsableCommand {
     func resolvedConfig(_ data: DataSplits) throws -> GTNConfig {
         var c = Self.defaults(for: data)
         if let path = config {
-            guard let bytes = FileManager.default.contents(atPath: path) else { throw ValidationError("--config \(path): cannot read the file") }
-            do {
-                // Keys absent from the file keep the defaults above.
-                let fileConfig = try JSONDecoder().decode(GTNConfig.self, from: bytes)
-                let raw = (try JSONSerialization.jsonObject(with: bytes)) as? [String: Any] ?? [:]
-                c = merge(c, fileConfig, keys: Set(raw.keys))
-            } catch let e as DecodingError {
-                throw ValidationError("--config \(path): \(describe(e))")
+            guard let bytes = FileManager.default.contents(atPath: path) else { throw CommandError("--config \(path): cannot read the file") }
+            do { c = try GTNConfig.decode(file: bytes, over: c) } catch let e as ConfigError {
+                throw CommandError("--config \(path): \(e.message)")
             }
         }
         if let v = iterations { c.metaIterations = v }
@@ -171,7 +177,7 @@ struct Train: ParsableCommand {
         if let v = innerOptimizer { c.innerOptimizer = v }
         if let v = learnersPerIteration { c.learnersPerIteration = v }
         if let v = seed { c.seed = v }
-        do { try c.validate() } catch let e as ConfigError { throw ValidationError(e.message) }
+        do { try c.validate() } catch let e as ConfigError { throw CommandError(e.message) }
         return c
     }
 
@@ -199,12 +205,12 @@ struct Train: ParsableCommand {
             ]
             let given = fixed.filter(\.1).map(\.0)
             if !given.isEmpty {
-                throw ValidationError("--resume continues a run with its own settings; \(given.joined(separator: ", ")) cannot change them (a resumed run takes --iterations, --checkpoint-block, --replay-cache-mb and the --eval-every/--checkpoint-every/--samples-every/--eval-examples cadence)")
+                throw CommandError("--resume continues a run with its own settings; \(given.joined(separator: ", ")) cannot change them (a resumed run takes --iterations, --checkpoint-block, --replay-cache-mb and the --eval-every/--checkpoint-every/--samples-every/--eval-examples cadence)")
             }
             session = try TrainingSession(resuming: options, data: splits)
             do {
                 try session.resumeChanges(iterations: iterations, checkpointBlock: checkpointBlock, replayCacheMegabytes: replayCacheMegabytes)
-            } catch let e as ConfigError { throw ValidationError(e.message) }
+            } catch let e as ConfigError { throw CommandError(e.message) }
             if session.isComplete {
                 print("gtn: \(directory) is complete (\(session.trainer.state.iteration) of \(session.trainer.config.metaIterations) meta-iterations); pass --iterations N with N > \(session.trainer.state.iteration) to extend it")
                 return
@@ -244,44 +250,6 @@ struct Train: ParsableCommand {
             }
         }
         if stopped { throw Interrupt.exitCode }
-    }
-}
-
-/// Applies the keys present in a config file over the defaults.
-func merge(_ base: GTNConfig, _ file: GTNConfig, keys: Set<String>) -> GTNConfig {
-    var c = base
-    if keys.contains("teacher") { c.teacher = file.teacher }
-    if keys.contains("generator") { c.generator = file.generator }
-    if keys.contains("learner") { c.learner = file.learner }
-    if keys.contains("randomLearnerWidths") { c.randomLearnerWidths = file.randomLearnerWidths }
-    if keys.contains("curriculum") { c.curriculum = file.curriculum }
-    if keys.contains("innerSteps") { c.innerSteps = file.innerSteps }
-    if keys.contains("batchSize") { c.batchSize = file.batchSize }
-    if keys.contains("metaBatchSize") { c.metaBatchSize = file.metaBatchSize }
-    if keys.contains("innerLearningRate") { c.innerLearningRate = file.innerLearningRate }
-    if keys.contains("innerMomentum") { c.innerMomentum = file.innerMomentum }
-    if keys.contains("metaLearningRate") { c.metaLearningRate = file.metaLearningRate }
-    if keys.contains("metaBeta1") { c.metaBeta1 = file.metaBeta1 }
-    if keys.contains("metaBeta2") { c.metaBeta2 = file.metaBeta2 }
-    if keys.contains("metaEpsilon") { c.metaEpsilon = file.metaEpsilon }
-    if keys.contains("metaLearningRateFinalFraction") { c.metaLearningRateFinalFraction = file.metaLearningRateFinalFraction }
-    if keys.contains("metaIterations") { c.metaIterations = file.metaIterations }
-    if keys.contains("gradientClip") { c.gradientClip = file.gradientClip }
-    if keys.contains("checkpointBlock") { c.checkpointBlock = file.checkpointBlock }
-    if keys.contains("replayCacheMegabytes") { c.replayCacheMegabytes = file.replayCacheMegabytes }
-    if keys.contains("intermediateLossEvery") { c.intermediateLossEvery = file.intermediateLossEvery }
-    if keys.contains("innerOptimizer") { c.innerOptimizer = file.innerOptimizer }
-    if keys.contains("learnersPerIteration") { c.learnersPerIteration = file.learnersPerIteration }
-    if keys.contains("seed") { c.seed = file.seed }
-    return c
-}
-
-func describe(_ e: DecodingError) -> String {
-    switch e {
-    case .dataCorrupted(let c), .keyNotFound(_, let c), .typeMismatch(_, let c), .valueNotFound(_, let c):
-        let path = c.codingPath.map(\.stringValue).joined(separator: ".")
-        return (path.isEmpty ? "" : "at \(path): ") + c.debugDescription
-    @unknown default: return "\(e)"
     }
 }
 
@@ -327,22 +295,22 @@ struct Evaluate: ParsableCommand {
         let trainer = try Checkpoint.load(path: path)
         let c = trainer.config
         if c.teacher == .distillation && batchMultiplier > 1 {
-            throw ValidationError("--batch-multiplier: a dataset-distillation teacher has exactly B = \(c.batchSize) images per step")
+            throw CommandError("--batch-multiplier: a dataset-distillation teacher has exactly B = \(c.batchSize) images per step")
         }
         // Where the figures go is checked before any learner trains.
         let out = output ?? (URL(fileURLWithPath: path).deletingLastPathComponent().path + "/evaluate.json")
         let outDirectory = URL(fileURLWithPath: out).deletingLastPathComponent().path
         var outIsDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: out, isDirectory: &outIsDirectory), outIsDirectory.boolValue {
-            throw ValidationError("--output \(out): is a directory; name the file to write")
+            throw CommandError("--output \(out): is a directory; name the file to write")
         }
         guard FileManager.default.fileExists(atPath: outDirectory, isDirectory: &outIsDirectory), outIsDirectory.boolValue,
               access(outDirectory, W_OK) == 0 else {
-            throw ValidationError("--output \(out): the directory \(outDirectory) does not exist or is not writable")
+            throw CommandError("--output \(out): the directory \(outDirectory) does not exist or is not writable")
         }
         let splits = try loadData(forRun: URL(fileURLWithPath: path).deletingLastPathComponent().path, explicit: data)
         do { try TrainingSession.checkSizes(c, splits, batchMultiplier: batchMultiplier, evaluating: true) } catch let e as ConfigError {
-            throw ValidationError(e.message)
+            throw CommandError(e.message)
         }
         let stepSet = splits.test.slice(0..<min(stepExamples, splits.test.count))
         let n = steps ?? c.innerSteps

@@ -174,7 +174,7 @@ struct NAS: ParsableCommand {
         let space = CellSearchSpace(nodes: nodes, image: image, classes: splits.classes, channels: channels, cellsPerStage: cellsPerStage,
                                     stemStride: stemStride, head: head)
         let out = output.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
-        if let out, !measure { do { try createDirectory(out) } catch { throw ValidationError("--output \(out): \(error)") } }
+        if let out, !measure { do { try createDirectory(out) } catch { throw CommandError("--output \(out): \(error)") } }
         // The teacher.
         var path: String
         if let n = trainGtn, let out {
@@ -184,18 +184,18 @@ struct NAS: ParsableCommand {
             path = gtn
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-                throw ValidationError("--gtn \(gtn): no such file or directory")
+                throw CommandError("--gtn \(gtn): no such file or directory")
             }
             if isDir.boolValue { path = (path.hasSuffix("/") ? path : path + "/") + "checkpoint.safetensors" }
             guard FileManager.default.fileExists(atPath: path) else {
-                throw ValidationError("--gtn \(gtn): no checkpoint.safetensors in this directory")
+                throw CommandError("--gtn \(gtn): no checkpoint.safetensors in this directory")
             }
         }
         let trainer: MetaTrainer
-        do { trainer = try Checkpoint.load(path: path) } catch { throw ValidationError("--gtn \(path): \(error)") }
+        do { trainer = try Checkpoint.load(path: path) } catch { throw CommandError("--gtn \(path): \(error)") }
         let c = trainer.config
         guard image == c.learner.image && splits.classes == c.learner.classes else {
-            throw ValidationError("--data \(data ?? DataSource.defaultDirectory): images \(image.dims) with \(splits.classes) classes, but the GTN in \(path) was trained for \(c.learner.image.dims) with \(c.learner.classes) classes")
+            throw CommandError("--data \(data ?? DataSource.defaultDirectory): images \(image.dims) with \(splits.classes) classes, but the GTN in \(path) was trained for \(c.learner.image.dims) with \(c.learner.classes) classes")
         }
         let validation = validationSubset(splits.validation, count: validationExamples)
         let checkpointID = "\(URL(fileURLWithPath: path).standardizedFileURL.path)@\(trainer.state.iteration)"
