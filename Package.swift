@@ -66,6 +66,8 @@ let package = Package(
         .testTarget(name: "GTNTests", dependencies: ["GTNTensor", "GTNAutodiff", "GTNNN", "GTNData", "GTN"]),
         .testTarget(name: "GTNDataTests", dependencies: ["GTNTensor", "GTNData"]),
         .testTarget(name: "GTNIOTests", dependencies: ["GTNTensor", "GTNIO", "CZlib"]),
+        // Runs the built `gtn` binary as a user would (the dependency makes SwiftPM build it first).
+        .testTarget(name: "GTNCLITests", dependencies: ["gtn", "GTNData"]),
         .testTarget(name: "GTNNASTests", dependencies: ["GTNTensor", "GTNAutodiff", "GTNNN", "GTNData", "GTN", "GTNNAS"]),
     ],
     swiftLanguageModes: [.v5]

@@ -130,6 +130,8 @@ private struct RunData {
     let evaluation: EvaluateSummary?
     /// Things worth telling the reader that are not errors (a row still being written).
     let notes: [String]
+    /// The data set the run recorded (data.json); nil for runs made before runs recorded it.
+    var data: DataRecord? = nil
 
     var teacher: String { config["teacher"] as? String ?? "gtn" }
     /// Only a GTN draws its noise from a curriculum; the other teachers have none.
@@ -186,11 +188,13 @@ private struct RunData {
                           validationPerStep: try f.numbers("validationPerStep") ?? [],
                           realDataValidationPerStep: try f.numbers("realDataValidationPerStep") ?? [])
         }
+        var data: DataRecord?
+        do { data = try DataRecord.load(runDirectory: base) } catch { notes.append((error as? ConfigError)?.message ?? "\(error)") }
         let name = URL(fileURLWithPath: directory).standardizedFileURL.lastPathComponent
         return RunData(directory: directory, name: name, config: config,
                        configText: String(decoding: configData, as: UTF8.self),
                        metrics: metrics, evaluations: evaluations, samples: try sampleGrids(base + "/samples"),
-                       evaluation: try evaluateSummary(base + "/evaluate.json"), notes: notes)
+                       evaluation: try evaluateSummary(base + "/evaluate.json"), notes: notes, data: data)
     }
 
     static func read(_ path: String) throws -> Data {
@@ -369,7 +373,12 @@ private struct LineChart {
         var out = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" data-chart=\"\(escapeHTML(key))\" viewBox=\"0 0 \(f(width)) \(f(height))\" "
             + "width=\"\(f(width))\" height=\"\(f(height))\" font-family=\"\(Self.fontFamily)\" role=\"img\" aria-label=\"\(escapeHTML(title))\">\n"
         out += text(title, x: width / 2, y: 20, size: 14, weight: "600", color: "#222") + "\n" + legend.svg
-        let rectangle = (x0: margin.left, x1: width - margin.right, y0: top, y1: top + plotHeight)
+        var rectangle = (x0: margin.left, x1: width - margin.right, y0: top, y1: top + plotHeight)
+        // Wide tick labels ("0.00012") push the plot right, so they never run into the rotated
+        // axis title at the left edge (about 6.5 units a character at 11 px, 24 for the title).
+        if let ticks = frame(rectangle)?.yAxis, let widest = ticks.ticks.map({ ticks.label($0).count }).max() {
+            rectangle.x0 = max(margin.left, 6 + 6.5 * Double(widest) + 24)
+        }
         guard let frame = frame(rectangle) else {
             out += frameRectangle(rectangle)
             return out + text("no data yet", x: (rectangle.x0 + rectangle.x1) / 2, y: top + plotHeight / 2, size: 15, color: "#999") + "\n</svg>"
@@ -535,7 +544,10 @@ private struct Axis {
         if !(includeZero && low == 0) { low -= pad }
         high += pad
         let step = niceStep(high - low, ticks: 5, integer: false)
-        return Axis(low: (low / step).rounded(.down) * step, high: (high / step).rounded(.up) * step, step: step)
+        // Data that are never negative (losses, seconds, learning rates) get no negative axis:
+        // the padding of a spiky loss (0.3 to 400) used to open the axis down to -20 or -100.
+        let floor = min >= 0 ? 0 : -Double.infinity
+        return Axis(low: Swift.max((low / step).rounded(.down) * step, floor), high: (high / step).rounded(.up) * step, step: step)
     }
 
     /// Tick labels with just the decimals the spacing needs; `exact` (for tooltips) adds two.
@@ -656,9 +668,12 @@ private struct ReportPage {
 
     // MARK: Charts
 
-    /// One series per run of `value` against the meta-iteration.
+    /// One series per run of `value` against the meta-iterations done. A metrics row's
+    /// `iteration` is the meta-iteration's index (from 0), an evaluation's and a sample grid's the
+    /// number done when it was made (from 1): row i is plotted at i + 1, so that an evaluation
+    /// after meta-iteration i lines up with that iteration's meta-loss.
     func perIteration(_ run: RunData, _ value: (MetricRow) -> Double?) -> [(x: Double, y: Double)] {
-        run.metrics.compactMap { r in value(r).map { (Double(r.iteration), $0) } }
+        run.metrics.compactMap { r in value(r).map { (Double(r.iteration + 1), $0) } }
     }
 
     /// A noisy per-iteration quantity: faint raw values under a bold trailing average over 10.
@@ -673,7 +688,7 @@ private struct ReportPage {
             series.append(ChartSeries(label: single ? "moving average over 10" : run.label, key: key + "-average" + suffix,
                                       points: movingAverage(raw, window: 10), color: color(i), width: 2.2, dots: false))
         }
-        return LineChart(key: key, title: title, xLabel: "meta-iteration", yLabel: yLabel, series: series, yRange: yRange)
+        return LineChart(key: key, title: title, xLabel: "meta-iterations done", yLabel: yLabel, series: series, yRange: yRange)
     }
 
     func simpleChart(key: String, title: String, yLabel: String, includeZero: Bool, _ value: @escaping (MetricRow) -> Double?) -> LineChart {
@@ -681,7 +696,7 @@ private struct ReportPage {
             ChartSeries(label: single ? title : run.label, key: key + (single ? "" : "-\(i)"), points: perIteration(run, value),
                         color: color(i), width: 1.8, dots: false, inLegend: !single)
         }
-        return LineChart(key: key, title: title, xLabel: "meta-iteration", yLabel: yLabel, series: series, yIncludesZero: includeZero)
+        return LineChart(key: key, title: title, xLabel: "meta-iterations done", yLabel: yLabel, series: series, yIncludesZero: includeZero)
     }
 
     /// A taught learner (solid) and its real-data control (dashed) per run. With one run the two
@@ -717,9 +732,9 @@ private struct ReportPage {
                          taught: run.evaluations.compactMap { e in e.testAccuracy.map { (Double(e.iteration), 100 * $0) } },
                          real: run.evaluations.compactMap { e in e.realDataTestAccuracy.map { (Double(e.iteration), 100 * $0) } })
         }
-        charts.append((LineChart(key: "test-accuracy", title: "Test accuracy of fresh learners over meta-training", xLabel: "meta-iteration",
+        charts.append((LineChart(key: "test-accuracy", title: "Test accuracy of fresh learners over meta-training", xLabel: "meta-iterations done",
                                  yLabel: "test accuracy (%)", series: accuracy, yRange: 0...100,
-                                 xSpan: 0...Double(max(runs.map(\.iterationsDone).max()! - 1, 0)), legendExtras: styleKey),
+                                 xSpan: 1...Double(max(runs.map(\.iterationsDone).max()!, 1)), legendExtras: styleKey),
                        "At each evaluation a freshly initialised learner is trained for T steps on the teacher's data (solid) and, as a control, for T steps on real data (dashed); cf. Fig. 2a of the paper."))
 
         let perStep = runs.enumerated().flatMap { i, run -> [ChartSeries] in
@@ -793,7 +808,7 @@ private struct ReportPage {
     func runSection(_ run: RunData, index: Int) -> String {
         var out = "<section class=\"run\"><h2><span class=\"swatch\" style=\"background:\(color(index))\"></span>\(escapeHTML(run.label))</h2>\n"
         out += "<p class=\"meta\"><code>\(escapeHTML(run.directory))</code></p>\n"
-        var facts: [(String, String)] = [("teacher", run.teacher)]
+        var facts: [(String, String)] = [("data", run.data?.summary ?? "not recorded (a run made before data.json)"), ("teacher", run.teacher)]
         if let kind = run.config["generatorKind"] as? String { facts.append(("generator", kind)) }
         facts += [("curriculum", run.curriculum), ("learner", run.learnerKind), ("weight norm", run.weightNorm),
                   ("inner steps T", display(run.config["innerSteps"])), ("batch size B", display(run.config["batchSize"])),

@@ -187,4 +187,43 @@ struct ReportTests {
         let text = try String(contentsOfFile: path, encoding: .utf8)
         #expect(text.hasPrefix("<!DOCTYPE html>") && text.hasSuffix("</html>\n"))
     }
+
+    /// The SVG of the chart `key`.
+    private func chart(_ html: String, _ key: String) -> String {
+        guard let start = html.range(of: "data-chart=\"\(key)\"") else { return "" }
+        let end = html[start.upperBound...].range(of: "</svg>")!.lowerBound
+        return String(html[start.lowerBound..<end])
+    }
+
+    @Test("axes: metrics and evaluations share the count of meta-iterations done; no negative axis for a positive spiky loss; wide tick labels move the plot right")
+    func axes() throws {
+        let run = try FakeRun()
+        defer { run.remove() }
+        // A loss spike (0.3 to 400) and learning rates whose tick labels are 7 characters wide.
+        try run.write((0..<5).map { i in
+            #"{"gradientNorm":1.5,"iteration":\#(i),"meanInnerLearningRate":0.0001\#(i + 2),"meanInnerMomentum":0.5,"metaAccuracy":0.\#(i + 3),"metaLearningRate":0.02,"metaLoss":\#(i == 3 ? 400 : 0.3),"seconds":1.\#(i)}"#
+        }.joined(separator: "\n") + "\n", "metrics.jsonl")
+        let html = try RunReport.html(runs: [run.directory])
+        // metrics.jsonl row 1 is the second meta-iteration; the first evaluation (iteration 2 in
+        // evaluations.jsonl) was made after it: the same x.
+        let accuracy = try #require(polyline(html, series: "meta-accuracy-average"))
+        let taught = try #require(polyline(html, series: "test-accuracy-taught"))
+        #expect(abs(accuracy[1].x - taught[0].x) < 0.11, "\(accuracy[1].x) vs \(taught[0].x)")
+        let loss = chart(html, "meta-loss")
+        #expect(!loss.isEmpty && !loss.contains(">-"), "the meta-loss axis has negative ticks")
+        let rate = try #require(polyline(html, series: "inner-learning-rate"))
+        #expect(rate[0].x >= 6 + 6.5 * 7 + 24 - 0.1, "the plot starts at \(rate[0].x), under 7-character tick labels")
+    }
+
+    @Test("the run's data set is in its summary: the recorded data.json, or a note that none was recorded")
+    func dataLine() throws {
+        let run = try FakeRun()
+        defer { run.remove() }
+        #expect(try RunReport.html(runs: [run.directory]).contains("not recorded"))
+        try run.write(#"{"classes":10,"counts":[50000,10000,10000],"fingerprint":"abc123","imageShape":[1,28,28],"name":"digits","path":"/data/digits"}"#, "data.json")
+        let html = try RunReport.html(runs: [run.directory])
+        #expect(html.contains("digits (50000/10000/10000, 1x28x28, 10 classes) from /data/digits"))
+        try run.write("{", "data.json")
+        #expect(try RunReport.html(runs: [run.directory]).contains("not a data record"))
+    }
 }

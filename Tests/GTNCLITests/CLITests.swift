@@ -1,0 +1,85 @@
+import Foundation
+import GTNData
+import Testing
+
+/// The `gtn` binary beside the test bundle (SwiftPM builds both into one products directory).
+let gtnBinary: String = {
+    let bundle = Bundle.main.bundleURL.path.hasSuffix(".xctest") ? Bundle.main.bundleURL : URL(fileURLWithPath: CommandLine.arguments[0])
+    return bundle.deletingLastPathComponent().appendingPathComponent("gtn").path
+}()
+
+struct CommandResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Runs `gtn` with `arguments` and waits for it.
+func gtn(_ arguments: [String]) throws -> CommandResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: gtnBinary)
+    process.arguments = arguments
+    // Output goes to files, not pipes: a chatty child can never block on a full pipe.
+    let base = NSTemporaryDirectory() + "gtn-cli-output-\(UUID().uuidString)"
+    _ = FileManager.default.createFile(atPath: base + ".out", contents: nil)
+    _ = FileManager.default.createFile(atPath: base + ".err", contents: nil)
+    defer { for s in [".out", ".err"] { try? FileManager.default.removeItem(atPath: base + s) } }
+    process.standardOutput = FileHandle(forWritingAtPath: base + ".out")
+    process.standardError = FileHandle(forWritingAtPath: base + ".err")
+    try process.run()
+    process.waitUntilExit()
+    func read(_ s: String) -> String { String(decoding: FileManager.default.contents(atPath: base + s) ?? Data(), as: UTF8.self) }
+    return CommandResult(status: process.terminationStatus, stdout: read(".out"), stderr: read(".err"))
+}
+
+func temporaryDirectory(_ tag: String) -> String {
+    let d = NSTemporaryDirectory() + "gtn-cli-\(tag)-\(UUID().uuidString)"
+    try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+    return d
+}
+
+/// A tiny MNIST-format data set (8x8 images, 10 classes): 120 training images (20 of them become
+/// the validation split) and 40 test images, with a learnable pattern (the class sets a row).
+func writeTinyIDX(_ directory: String) throws {
+    func images(_ n: Int, salt: Int) -> ([UInt8], [UInt8]) {
+        var pixels = [UInt8](), labels = [UInt8]()
+        for i in 0..<n {
+            let label = (i * 7 + salt) % 10
+            labels.append(UInt8(label))
+            for p in 0..<64 { pixels.append(p / 8 == label % 8 ? 220 : UInt8((p * 31 + i * 17 + salt) % 60)) }
+        }
+        return (pixels, labels)
+    }
+    let (train, trainLabels) = images(120, salt: 1), (test, testLabels) = images(40, salt: 2)
+    for (name, bytes) in [("train-images-idx3-ubyte", IDX.encodeImages(train, count: 120, rows: 8, cols: 8)),
+                          ("train-labels-idx1-ubyte", IDX.encodeLabels(trainLabels)),
+                          ("t10k-images-idx3-ubyte", IDX.encodeImages(test, count: 40, rows: 8, cols: 8)),
+                          ("t10k-labels-idx1-ubyte", IDX.encodeLabels(testLabels))] {
+        try Data(bytes).write(to: URL(fileURLWithPath: directory).appendingPathComponent(name))
+    }
+}
+
+/// The smallest run that exercises everything: T = 2, B = 10, two meta-iterations.
+let tinyTrainFlags = ["--inner-steps", "2", "--batch-size", "10", "--meta-batch-size", "10", "--eval-examples", "20"]
+
+@Suite("gtn command line")
+struct CLITests {
+    @Test func versionIsPrinted() throws {
+        let r = try gtn(["--version"])
+        #expect(r.status == 0)
+        #expect(r.stdout.hasPrefix("gtn "), "\(r.stdout)")
+    }
+
+    /// A problem found while a command runs is one line naming the flag, not the root command's
+    /// usage ("Usage: gtn <subcommand>"), and nothing is created.
+    @Test func errorsWhileRunningNameTheFlagWithoutTheRootUsage() throws {
+        let dir = temporaryDirectory("config")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Data(#"{"learner": {"kind": "base", "width": 3}}"#.utf8).write(to: URL(fileURLWithPath: dir + "/c.json"))
+        let r = try gtn(["train", "--config", dir + "/c.json", "-o", dir + "/run"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("--config") && r.stderr.contains("learner.width"), "\(r.stderr)")
+        #expect(!r.stderr.contains("Usage: gtn <subcommand>"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/run"))
+    }
+}
