@@ -162,22 +162,34 @@ public struct TeacherEvaluation: Codable, Sendable {
 /// Trains `learners` fresh learners on the teacher's data (and, with `realDataControl`, each also
 /// on real data), scoring every step on `perStep` and the final learners on `final`. Learner k is
 /// drawn from `seed + k`, so a learner and its control start from the same weights.
+/// An evaluation was stopped (a signal) before it finished; nothing of it is kept.
+public struct EvaluationStopped: Error {}
+
 public func evaluateTeacher(_ trainer: MetaTrainer, train: Dataset, perStep: Dataset, final: Dataset,
                             learners: Int, steps: Int? = nil, batchMultiplier: Int = 1, realDataControl: Bool,
-                            seed: UInt64 = 0xE7A1, progress: ((_ learner: Int, _ taught: Double, _ real: Double?) -> Void)? = nil)
-    -> TeacherEvaluation {
+                            seed: UInt64 = 0xE7A1, shouldStop: () -> Bool = { false },
+                            progress: ((_ learner: Int, _ taught: Double, _ real: Double?) -> Void)? = nil)
+    throws(EvaluationStopped) -> TeacherEvaluation {
     let start = DispatchTime.now().uptimeNanoseconds
     let n = steps ?? trainer.config.innerSteps
     let source: RealBatchSource = { size, rng in train.randomBatch(size: size, using: &rng) }
     var curves: [[Double]] = [], realCurves: [[Double]] = [], finals: [Double] = [], realFinals: [Double] = []
     var summed: Tensor<Float>?
     var ensemble: [Double] = []
+    // A stop asked for while learners train (Ctrl-C in the final evaluation, which scores the
+    // whole test set) skips the remaining scoring, which is most of the time, and the training
+    // steps left only run to the end of the current learner.
+    func stopIfAsked() throws(EvaluationStopped) { if shouldStop() { throw EvaluationStopped() } }
     for k in 0..<learners {
+        try stopIfAsked()
         let s = seed &+ UInt64(k)
         var curve: [Double] = []
-        let learner = trainer.teach(seed: s, steps: n, batchMultiplier: batchMultiplier, realData: source) { _, l in
-            curve.append(l.accuracy(on: perStep))
+        let learner = withoutActuallyEscaping(shouldStop) { stop in
+            trainer.teach(seed: s, steps: n, batchMultiplier: batchMultiplier, realData: source) { _, l in
+                if !stop() { curve.append(l.accuracy(on: perStep)) }
+            }
         }
+        try stopIfAsked()
         let probs = learner.logProbabilities(final.images).exp()
         summed = summed.map { $0 + probs } ?? probs
         ensemble.append(Double(zip(summed!.argmaxRows(), final.labels).filter { $0 == $1 }.count) / Double(max(final.count, 1)))
@@ -186,9 +198,12 @@ public func evaluateTeacher(_ trainer: MetaTrainer, train: Dataset, perStep: Dat
         var realFinal: Double?
         if realDataControl {
             var realCurve: [Double] = []
-            let real = trainer.trainOnRealData(seed: s, data: source, steps: n, batchMultiplier: batchMultiplier) { _, l in
-                realCurve.append(l.accuracy(on: perStep))
+            let real = withoutActuallyEscaping(shouldStop) { stop in
+                trainer.trainOnRealData(seed: s, data: source, steps: n, batchMultiplier: batchMultiplier) { _, l in
+                    if !stop() { realCurve.append(l.accuracy(on: perStep)) }
+                }
             }
+            try stopIfAsked()
             realCurves.append(realCurve)
             realFinal = real.accuracy(on: final)
             realFinals.append(realFinal!)

@@ -31,3 +31,8 @@ public enum ProgressLine {
         return String(fit.prefix(max(width, 1)))
     }
 }
+
+/// "1 meta-iteration", "2 meta-iterations": a count with its noun in the right number.
+public func counted(_ n: Int, _ singular: String, plural: String? = nil) -> String {
+    "\(n) " + (n == 1 ? singular : plural ?? singular + "s")
+}

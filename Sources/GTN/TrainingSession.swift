@@ -105,7 +105,7 @@ public struct TrainingSession {
         if let n = iterations {
             let done = trainer.state.iteration
             guard n >= done else {
-                throw ConfigError(message: "metaIterations (--iterations) \(n): the run in \(options.directory) has already done \(done) meta-iterations")
+                throw ConfigError(message: "metaIterations (--iterations) \(n): the run in \(options.directory) has already done \(counted(done, "meta-iteration"))")
             }
             c.metaIterations = n
         }
@@ -219,7 +219,12 @@ public struct TrainingSession {
             }
             if done % options.evaluateEvery == 0 || done == total {
                 report(.evaluating(iteration: done, fullTest: done == total))
-                let record = evaluate(fullTest: done == total)
+                let record: EvaluationRecord
+                do { record = try evaluate(fullTest: done == total, shouldStop: shouldStop) } catch {
+                    if saved != done { try save() }
+                    report(.interrupted(iteration: done))
+                    return
+                }
                 try append(record, to: evaluationsPath)
                 report(.evaluated(record))
                 last = record
@@ -237,11 +242,11 @@ public struct TrainingSession {
 
     /// Trains one fresh learner on the teacher and the same learner on real data; scores both
     /// after every step on validation examples, and at the end on test examples.
-    public func evaluate(fullTest: Bool = false, seed: UInt64 = 0xE7A1) -> EvaluationRecord {
+    public func evaluate(fullTest: Bool = false, seed: UInt64 = 0xE7A1, shouldStop: () -> Bool = { false }) throws(EvaluationStopped) -> EvaluationRecord {
         let validation = data.validation.slice(0..<min(options.evaluationExamples, data.validation.count))
         let test = fullTest ? data.test : data.test.slice(0..<min(data.test.count, options.evaluationExamples))
-        let e = evaluateTeacher(trainer, train: data.train, perStep: validation, final: test, learners: 1,
-                                realDataControl: true, seed: seed &+ UInt64(trainer.state.iteration))
+        let e = try evaluateTeacher(trainer, train: data.train, perStep: validation, final: test, learners: 1,
+                                    realDataControl: true, seed: seed &+ UInt64(trainer.state.iteration), shouldStop: shouldStop)
         return EvaluationRecord(iteration: trainer.state.iteration, validationPerStep: e.gtnPerStep,
                                 testAccuracy: e.gtnFinal[0], realDataValidationPerStep: e.realPerStep ?? [],
                                 realDataTestAccuracy: e.realFinal?[0] ?? .nan, seconds: e.seconds)

@@ -212,7 +212,7 @@ struct Train: ParsableCommand {
                 try session.resumeChanges(iterations: iterations, checkpointBlock: checkpointBlock, replayCacheMegabytes: replayCacheMegabytes)
             } catch let e as ConfigError { throw CommandError(e.message) }
             if session.isComplete {
-                print("gtn: \(directory) is complete (\(session.trainer.state.iteration) of \(session.trainer.config.metaIterations) meta-iterations); pass --iterations N with N > \(session.trainer.state.iteration) to extend it")
+                print("gtn: \(directory) is complete (\(session.trainer.state.iteration) of \(counted(session.trainer.config.metaIterations, "meta-iteration"))); pass --iterations N with N > \(session.trainer.state.iteration) to extend it")
                 return
             }
         } else {
@@ -221,7 +221,7 @@ struct Train: ParsableCommand {
         let c = session.trainer.config
         print("gtn: \(splits.name) (\(splits.train.count) train / \(splits.validation.count) validation / \(splits.test.count) test) -> \(directory)")
         let source = c.teacher == .gtn ? "GTN (\(c.generator.kind.rawValue) generator, curriculum \(c.curriculum.rawValue))" : c.teacher.rawValue
-        print("gtn: teacher \(source), learner \(c.learner.kind.rawValue), T=\(c.innerSteps), B=\(c.batchSize), \(c.metaIterations) meta-iterations, weight norm \(c.learner.weightNorm ? "on" : "off"), seed \(c.seed)")
+        print("gtn: teacher \(source), learner \(c.learner.kind.rawValue), T=\(c.innerSteps), B=\(c.batchSize), \(counted(c.metaIterations, "meta-iteration")), weight norm \(c.learner.weightNorm ? "on" : "off"), seed \(c.seed)")
         Interrupt.install()
         var bar = ProgressBar(total: c.metaIterations)
         var stopped = false
@@ -232,19 +232,23 @@ struct Train: ParsableCommand {
                 if resumed { print("gtn: resuming at meta-iteration \(i) of \(n)") }
             case .metaStep(let m): bar.update(m)
             case .evaluated(let r):
-                bar.log(String(format: "eval @%d: taught learner %.2f%% test (%d steps), real-data control %.2f%%  [%.0f s]",
-                               r.iteration, 100 * r.testAccuracy, r.validationPerStep.count, 100 * r.realDataTestAccuracy, r.seconds))
+                bar.log(String(format: "eval @%d: taught learner %.2f%% test (%@), real-data control %.2f%%  [%.0f s]",
+                               r.iteration, 100 * r.testAccuracy, counted(r.validationPerStep.count, "step"), 100 * r.realDataTestAccuracy, r.seconds))
             case .checkpointed: break
             case .evaluating(_, let fullTest): if fullTest { bar.log("evaluating a fresh learner on the whole test set...") }
             case .samples(let path): bar.log("samples: \(path)")
             case .interrupted(let i):
-                bar.log("stopped after meta-iteration \(i); checkpoint saved. Continue with: gtn train --resume \(directory)")
+                if i == c.metaIterations {
+                    bar.log("stopped during the final evaluation; the run is complete and saved. Evaluate it with: gtn evaluate \(directory)")
+                } else {
+                    bar.log("stopped after meta-iteration \(i); checkpoint saved. Continue with: gtn train --resume \(directory)")
+                }
                 stopped = true
             case .finished(let r):
                 bar.finish()
                 if let r {
-                    print(String(format: "gtn: done. After %d inner steps: teacher's data %.2f%% test accuracy, real data (plain SGD) %.2f%%.",
-                                 r.validationPerStep.count, 100 * r.testAccuracy, 100 * r.realDataTestAccuracy))
+                    print(String(format: "gtn: done. After %@: teacher's data %.2f%% test accuracy, real data (plain SGD) %.2f%%.",
+                                 counted(r.validationPerStep.count, "inner step"), 100 * r.testAccuracy, 100 * r.realDataTestAccuracy))
                 }
                 print("gtn: metrics in \(directory)/metrics.jsonl, evaluations in \(directory)/evaluations.jsonl, samples in \(directory)/samples/")
             }
@@ -314,10 +318,10 @@ struct Evaluate: ParsableCommand {
         }
         let stepSet = splits.test.slice(0..<min(stepExamples, splits.test.count))
         let n = steps ?? c.innerSteps
-        print("gtn evaluate: \(path) (\(c.teacher.rawValue) teacher, meta-iteration \(trainer.state.iteration)), \(learners) learners, \(n) steps of \(c.batchSize * batchMultiplier) examples (meta-trained: T=\(c.innerSteps), B=\(c.batchSize)), \(splits.name)")
-        let e = evaluateTeacher(trainer, train: splits.train, perStep: stepSet, final: splits.test, learners: learners,
+        print("gtn evaluate: \(path) (\(c.teacher.rawValue) teacher, meta-iteration \(trainer.state.iteration)), \(counted(learners, "learner")), \(counted(n, "step")) of \(c.batchSize * batchMultiplier) examples (meta-trained: T=\(c.innerSteps), B=\(c.batchSize)), \(splits.name)")
+        let e = try evaluateTeacher(trainer, train: splits.train, perStep: stepSet, final: splits.test, learners: learners,
                                 steps: n, batchMultiplier: batchMultiplier, realDataControl: realDataControl) { k, taught, real in
-            var line = String(format: "learner %d: %.2f%% test accuracy after %d steps on %@ data", k, 100 * taught, n, c.teacher == .gtn ? "GTN" : c.teacher.rawValue)
+            var line = String(format: "learner %d: %.2f%% test accuracy after %@ on %@ data", k, 100 * taught, counted(n, "step"), c.teacher == .gtn ? "GTN" : c.teacher.rawValue)
             if let real { line += String(format: ", %.2f%% on real data", 100 * real) }
             print(line)
         }
@@ -332,10 +336,10 @@ struct Evaluate: ParsableCommand {
             if let r = e.realPerStep { line += String(format: " | %6.2f%%", 100 * r[t]) }
             print(line + (t + 1 == c.innerSteps && n != c.innerSteps ? "   <- T meta-trained for" : ""))
         }
-        print(String(format: "teacher: mean %.2f%% (sd %.2f) over %d learners; ensemble of all %d: %.2f%%", 100 * mean(e.gtnFinal),
-                     100 * sd(e.gtnFinal), learners, learners, 100 * e.ensembleBySize.last!))
+        print(String(format: "teacher: mean %.2f%% (sd %.2f) over %@; ensemble of all %d: %.2f%%", 100 * mean(e.gtnFinal),
+                     100 * sd(e.gtnFinal), counted(learners, "learner"), learners, 100 * e.ensembleBySize.last!))
         if let r = e.realFinal {
-            print(String(format: "real data (%d SGD steps, lr %g, momentum %g): mean %.2f%% (sd %.2f)", n,
+            print(String(format: "real data (%@, lr %g, momentum %g): mean %.2f%% (sd %.2f)", counted(n, "SGD step"),
                          c.innerLearningRate, c.innerMomentum, 100 * mean(r), 100 * sd(r)))
         }
         try writeAtomically(JSONEncoder.sorted.encode(e), to: out)

@@ -131,7 +131,7 @@ struct NAS: ParsableCommand {
         }
         session.trainer.learnerSampler = { rng in space.cellNetwork(for: space.sample(&rng)) }
         let c = session.trainer.config
-        print("gtn nas: meta-training a GTN on random architectures of the space: T=\(c.innerSteps), B=\(c.batchSize), \(c.metaIterations) meta-iterations -> \(directory)")
+        print("gtn nas: meta-training a GTN on random architectures of the space: T=\(c.innerSteps), B=\(c.batchSize), \(counted(c.metaIterations, "meta-iteration")) -> \(directory)")
         Interrupt.install()
         var bar = ProgressBar(total: c.metaIterations)
         var stopped = false
@@ -142,10 +142,11 @@ struct NAS: ParsableCommand {
                 if resumed { print("gtn nas: resuming the GTN's meta-training at meta-iteration \(i)") }
             case .metaStep(let m): bar.update(m)
             case .evaluated(let r):
-                bar.log(String(format: "eval @%d: a random architecture taught %.2f%% test (%d steps), real-data control %.2f%%",
-                               r.iteration, 100 * r.testAccuracy, r.validationPerStep.count, 100 * r.realDataTestAccuracy))
+                bar.log(String(format: "eval @%d: a random architecture taught %.2f%% test (%@), real-data control %.2f%%",
+                               r.iteration, 100 * r.testAccuracy, counted(r.validationPerStep.count, "step"), 100 * r.realDataTestAccuracy))
             case .interrupted(let i):
-                bar.log("stopped after meta-iteration \(i); checkpoint saved. Run the same command again to continue.")
+                bar.log((i == c.metaIterations ? "stopped during the GTN's final evaluation; its meta-training is complete and saved."
+                         : "stopped after meta-iteration \(i); checkpoint saved.") + " Run the same command again to continue.")
                 stopped = true
             case .finished: bar.finish()
             default: break
@@ -210,7 +211,7 @@ struct NAS: ParsableCommand {
         let proxyStepCount = proxySteps ?? c.innerSteps
         print("gtn nas: GTN \(path) (\(c.teacher.rawValue) teacher, meta-iteration \(trainer.state.iteration), T=\(c.innerSteps), B=\(c.batchSize)), \(splits.name)")
         print("gtn nas: space: cells of \(nodes) nodes, ops \(space.ops.map(\.rawValue).joined(separator: " ")), \(channels) channels, stem stride \(stemStride), \(space.stages) stages of \(cellsPerStage) cell(s), \(head.rawValue) head (\(String(format: "%.2g", space.size)) genomes)")
-        print("gtn nas: proxy: \(proxyStepCount) steps on GTN data, learned lr/momentum, \(proxyLearners) learner(s); real: \(realSteps) SGD steps of \(realBatchSize), lr \(realLr) (cosine), momentum \(realMomentum); both scored on \(validation.count) validation images")
+        print("gtn nas: proxy: \(counted(proxyStepCount, "step")) on GTN data, learned lr/momentum, \(counted(proxyLearners, "learner")); real: \(counted(realSteps, "SGD step")) of \(realBatchSize), lr \(realLr) (cosine), momentum \(realMomentum); both scored on \(validation.count) validation images")
         if measure { return try measureTimings(space: space, proxy: proxy, real: real, batch: c.batchSize) }
         guard let out else { return }
         if proxy.cache.count + real.cache.count > 0 {
@@ -220,8 +221,8 @@ struct NAS: ParsableCommand {
             ("GTN", "\(path) (meta-iteration \(trainer.state.iteration), T=\(c.innerSteps), B=\(c.batchSize), \(c.innerOptimizer.rawValue))"),
             ("data", "\(splits.name): real training on \(splits.train.count) train images; scores on the first \(validation.count) validation images"),
             ("search space", "cells of \(nodes) nodes, ops \(space.ops.map(\.rawValue).joined(separator: ", ")); stem \(channels) channels, stride \(stemStride); \(space.stages) stages of \(cellsPerStage) cell(s); \(head.rawValue) head"),
-            ("GTN proxy", "\(proxyStepCount) steps on the GTN's batches with its learned learning rates and momenta; \(proxyLearners) learner(s)"),
-            ("real training", "\(realSteps) SGD steps of \(realBatchSize), lr \(realLr) cosine-annealed, momentum \(realMomentum)"),
+            ("GTN proxy", "\(counted(proxyStepCount, "step")) on the GTN's batches with its learned learning rates and momenta; \(counted(proxyLearners, "learner"))"),
+            ("real training", "\(counted(realSteps, "SGD step")) of \(realBatchSize), lr \(realLr) cosine-annealed, momentum \(realMomentum)"),
             ("seed", "\(seed)"),
         ]
         if let search {

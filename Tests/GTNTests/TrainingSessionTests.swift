@@ -143,6 +143,38 @@ struct TrainingSessionTests {
     }
 }
 
+extension TrainingSessionTests {
+    @Test("a stop asked for during the final evaluation ends it early: no record of it, the complete run saved")
+    func stopDuringFinalEvaluation() throws {
+        let dir = directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var options = RunOptions(directory: dir)
+        (options.evaluateEvery, options.checkpointEvery, options.samplesEvery, options.evaluationExamples) = (10, 10, 10, 16)
+        var config = tinyConfig()
+        config.metaIterations = 2
+        var session = try TrainingSession(config: config, data: tinySplits(), options: options)
+        // Ctrl-C arrives as the final evaluation starts.
+        var stopRequested = false
+        var events: [String] = []
+        try session.run(shouldStop: { stopRequested }) { event in
+            switch event {
+            case .evaluating(let i, let full):
+                events.append("evaluating \(i)\(full ? " (final)" : "")")
+                if full { stopRequested = true }
+            case .evaluated(let r): events.append("evaluated \(r.iteration)")
+            case .interrupted(let i): events.append("interrupted \(i)")
+            case .finished: events.append("finished")
+            default: break
+            }
+        }
+        #expect(events == ["evaluating 2 (final)", "interrupted 2"])
+        let evaluations = (try? String(contentsOfFile: dir + "/evaluations.jsonl", encoding: .utf8)) ?? ""
+        #expect(evaluations.isEmpty)
+        #expect(try Checkpoint.load(path: dir + "/checkpoint.safetensors").state.iteration == 2)
+        #expect(try TrainingSession(resuming: options, data: tinySplits()).isComplete)
+    }
+}
+
 @Suite("Training session: divergence")
 struct DivergenceTests {
     @Test("a diverged inner loop stops the run with a clear error and leaves the last checkpoint as it was")
