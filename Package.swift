@@ -37,6 +37,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // Zip archives for NumPy's .npz (gtn export --format npz).
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
     ],
     targets: [
         // OpenBLAS from Debian (libopenblas-dev), reached through pkg-config.
@@ -44,11 +46,12 @@ let package = Package(
         // glibc's malloc tuning (mallopt), which Swift's Glibc module does not export.
         .systemLibrary(name: "CMalloc"),
         // zlib from Debian (zlib1g-dev), for gzip-compressed IDX files.
-        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "SystemZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "GTNTensor", dependencies: ["CBLAS", "CMalloc"], swiftSettings: optimise),
         .target(name: "GTNAutodiff", dependencies: ["GTNTensor"], swiftSettings: optimise),
-        .target(name: "GTNData", dependencies: ["GTNTensor", "CZlib"], swiftSettings: optimise),
-        .target(name: "GTNIO", dependencies: ["GTNTensor", "CZlib"], swiftSettings: optimise),
+        .target(name: "GTNData", dependencies: ["GTNTensor", "SystemZlib"], swiftSettings: optimise),
+        .target(name: "GTNIO", dependencies: ["GTNTensor", "SystemZlib", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+                swiftSettings: optimise),
         .target(name: "GTNNN", dependencies: ["GTNTensor", "GTNAutodiff"], swiftSettings: optimise),
         .target(name: "GTN", dependencies: ["GTNTensor", "GTNAutodiff", "GTNNN", "GTNData", "GTNIO"], swiftSettings: optimise),
         .target(name: "GTNNAS", dependencies: ["GTNTensor", "GTNAutodiff", "GTNNN", "GTNData", "GTNIO", "GTN"], swiftSettings: optimise),
@@ -65,7 +68,7 @@ let package = Package(
         .testTarget(name: "GTNAutodiffTests", dependencies: ["GTNTensor", "GTNAutodiff"]),
         .testTarget(name: "GTNTests", dependencies: ["GTNTensor", "GTNAutodiff", "GTNNN", "GTNData", "GTN"]),
         .testTarget(name: "GTNDataTests", dependencies: ["GTNTensor", "GTNData"]),
-        .testTarget(name: "GTNIOTests", dependencies: ["GTNTensor", "GTNIO", "CZlib"]),
+        .testTarget(name: "GTNIOTests", dependencies: ["GTNTensor", "GTNIO", "SystemZlib"]),
         // Runs the built `gtn` binary as a user would (the dependency makes SwiftPM build it first).
         .testTarget(name: "GTNCLITests", dependencies: ["gtn", "GTNData"]),
         .testTarget(name: "GTNNASTests", dependencies: ["GTNTensor", "GTNAutodiff", "GTNNN", "GTNData", "GTN", "GTNNAS"]),

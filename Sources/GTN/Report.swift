@@ -858,3 +858,58 @@ private struct ReportPage {
 }
 
 private func mean(_ xs: [Double]) -> Double { xs.reduce(0, +) / Double(max(xs.count, 1)) }
+
+/// One line's worth of a run directory (`gtn runs`), read by the same code as the report.
+public struct RunSummary: Sendable {
+    public var directory: String
+    /// "gtn, full", "real", "distillation".
+    public var teacher: String
+    public var learner: String
+    public var data: String?
+    public var innerSteps: Int?
+    public var batchSize: Int?
+    public var iterationsDone: Int
+    public var metaIterations: Int?
+    public var lastMetaLoss: Double?
+    /// The last evaluation of `gtn train`: meta-iterations done, taught learner and real-data control test accuracy.
+    public var lastEvaluation: (iteration: Int, taught: Double?, real: Double?)?
+    /// `gtn evaluate`: mean test accuracy of its learners, and of its real-data controls.
+    public var evaluate: (learners: Int, mean: Double, real: Double?)?
+
+    /// The summary of the run in `directory`; errors name the file at fault.
+    public init(directory: String) throws {
+        let run = try RunData.load(directory)
+        self.directory = directory
+        teacher = run.teacher == "gtn" ? "gtn, \(run.curriculum)" : run.teacher
+        learner = run.learnerKind
+        data = run.data?.name
+        innerSteps = run.innerSteps
+        batchSize = (run.config["batchSize"] as? NSNumber)?.intValue
+        iterationsDone = run.iterationsDone
+        metaIterations = run.metaIterations
+        lastMetaLoss = run.metrics.last?.metaLoss
+        lastEvaluation = run.evaluations.last.map { ($0.iteration, $0.testAccuracy, $0.realDataTestAccuracy) }
+        if let e = run.evaluation, let finals = e.gtnFinal, !finals.isEmpty {
+            let real = e.realFinal.flatMap { $0.isEmpty ? nil : $0.reduce(0, +) / Double($0.count) }
+            evaluate = (finals.count, finals.reduce(0, +) / Double(finals.count), real)
+        }
+    }
+
+    /// The run directories in and under `root` (to `depth` levels), sorted by path: directories
+    /// holding a config.json.
+    public static func runDirectories(under root: String, depth: Int = 3) -> [String] {
+        let fm = FileManager.default
+        var found: [String] = []
+        func visit(_ path: String, _ level: Int) {
+            if fm.fileExists(atPath: path + "/config.json") { found.append(path); return }
+            guard level < depth, let names = try? fm.contentsOfDirectory(atPath: path) else { return }
+            for name in names.sorted() where !name.hasPrefix(".") {
+                var isDirectory: ObjCBool = false
+                let child = path + "/" + name
+                if fm.fileExists(atPath: child, isDirectory: &isDirectory), isDirectory.boolValue { visit(child, level + 1) }
+            }
+        }
+        visit(root.count > 1 && root.hasSuffix("/") ? String(root.dropLast()) : root, 0)
+        return found
+    }
+}

@@ -1,4 +1,4 @@
-import CZlib
+import SystemZlib
 import Foundation
 
 /// gzip (RFC 1952) through zlib's inflate/deflate API, on whole in-memory buffers.

@@ -12,7 +12,7 @@ struct GTNCommand: ParsableCommand {
         commandName: "gtn",
         abstract: "Generative Teaching Networks: meta-train a generator of synthetic training data.",
         version: "gtn \(GTNVersion.string)",
-        subcommands: [Train.self, Evaluate.self, Report.self, NAS.self])
+        subcommands: [Train.self, Evaluate.self, Report.self, NAS.self, Export.self, Runs.self])
 }
 
 /// A problem with what a command was given (a file, a directory, a run, the data) found while it
@@ -293,9 +293,7 @@ struct Evaluate: ParsableCommand {
     }
 
     func run() throws {
-        var isDir: ObjCBool = false
-        var path = checkpoint
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue { path += "/checkpoint.safetensors" }
+        let path = checkpointPath(checkpoint)
         let trainer = try Checkpoint.load(path: path)
         let c = trainer.config
         if c.teacher == .distillation && batchMultiplier > 1 {

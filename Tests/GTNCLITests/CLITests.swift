@@ -82,4 +82,40 @@ struct CLITests {
         #expect(!r.stderr.contains("Usage: gtn <subcommand>"), "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/run"))
     }
+
+    /// A tiny run end to end through the binary: train (one meta-iteration: the messages say
+    /// "1 meta-iteration"), list it with `gtn runs`, export its data in the three formats.
+    @Test func trainListAndExportATinyRun() throws {
+        let dir = temporaryDirectory("run")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/data", withIntermediateDirectories: true)
+        try writeTinyIDX(dir + "/data")
+        let train = try gtn(["train", "--data", dir + "/data", "-o", dir + "/runs/tiny", "--iterations", "1"] + tinyTrainFlags)
+        #expect(train.status == 0, "\(train.stderr)")
+        #expect(train.stdout.contains("1 meta-iteration,") && !train.stdout.contains("1 meta-iterations"), "\(train.stdout)")
+
+        let runs = try gtn(["runs", dir + "/runs"])
+        #expect(runs.status == 0, "\(runs.stderr)")
+        let lines = runs.stdout.split(separator: "\n")
+        #expect(lines.count == 2 && lines[0].hasPrefix("run") && lines[1].hasPrefix("tiny"), "\(runs.stdout)")
+        #expect(lines.count == 2 && lines[1].contains("1/1") && lines[1].contains("@1"), "\(runs.stdout)")
+        #expect(try gtn(["runs", dir + "/nothing-here"]).status != 0)
+
+        // T x B = 2 x 10 images of 8x8.
+        let npz = try gtn(["export", dir + "/runs/tiny", "-o", dir + "/export/tiny.npz"])
+        #expect(npz.status == 0 && npz.stdout.contains("20 images (2 steps of 10, 1x8x8)"), "\(npz.stdout) \(npz.stderr)")
+        let zip = try #require(FileManager.default.contents(atPath: dir + "/export/tiny.npz"))
+        #expect(zip.starts(with: [0x50, 0x4B, 0x03, 0x04]))  // a zip archive
+        #expect(try gtn(["export", dir + "/runs/tiny", "-o", dir + "/export/idx", "--format", "idx"]).status == 0)
+        let images = try #require(FileManager.default.contents(atPath: dir + "/export/idx/train-images-idx3-ubyte"))
+        #expect(Array(images.prefix(16)) == [0, 0, 8, 3, 0, 0, 0, 20, 0, 0, 0, 8, 0, 0, 0, 8] && images.count == 16 + 20 * 64)
+        let steps = try #require(FileManager.default.contents(atPath: dir + "/export/idx/train-steps-idx1-ubyte"))
+        #expect(Array(steps.dropFirst(8)) == Array(repeating: 0, count: 10) + Array(repeating: 1, count: 10))
+        #expect(try gtn(["export", dir + "/runs/tiny", "-o", dir + "/export/png", "--format", "png"]).status == 0)
+        let pngs = try FileManager.default.contentsOfDirectory(atPath: dir + "/export/png/step-02")
+        #expect(pngs.count == 10 && pngs.allSatisfy { $0.hasSuffix(".png") && $0.contains("-label-") }, "\(pngs)")
+        // Exporting into a directory that has files is refused.
+        let again = try gtn(["export", dir + "/runs/tiny", "-o", dir + "/export/png", "--format", "png"])
+        #expect(again.status != 0 && again.stderr.contains("not empty"), "\(again.stderr)")
+    }
 }
