@@ -38,7 +38,7 @@ enum Interrupt {
             signal(s) { sig in
                 _ = Interrupt.signalNumber.compareExchange(expected: 0, desired: sig, ordering: .relaxed)
                 if Interrupt.requested.add(1, ordering: .relaxed).newValue >= 2 { _exit(128 + sig) }
-                let msg = "\ngtn: stopping after this meta-iteration (signal again to quit now)\n"
+                let msg = "\ngtn: stopping at the end of this meta-iteration, or of the evaluation under way (signal again to quit now)\n"
                 _ = msg.withCString { write(2, $0, strlen($0)) }
             }
         }
