@@ -23,18 +23,8 @@ public struct MetaTrainer {
         self.config = config
         var rng = RandomSource(seed: config.seed)
         let t = config.innerSteps
-        let gen: ParameterList<Float>
-        switch config.teacher {
-        case .gtn: gen = config.generator.initialParameters(&rng)
-        case .real: gen = ParameterList(specs: [], values: [])
-        case .distillation:
-            let spec = ParameterSpec("distilled.images", [t, config.batchSize] + config.learner.image.dims, .normal(std: 1))
-            gen = ParameterList(specs: [spec], rng: &rng)
-        }
+        let (gen, curriculum) = config.teacher.teacher.initialParameters(config, &rng)
         generatorSpecs = gen.specs
-        let curriculum: Tensor<Float>? = config.teacher == .gtn && config.curriculum.isLearned
-            ? .randomNormal(config.curriculum.parameterShape(steps: t, batch: config.batchSize, noise: config.generator.noise), using: &rng)
-            : nil
         state = TeacherState(
             generator: gen.values.map(\.value), curriculum: curriculum,
             logLearningRates: Tensor(repeating: Float(Foundation.log(config.innerLearningRate)), shape: [t]),
@@ -48,11 +38,12 @@ public struct MetaTrainer {
     struct Episode {
         var learner: any LearnerArchitecture
         var learnerInit: [Tensor<Float>]
+        var labels: Tensor<Float>
+        /// The GTN's curriculum order of noise rows by step, or its fresh noise by step.
         var noiseRows: [[Int]]?
         var freshNoise: [Tensor<Float>]?
         /// Fresh noise rows appended to the learned ones when evaluating with bigger batches.
         var extraNoise: [Tensor<Float>]?
-        var labels: Tensor<Float>
         /// The real-data teacher's training batches, by inner step.
         var realTraining: [(images: Tensor<Float>, targets: Tensor<Float>)] = []
         /// Real batches (images, one-hot targets) for the intermediate losses, by inner step.
@@ -68,66 +59,17 @@ public struct MetaTrainer {
         let learner: any LearnerArchitecture = learnerSampler.map { $0(&rng) }
             ?? (config.randomLearnerWidths ? config.learner.withRandomWidths(&rng) : config.learner)
         let initial: ParameterList<Float> = learner.initialParameters(&rng)
-        let (t, b) = (config.innerSteps, config.batchSize)
-        let steps = steps ?? t
-        let rows = config.teacher == .gtn ? config.curriculum.rows(steps: t, batch: b, rng: &rng) : nil
-        let fresh: [Tensor<Float>]? = config.teacher == .gtn && !config.curriculum.isLearned
-            ? (0..<steps).map { _ in .randomNormal([k * b, config.generator.noise], using: &rng) } : nil
+        let steps = steps ?? config.innerSteps
         let classes = config.learner.classes
-        var e = Episode(learner: learner, learnerInit: initial.values.map(\.value), noiseRows: rows, freshNoise: fresh,
-                        labels: oneHot(curriculumLabels(batch: k * b, classes: classes), classes: classes))
-        if config.teacher == .gtn && config.curriculum.isLearned && k > 1 {
-            var extra = RandomSource(seed: seed ^ 0xB16)
-            e.extraNoise = (0..<steps).map { _ in .randomNormal([(k - 1) * b, config.generator.noise], using: &extra) }
-        }
-        if config.teacher == .real && steps > 0 {
-            guard let realData else { preconditionFailure("the real-data teacher needs real batches") }
-            // A stream of its own: the other teachers' draws stay as they were.
-            var r = RandomSource(seed: seed ^ 0x7EAC)
-            e.realTraining = (0..<steps).map { _ in
-                let batch = realData(k * b, &r)
-                return (batch.images, oneHot(batch.labels, classes: classes))
-            }
-        }
+        var e = Episode(learner: learner, learnerInit: initial.values.map(\.value),
+                        labels: oneHot(curriculumLabels(batch: k * config.batchSize, classes: classes), classes: classes))
+        config.teacher.teacher.drawEpisode(&e, config, seed: seed, steps: steps, batchMultiplier: k, realData: realData, rng: &rng)
         return e
     }
 
     /// The batch (images, targets) the learner trains on at inner step `t`.
     func trainingBatch(step t: Int, teacher: TeacherVariables, episode: Episode) -> (images: Variable<Float>, targets: Variable<Float>) {
-        let y = Variable(episode.labels)
-        switch config.teacher {
-        case .gtn:
-            return config.generator.generateWithTargets(prepared: teacher.generator, noise: noise(step: t, curriculum: teacher.curriculum, episode: episode), labels: y)
-        case .real:
-            let b = episode.realTraining[t]
-            return (Variable(b.images), Variable(b.targets))
-        case .distillation:
-            precondition(episode.labels.shape[0] == config.batchSize,
-                         "dataset distillation has exactly \(config.batchSize) images per step; it cannot make bigger batches")
-            let pixels = teacher.generator.values[0]
-            let step = t % config.innerSteps
-            let images = pixels.slice(axis: 0, step ..< step + 1).reshaped([config.batchSize] + config.learner.image.dims)
-            return (images.tanh() * 2, y)
-        }
-    }
-
-    /// The noise of inner step `t`.
-    func noise(step t: Int, curriculum: Variable<Float>?, episode: Episode) -> Variable<Float> {
-        if let fresh = episode.freshNoise { return Variable(fresh[t]) }
-        let learned = learnedNoise(step: t % config.innerSteps, curriculum: curriculum!, episode: episode)
-        guard let extra = episode.extraNoise else { return learned }
-        return concat([learned, Variable(extra[t])], axis: 0)
-    }
-
-    func learnedNoise(step t: Int, curriculum: Variable<Float>, episode: Episode) -> Variable<Float> {
-        let pool = curriculum.reshaped([-1, config.generator.noise])
-        let rows = episode.noiseRows![t]
-        let contiguous = rows.last! - rows.first! + 1 == rows.count && rows == Array(rows.first!...rows.last!)
-        if contiguous { return pool.slice(axis: 0, rows.first! ..< rows.last! + 1) }
-        let n = config.generator.noise
-        var idx = [Int32](); idx.reserveCapacity(rows.count * n)
-        for r in rows { for k in 0..<n { idx.append(Int32(r * n + k)) } }
-        return pool.gathered(GatherMap(sourceShape: pool.shape, outputShape: [rows.count, n], indices: idx))
+        config.teacher.teacher.batch(step: t, teacher, episode, config)
     }
 
     /// The learner's state during the inner loop: weights, momentum buffers, and the batch means
@@ -185,7 +127,7 @@ public struct MetaTrainer {
         let hasCurriculum = state.curriculum != nil
         let k = g + (hasCurriculum ? 1 : 0)
         let raw = ParameterList(specs: generatorSpecs, values: Array(m[0..<g]))
-        return TeacherVariables(generator: config.teacher == .gtn ? config.generator.prepare(raw) : raw, curriculum: hasCurriculum ? m[g] : nil,
+        return TeacherVariables(generator: config.teacher.teacher.prepared(raw, config), curriculum: hasCurriculum ? m[g] : nil,
                                 logLR: m[k], logMomentum: m[k + 1])
     }
 
