@@ -1,0 +1,103 @@
+// The 1-D Winograd transforms of F(2x2,3x3) and F(4x4,3x3) on 8 lanes (8 samples' tiles at once),
+// out of Winograd.swift so that the convolution's plan reads apart from its arithmetic.
+
+extension Winograd {
+    // MARK: 1-D transforms. Each 2-D transform applies one along the tile's rows, then along its
+    // columns (or the reverse); written once for lane vectors and once for scalars (weights).
+
+    @inline(__always)
+    static func load<S: TensorScalar>(_ p: UnsafePointer<S>) -> Lanes<S> {
+        UnsafeRawPointer(p).loadUnaligned(as: Lanes<S>.self)
+    }
+
+    @inline(__always)
+    static func store<S: TensorScalar>(_ v: Lanes<S>, _ p: UnsafeMutablePointer<S>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: Lanes<S>.self)
+    }
+
+    /// Stores F(2x2)'s four values of one tile column: rows ξ = j, 4 + j, 8 + j, 12 + j of a
+    /// [ξ][columns] block with row stride `ld`, starting at row j's entry `p`.
+    @inline(__always)
+    static func storeColumn<S: TensorScalar>(_ x: (Lanes<S>, Lanes<S>, Lanes<S>, Lanes<S>), _ p: UnsafeMutablePointer<S>, _ ld: Int) {
+        store(x.0, p); store(x.1, p + 4 * ld); store(x.2, p + 8 * ld); store(x.3, p + 12 * ld)
+    }
+
+    /// F(2x2) Bᵀ on one line of four inputs.
+    @inline(__always)
+    static func inputLine<S: TensorScalar>(_ d0: Lanes<S>, _ d1: Lanes<S>, _ d2: Lanes<S>, _ d3: Lanes<S>)
+        -> (Lanes<S>, Lanes<S>, Lanes<S>, Lanes<S>) {
+        (d0 - d2, d1 + d2, d2 - d1, d1 - d3)
+    }
+
+    /// F(2x2) Aᵀ on one line of four products.
+    @inline(__always)
+    static func outputLine<S: TensorScalar>(_ m0: Lanes<S>, _ m1: Lanes<S>, _ m2: Lanes<S>, _ m3: Lanes<S>) -> (Lanes<S>, Lanes<S>) {
+        (m0 + m1 + m2, m1 - m2 - m3)
+    }
+
+    /// F(2x2) A (Aᵀ's adjoint) on one line of two output gradients.
+    @inline(__always)
+    static func outputAdjointLine<S: TensorScalar>(_ e0: Lanes<S>, _ e1: Lanes<S>) -> (Lanes<S>, Lanes<S>, Lanes<S>, Lanes<S>) {
+        (e0, e0 + e1, e0 - e1, -e1)
+    }
+
+    /// F(4x4) Bᵀ on the six values d[k * stride], into out[k * outStride].
+    @inline(__always)
+    static func inputLine6<S: TensorScalar>(_ d: UnsafePointer<S>, _ stride: Int, _ out: UnsafeMutablePointer<S>, _ outStride: Int) {
+        let (d0, d1, d2, d3, d4, d5) = (load(d), load(d + stride), load(d + 2 * stride), load(d + 3 * stride),
+                                        load(d + 4 * stride), load(d + 5 * stride))
+        let four = Lanes<S>(repeating: 4), five = Lanes<S>(repeating: 5), two = Lanes<S>(repeating: 2)
+        store(four * d0 - five * d2 + d4, out)
+        store((d3 + d4) - four * (d1 + d2), out + outStride)
+        store((d4 - d3) + four * (d1 - d2), out + 2 * outStride)
+        store((d4 - d2) + two * (d3 - d1), out + 3 * outStride)
+        store((d4 - d2) - two * (d3 - d1), out + 4 * outStride)
+        store(four * d1 - five * d3 + d5, out + 5 * outStride)
+    }
+
+    /// F(4x4) Aᵀ on the six products m[k * stride], into the four out[k * outStride].
+    @inline(__always)
+    static func outputLine6<S: TensorScalar>(_ p: UnsafePointer<S>, _ stride: Int, _ out: UnsafeMutablePointer<S>, _ outStride: Int) {
+        let (m0, m1, m2, m3, m4, m5) = (load(p), load(p + stride), load(p + 2 * stride), load(p + 3 * stride),
+                                        load(p + 4 * stride), load(p + 5 * stride))
+        let (a, b, c, d) = (m1 + m2, m1 - m2, m3 + m4, m3 - m4)
+        store(m0 + a + c, out)
+        store(b + Lanes<S>(repeating: 2) * d, out + outStride)
+        store(a + Lanes<S>(repeating: 4) * c, out + 2 * outStride)
+        store(b + Lanes<S>(repeating: 8) * d + m5, out + 3 * outStride)
+    }
+
+    /// F(4x4) A on the four output gradients e[k * stride], into the six out[k * outStride].
+    @inline(__always)
+    static func outputAdjointLine4<S: TensorScalar>(_ e: UnsafePointer<S>, _ stride: Int, _ out: UnsafeMutablePointer<S>, _ outStride: Int) {
+        let (e0, e1, e2, e3) = (load(e), load(e + stride), load(e + 2 * stride), load(e + 3 * stride))
+        let (even, odd) = (e0 + e2, e1 + e3)
+        let (even4, odd8) = (e0 + Lanes<S>(repeating: 4) * e2, Lanes<S>(repeating: 2) * e1 + Lanes<S>(repeating: 8) * e3)
+        store(e0, out)
+        store(even + odd, out + outStride)
+        store(even - odd, out + 2 * outStride)
+        store(even4 + odd8, out + 3 * outStride)
+        store(even4 - odd8, out + 4 * outStride)
+        store(e3, out + 5 * outStride)
+    }
+
+    /// G of F(4x4) on one kernel line (w0, w1, w2).
+    @inline(__always)
+    static func weightLine6<S: TensorScalar>(_ w0: S, _ w1: S, _ w2: S) -> (S, S, S, S, S, S) {
+        let (a, b, c): (S, S, S) = (w0 / 24, w1 / 12, w2 / 6)
+        let u1: S = -(w0 + w1 + w2) / 6
+        let u2: S = -(w0 - w1 + w2) / 6
+        return (w0 / 4, u1, u2, a + b + c, a - b + c, w2)
+    }
+
+    /// Gᵀ of F(4x4) on one line of six.
+    @inline(__always)
+    static func weightAdjointLine6<S: TensorScalar>(_ u0: S, _ u1: S, _ u2: S, _ u3: S, _ u4: S, _ u5: S) -> (S, S, S) {
+        let (a, b, c): (S, S, S) = (u1 / 6, u2 / 6, u3 / 24)
+        let (d, e, f): (S, S, S) = (u4 / 24, u3 / 12, u4 / 12)
+        let w0: S = u0 / 4 - a - b + c + d
+        let w1: S = -a + b + e - f
+        let w2: S = -a - b + u3 / 6 + u4 / 6 + u5
+        return (w0, w1, w2)
+    }
+}
