@@ -132,27 +132,10 @@ struct NAS: ParsableCommand {
         session.trainer.learnerSampler = { rng in space.cellNetwork(for: space.sample(&rng)) }
         let c = session.trainer.config
         print("gtn nas: meta-training a GTN on random architectures of the space: T=\(c.innerSteps), B=\(c.batchSize), \(counted(c.metaIterations, "meta-iteration")) -> \(directory)")
-        Interrupt.install()
-        var bar = ProgressBar(total: c.metaIterations)
-        var stopped = false
-        try session.run(shouldStop: { Interrupt.isRequested }) { event in
-            switch event {
-            case .started(let i, _, let resumed):
-                bar.start(at: i)
-                if resumed { print("gtn nas: resuming the GTN's meta-training at meta-iteration \(i)") }
-            case .metaStep(let m): bar.update(m)
-            case .evaluated(let r):
-                bar.log(String(format: "eval @%d: a random architecture taught %.2f%% test (%@), real-data control %.2f%%",
-                               r.iteration, 100 * r.testAccuracy, counted(r.validationPerStep.count, "step"), 100 * r.realDataTestAccuracy))
-            case .interrupted(let i):
-                bar.log((i == c.metaIterations ? "stopped during the GTN's final evaluation; its meta-training is complete and saved."
-                         : "stopped after meta-iteration \(i); checkpoint saved.") + " Run the same command again to continue.")
-                stopped = true
-            case .finished: bar.finish()
-            default: break
-            }
-        }
-        if stopped { throw Interrupt.exitCode }
+        let terminal = TerminalRun(command: "gtn nas", learnerName: "a random architecture taught",
+                                   continueHint: "Run the same command again to continue.",
+                                   completeHint: "Run the same command again to go on to the search.", showEvaluationSeconds: false)
+        try terminal.run(&session)
         // The study that follows is resumable from its caches: a signal ends it at once again.
         signal(SIGINT, SIG_DFL)
         signal(SIGTERM, SIG_DFL)

@@ -154,37 +154,15 @@ struct Train: ParsableCommand {
         print("gtn: \(splits.name) (\(splits.train.count) train / \(splits.validation.count) validation / \(splits.test.count) test) -> \(directory)")
         let source = c.teacher == .gtn ? "GTN (\(c.generator.kind.rawValue) generator, curriculum \(c.curriculum.rawValue))" : c.teacher.rawValue
         print("gtn: teacher \(source), learner \(c.learner.kind.rawValue), T=\(c.innerSteps), B=\(c.batchSize), \(counted(c.metaIterations, "meta-iteration")), weight norm \(c.learner.weightNorm ? "on" : "off"), seed \(c.seed)")
-        Interrupt.install()
-        var bar = ProgressBar(total: c.metaIterations)
-        var stopped = false
-        try session.run(shouldStop: { Interrupt.isRequested }) { event in
-            switch event {
-            case .started(let i, let n, let resumed):
-                bar.start(at: i)
-                if resumed { print("gtn: resuming at meta-iteration \(i) of \(n)") }
-            case .metaStep(let m): bar.update(m)
-            case .evaluated(let r):
-                bar.log(String(format: "eval @%d: taught learner %.2f%% test (%@), real-data control %.2f%%  [%.0f s]",
-                               r.iteration, 100 * r.testAccuracy, counted(r.validationPerStep.count, "step"), 100 * r.realDataTestAccuracy, r.seconds))
-            case .checkpointed: break
-            case .evaluating(_, let fullTest): if fullTest { bar.log("evaluating a fresh learner on the whole test set...") }
-            case .samples(let path): bar.log("samples: \(path)")
-            case .interrupted(let i):
-                if i == c.metaIterations {
-                    bar.log("stopped during the final evaluation; the run is complete and saved. Evaluate it with: gtn evaluate \(directory)")
-                } else {
-                    bar.log("stopped after meta-iteration \(i); checkpoint saved. Continue with: gtn train --resume \(directory)")
-                }
-                stopped = true
-            case .finished(let r):
-                bar.finish()
-                if let r {
-                    print(String(format: "gtn: done. After %@: teacher's data %.2f%% test accuracy, real data (plain SGD) %.2f%%.",
-                                 counted(r.validationPerStep.count, "inner step"), 100 * r.testAccuracy, 100 * r.realDataTestAccuracy))
-                }
-                print("gtn: metrics in \(directory)/metrics.jsonl, evaluations in \(directory)/evaluations.jsonl, samples in \(directory)/samples/")
+        let terminal = TerminalRun(command: "gtn", learnerName: "taught learner",
+                                   continueHint: "Continue with: gtn train --resume \(directory)",
+                                   completeHint: "Evaluate it with: gtn evaluate \(directory)")
+        try terminal.run(&session) { r in
+            if let r {
+                print(String(format: "gtn: done. After %@: teacher's data %.2f%% test accuracy, real data (plain SGD) %.2f%%.",
+                             counted(r.validationPerStep.count, "inner step"), 100 * r.testAccuracy, 100 * r.realDataTestAccuracy))
             }
+            print("gtn: metrics in \(directory)/metrics.jsonl, evaluations in \(directory)/evaluations.jsonl, samples in \(directory)/samples/")
         }
-        if stopped { throw Interrupt.exitCode }
     }
 }
