@@ -1,9 +1,8 @@
-// swift-tools-version: 6.0
-import PackageDescription
-
 // Layers, each depending only on those above it (see docs/ARCHITECTURE.md):
 //   CBLAS -> GTNTensor -> GTNAutodiff -> (NN, Data, GTN, NAS) -> gtn CLI
 import Foundation
+// swift-tools-version: 6.0
+import PackageDescription
 
 /// The CPU the Swift code is compiled for. Winograd's transforms are written as 8-lane vector
 /// code (SIMD8), which needs AVX2 to run as one register per vector; baseline x86-64 is SSE2.
@@ -14,12 +13,13 @@ import Foundation
 let targetCPU: String? = {
     if let cpu = ProcessInfo.processInfo.environment["GTN_TARGET_CPU"] { return cpu == "generic" ? nil : cpu }
     #if os(Linux) && arch(x86_64)
-    guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-          let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return nil }
-    let flags = Set(line.split(separator: " "))
-    return flags.contains("avx2") && flags.contains("fma") ? "haswell" : nil
+        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+            let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
+        else { return nil }
+        let flags = Set(line.split(separator: " "))
+        return flags.contains("avx2") && flags.contains("fma") ? "haswell" : nil
     #else
-    return nil
+        return nil
     #endif
 }()
 let optimise: [SwiftSetting] = targetCPU.map { [.unsafeFlags(["-target-cpu", $0])] } ?? []
@@ -50,19 +50,30 @@ let package = Package(
         .target(name: "GTNTensor", dependencies: ["CBLAS", "CMalloc"], swiftSettings: optimise),
         .target(name: "GTNAutodiff", dependencies: ["GTNTensor"], swiftSettings: optimise),
         .target(name: "GTNData", dependencies: ["GTNTensor", "SystemZlib"], swiftSettings: optimise),
-        .target(name: "GTNIO", dependencies: ["GTNTensor", "SystemZlib", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
-                swiftSettings: optimise),
+        .target(
+            name: "GTNIO",
+            dependencies: ["GTNTensor", "SystemZlib", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+            swiftSettings: optimise),
         .target(name: "GTNNN", dependencies: ["GTNTensor", "GTNAutodiff"], swiftSettings: optimise),
-        .target(name: "GTN", dependencies: ["GTNTensor", "GTNAutodiff", "GTNNN", "GTNData", "GTNIO"], swiftSettings: optimise),
-        .target(name: "GTNNAS", dependencies: ["GTNTensor", "GTNAutodiff", "GTNNN", "GTNData", "GTNIO", "GTN"], swiftSettings: optimise),
+        .target(
+            name: "GTN", dependencies: ["GTNTensor", "GTNAutodiff", "GTNNN", "GTNData", "GTNIO"],
+            swiftSettings: optimise),
+        .target(
+            name: "GTNNAS", dependencies: ["GTNTensor", "GTNAutodiff", "GTNNN", "GTNData", "GTNIO", "GTN"],
+            swiftSettings: optimise),
         .executableTarget(
             name: "gtn",
-            dependencies: ["GTN", "GTNNAS", "GTNData", "GTNIO", "GTNTensor", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "GTN", "GTNNAS", "GTNData", "GTNIO", "GTNTensor",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: optimise),
         .executableTarget(
             name: "gtn-bench",
-            dependencies: ["GTNTensor", "GTNAutodiff", "GTNNN", "GTN",
-                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "GTNTensor", "GTNAutodiff", "GTNNN", "GTN",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: optimise),
         .testTarget(name: "GTNTensorTests", dependencies: ["GTNTensor"]),
         .testTarget(name: "GTNAutodiffTests", dependencies: ["GTNTensor", "GTNAutodiff"]),
@@ -71,7 +82,8 @@ let package = Package(
         .testTarget(name: "GTNIOTests", dependencies: ["GTNTensor", "GTNIO", "SystemZlib"]),
         // Runs the built `gtn` binary as a user would (the dependency makes SwiftPM build it first).
         .testTarget(name: "GTNCLITests", dependencies: ["gtn", "GTNData"]),
-        .testTarget(name: "GTNNASTests", dependencies: ["GTNTensor", "GTNAutodiff", "GTNNN", "GTNData", "GTN", "GTNNAS"]),
+        .testTarget(
+            name: "GTNNASTests", dependencies: ["GTNTensor", "GTNAutodiff", "GTNNN", "GTNData", "GTN", "GTNNAS"]),
     ],
     swiftLanguageModes: [.v5]
 )

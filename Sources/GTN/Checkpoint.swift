@@ -18,7 +18,8 @@ public enum Checkpoint {
         file.tensors["inner.log_momenta"] = s.logMomenta
         for (i, m) in s.optimizer.firstMoments.enumerated() { file.tensors["adam.m.\(i)"] = m }
         for (i, v) in s.optimizer.secondMoments.enumerated() { file.tensors["adam.v.\(i)"] = v }
-        let config = (try? JSONEncoder.sorted.encode(trainer.config)).flatMap { String(data: $0, encoding: .utf8) } ?? "{}"
+        let config =
+            (try? JSONEncoder.sorted.encode(trainer.config)).flatMap { String(data: $0, encoding: .utf8) } ?? "{}"
         file.metadata = [
             "format": "gtn-checkpoint", "version": formatVersion, "config": config,
             "iteration": String(s.iteration), "adam.step": String(s.optimizer.step),
@@ -62,23 +63,28 @@ public enum Checkpoint {
         func tensor(_ name: String, shape: [Int]) throws -> Tensor<Float> {
             let t = try file.tensor(name, source: source)
             guard t.shape == shape else {
-                throw CheckpointError(path: source, message: "tensor \(name) has shape \(t.shape), the configuration needs \(shape)")
+                throw CheckpointError(
+                    path: source, message: "tensor \(name) has shape \(t.shape), the configuration needs \(shape)")
             }
             return t
         }
-        s.generator = try zip(trainer.generatorSpecs, s.generator).map { try tensor(dataKey($0, config), shape: $1.shape) }
+        s.generator = try zip(trainer.generatorSpecs, s.generator).map {
+            try tensor(dataKey($0, config), shape: $1.shape)
+        }
         if let c = s.curriculum { s.curriculum = try tensor("curriculum.noise", shape: c.shape) }
         s.logLearningRates = try tensor("inner.log_learning_rates", shape: s.logLearningRates.shape)
         s.logMomenta = try tensor("inner.log_momenta", shape: s.logMomenta.shape)
-        guard let iteration = Int(file.metadata["iteration"] ?? ""), let step = Int(file.metadata["adam.step"] ?? "") else {
+        guard let iteration = Int(file.metadata["iteration"] ?? ""), let step = Int(file.metadata["adam.step"] ?? "")
+        else {
             throw CheckpointError(path: source, message: "metadata lacks iteration or adam.step")
         }
         s.iteration = iteration
         let shapes = s.parameters.map(\.shape)
         let m = step == 0 ? [] : try shapes.indices.map { try tensor("adam.m.\($0)", shape: shapes[$0]) }
         let v = step == 0 ? [] : try shapes.indices.map { try tensor("adam.v.\($0)", shape: shapes[$0]) }
-        s.optimizer = Adam(learningRate: config.metaLearningRate, beta1: config.metaBeta1, beta2: config.metaBeta2,
-                           epsilon: config.metaEpsilon, step: step, firstMoments: m, secondMoments: v)
+        s.optimizer = Adam(
+            learningRate: config.metaLearningRate, beta1: config.metaBeta1, beta2: config.metaBeta2,
+            epsilon: config.metaEpsilon, step: step, firstMoments: m, secondMoments: v)
         trainer.state = s
         return trainer
     }

@@ -6,7 +6,8 @@ extension GTNConfig {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case teacher, generator, learner, randomLearnerWidths, curriculum, innerSteps, batchSize, metaBatchSize
         case innerLearningRate, innerMomentum, metaLearningRate, metaBeta1, metaBeta2, metaEpsilon
-        case metaLearningRateFinalFraction, metaIterations, gradientClip, checkpointBlock, replayCacheMegabytes, intermediateLossEvery, innerOptimizer, learnersPerIteration, seed
+        case metaLearningRateFinalFraction, metaIterations, gradientClip, checkpointBlock, replayCacheMegabytes,
+            intermediateLossEvery, innerOptimizer, learnersPerIteration, seed
     }
 
     struct AnyKey: CodingKey {
@@ -21,21 +22,37 @@ extension GTNConfig {
         let known = Set(CodingKeys.allCases.map(\.rawValue))
         let all = try decoder.container(keyedBy: AnyKey.self)
         if let unknown = all.allKeys.map(\.stringValue).first(where: { !known.contains($0) }) {
-            throw DecodingError.dataCorruptedError(forKey: AnyKey(stringValue: unknown), in: all, debugDescription:
-                "unknown key \"\(unknown)\"; known keys: \(known.sorted().joined(separator: ", "))")
+            throw DecodingError.dataCorruptedError(
+                forKey: AnyKey(stringValue: unknown), in: all,
+                debugDescription:
+                    "unknown key \"\(unknown)\"; known keys: \(known.sorted().joined(separator: ", "))")
         }
         let c = try decoder.container(keyedBy: CodingKeys.self)
         func read<T: Decodable>(_ key: CodingKeys, _ value: inout T) throws {
             if let v = try c.decodeIfPresent(T.self, forKey: key) { value = v }
         }
-        try read(.teacher, &teacher); try read(.generator, &generator); try read(.learner, &learner)
-        try read(.randomLearnerWidths, &randomLearnerWidths); try read(.curriculum, &curriculum)
-        try read(.innerSteps, &innerSteps); try read(.batchSize, &batchSize); try read(.metaBatchSize, &metaBatchSize)
-        try read(.innerLearningRate, &innerLearningRate); try read(.innerMomentum, &innerMomentum)
-        try read(.metaLearningRate, &metaLearningRate); try read(.metaBeta1, &metaBeta1); try read(.metaBeta2, &metaBeta2)
-        try read(.metaEpsilon, &metaEpsilon); try read(.metaLearningRateFinalFraction, &metaLearningRateFinalFraction)
-        try read(.metaIterations, &metaIterations); try read(.checkpointBlock, &checkpointBlock); try read(.replayCacheMegabytes, &replayCacheMegabytes); try read(.seed, &seed)
-        try read(.intermediateLossEvery, &intermediateLossEvery); try read(.learnersPerIteration, &learnersPerIteration); try read(.innerOptimizer, &innerOptimizer)
+        try read(.teacher, &teacher)
+        try read(.generator, &generator)
+        try read(.learner, &learner)
+        try read(.randomLearnerWidths, &randomLearnerWidths)
+        try read(.curriculum, &curriculum)
+        try read(.innerSteps, &innerSteps)
+        try read(.batchSize, &batchSize)
+        try read(.metaBatchSize, &metaBatchSize)
+        try read(.innerLearningRate, &innerLearningRate)
+        try read(.innerMomentum, &innerMomentum)
+        try read(.metaLearningRate, &metaLearningRate)
+        try read(.metaBeta1, &metaBeta1)
+        try read(.metaBeta2, &metaBeta2)
+        try read(.metaEpsilon, &metaEpsilon)
+        try read(.metaLearningRateFinalFraction, &metaLearningRateFinalFraction)
+        try read(.metaIterations, &metaIterations)
+        try read(.checkpointBlock, &checkpointBlock)
+        try read(.replayCacheMegabytes, &replayCacheMegabytes)
+        try read(.seed, &seed)
+        try read(.intermediateLossEvery, &intermediateLossEvery)
+        try read(.learnersPerIteration, &learnersPerIteration)
+        try read(.innerOptimizer, &innerOptimizer)
         if c.contains(.gradientClip) { gradientClip = try c.decodeIfPresent(Double.self, forKey: .gradientClip) }
     }
 
@@ -79,14 +96,30 @@ extension GTNConfig {
             try fail("metaLearningRateFinalFraction", "must be in [0, 1], got \(metaLearningRateFinalFraction)")
         }
         if checkpointBlock < 0 { try fail("checkpointBlock", "must be 0 (off) or positive, got \(checkpointBlock)") }
-        if replayCacheMegabytes < 0 { try fail("replayCacheMegabytes", "must be 0 or positive, got \(replayCacheMegabytes)") }
-        if intermediateLossEvery < 0 { try fail("intermediateLossEvery", "must be 0 (off) or positive, got \(intermediateLossEvery)") }
-        if learnersPerIteration < 1 { try fail("learnersPerIteration", "must be at least 1, got \(learnersPerIteration)") }
+        if replayCacheMegabytes < 0 {
+            try fail("replayCacheMegabytes", "must be 0 or positive, got \(replayCacheMegabytes)")
+        }
+        if intermediateLossEvery < 0 {
+            try fail("intermediateLossEvery", "must be 0 (off) or positive, got \(intermediateLossEvery)")
+        }
+        if learnersPerIteration < 1 {
+            try fail("learnersPerIteration", "must be at least 1, got \(learnersPerIteration)")
+        }
         if let c = gradientClip { try positiveFinite("gradientClip", c) }
-        if generator.image != learner.image { throw ConfigError(message: "generator image \(generator.image.dims) differs from learner image \(learner.image.dims)") }
-        if generator.classes != learner.classes { throw ConfigError(message: "generator classes \(generator.classes) differ from learner classes \(learner.classes)") }
+        if generator.image != learner.image {
+            throw ConfigError(
+                message: "generator image \(generator.image.dims) differs from learner image \(learner.image.dims)")
+        }
+        if generator.classes != learner.classes {
+            throw ConfigError(
+                message: "generator classes \(generator.classes) differ from learner classes \(learner.classes)")
+        }
         if generator.image.height % 4 != 0 || generator.image.width % 4 != 0 {
-            throw ConfigError(message: "image side \(generator.image.height)x\(generator.image.width) must be a multiple of 4 for the generator")
+            throw ConfigError(
+                message:
+                    "image side \(generator.image.height)x\(generator.image.width) must be a multiple of 4 for the "
+                    + "generator"
+            )
         }
     }
 }
@@ -124,16 +157,24 @@ extension GTNConfig {
                 for (path, value) in leaves(file, path: []) {
                     let single = try overlay(nest(path, value), on: base, path: [])
                     if (try? decodeConfig(single)) == nil {
-                        let shown = (try? String(decoding: JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed]), as: UTF8.self)) ?? "\(value)"
-                        let example = leafValue(base, path).flatMap { try? JSONSerialization.data(withJSONObject: $0, options: [.fragmentsAllowed]) }
-                            .map { String(decoding: $0, as: UTF8.self) }
-                        throw ConfigError(message: "at \(path.joined(separator: ".")): \(shown) is not a valid value for this setting"
-                            + (example.map { " (the default is \($0))" } ?? ""))
+                        let shown =
+                            (try? String(
+                                decoding: JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed]),
+                                as: UTF8.self)) ?? "\(value)"
+                        let example = leafValue(base, path).flatMap {
+                            try? JSONSerialization.data(withJSONObject: $0, options: [.fragmentsAllowed])
+                        }
+                        .map { String(decoding: $0, as: UTF8.self) }
+                        throw ConfigError(
+                            message: "at \(path.joined(separator: ".")): \(shown) is not a valid value for this setting"
+                                + (example.map { " (the default is \($0))" } ?? ""))
                     }
                 }
             }
             var message = describe(e)
-            if case .dataCorrupted(let c) = e, let choices = choices[c.codingPath.map(\.stringValue).joined(separator: ".")] {
+            if case .dataCorrupted(let c) = e,
+                let choices = choices[c.codingPath.map(\.stringValue).joined(separator: ".")]
+            {
                 message += "; valid values: " + choices.joined(separator: ", ")
             }
             throw ConfigError(message: message)
@@ -156,7 +197,11 @@ extension GTNConfig {
         var out = base
         for (key, value) in file {
             if !path.isEmpty && base[key] == nil {
-                throw ConfigError(message: "unknown key \"\((path + [key]).joined(separator: "."))\"; known keys of \(path.joined(separator: ".")): \(base.keys.sorted().joined(separator: ", "))")
+                throw ConfigError(
+                    message:
+                        "unknown key \"\((path + [key]).joined(separator: "."))\"; known keys "
+                        + "of \(path.joined(separator: ".")): \(base.keys.sorted().joined(separator: ", "))"
+                )
             }
             if let inner = value as? [String: Any], let baseInner = base[key] as? [String: Any] {
                 out[key] = try overlay(inner, on: baseInner, path: path + [key])

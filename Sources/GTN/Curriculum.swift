@@ -22,13 +22,16 @@ public enum CurriculumKind: String, Sendable, Codable, CaseIterable {
     public func rows(steps: Int, batch: Int, rng: inout RandomSource) -> [[Int]]? {
         switch self {
         case .none: return nil
-        case .full: return (0..<steps).map { t in Array(t * batch ..< (t + 1) * batch) }
+        case .full: return (0..<steps).map { t in Array(t * batch..<(t + 1) * batch) }
         case .shuffledBatch:
-            return (0..<steps).map { _ in let b = Int(rng.next() % UInt64(steps)); return Array(b * batch ..< (b + 1) * batch) }
+            return (0..<steps).map { _ in
+                let b = Int(rng.next() % UInt64(steps))
+                return Array(b * batch..<(b + 1) * batch)
+            }
         case .allShuffled:
             var pool = Array(0..<(steps * batch))
             pool.shuffle(using: &rng)
-            return (0..<steps).map { t in Array(pool[t * batch ..< (t + 1) * batch]) }
+            return (0..<steps).map { t in Array(pool[t * batch..<(t + 1) * batch]) }
         }
     }
 }

@@ -25,7 +25,8 @@ public struct DataRecord: Codable, Sendable, Equatable {
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
         func mix(_ v: UInt64) { for k in 0..<8 { hash = (hash ^ ((v >> (8 * k)) & 0xFF)) &* 0x100_0000_01B3 } }
         counts.forEach { mix(UInt64($0)) }
-        let n = min(64, splits.train.count), per = splits.imageShape.reduce(1, *)
+        let n = min(64, splits.train.count)
+        let per = splits.imageShape.reduce(1, *)
         for v in splits.train.images.scalars.prefix(n * per) { mix(UInt64(v.bitPattern)) }
         for l in splits.train.labels.prefix(n) { mix(UInt64(l)) }
         fingerprint = String(hash, radix: 16)
@@ -33,7 +34,8 @@ public struct DataRecord: Codable, Sendable, Equatable {
 
     /// "fashion-mnist (50000/10000/10000, 1x28x28, 10 classes) from PATH".
     public var summary: String {
-        "\(name) (\(counts.map(String.init).joined(separator: "/")), \(imageShape.map(String.init).joined(separator: "x")), \(classes) classes) from \(path)"
+        "\(name) (\(counts.map(String.init).joined(separator: "/")),"
+            + " \(imageShape.map(String.init).joined(separator: "x")), \(classes) classes) from \(path)"
     }
 
     /// The record of the run in `directory`, nil for a run made before runs recorded their data.

@@ -13,7 +13,8 @@ public struct TrainedLearner {
     /// Log-probabilities of `images`, in chunks (no graph is built).
     public func logProbabilities(_ images: Tensor<Float>, chunk: Int = 1000) -> Tensor<Float> {
         withoutGradients {
-            let n = images.shape[0], per = images.count / max(n, 1)
+            let n = images.shape[0]
+            let per = images.count / max(n, 1)
             var out: [Float] = []
             out.reserveCapacity(n * config.classes)
             var start = 0
@@ -21,7 +22,7 @@ public struct TrainedLearner {
                 let end = min(n, start + chunk)
                 var shape = images.shape
                 shape[0] = end - start
-                let x = Tensor(shape: shape, scalars: Array(images.scalars[start * per ..< end * per]))
+                let x = Tensor(shape: shape, scalars: Array(images.scalars[start * per..<end * per]))
                 var m = Layers.BatchMeans(values: means.map { Variable($0) })
                 let params = ParameterList(specs: config.specs, values: weights.map { Variable($0) })
                 out += config.logProbabilities(params, Variable(x), means: &m).value.scalars
@@ -44,12 +45,15 @@ public struct TrainedLearner {
 /// Trains a fresh learner for `steps` SGD-with-momentum steps on the batches `batch(t)` gives
 /// (images, one-hot or soft targets), without building meta-gradient graphs. Calls `afterStep`
 /// with the learner after every step (for accuracy-per-step curves).
-public func trainLearner(_ config: any LearnerArchitecture, initialWeights: [Tensor<Float>], steps: Int,
-                         optimizer: InnerOptimizer = .sgd, learningRates: [Float], momenta: [Float],
-                         batch: (Int) -> (images: Tensor<Float>, targets: Tensor<Float>),
-                         afterStep: ((Int, TrainedLearner) -> Void)? = nil) -> TrainedLearner {
-    precondition(learningRates.count >= steps && momenta.count >= steps,
-                 "trainLearner: \(steps) steps but \(learningRates.count) learning rates, \(momenta.count) momenta")
+public func trainLearner(
+    _ config: any LearnerArchitecture, initialWeights: [Tensor<Float>], steps: Int,
+    optimizer: InnerOptimizer = .sgd, learningRates: [Float], momenta: [Float],
+    batch: (Int) -> (images: Tensor<Float>, targets: Tensor<Float>),
+    afterStep: ((Int, TrainedLearner) -> Void)? = nil
+) -> TrainedLearner {
+    precondition(
+        learningRates.count >= steps && momenta.count >= steps,
+        "trainLearner: \(steps) steps but \(learningRates.count) learning rates, \(momenta.count) momenta")
     var w = initialWeights
     var v = w.map { Tensor<Float>.zeros($0.shape) }
     var second = optimizer.usesSecondMoment ? v : []
@@ -58,16 +62,18 @@ public func trainLearner(_ config: any LearnerArchitecture, initialWeights: [Ten
         let (x, y) = batch(t)
         let vars = w.map { Variable($0, requiresGrad: true) }
         var m = Layers.BatchMeans<Float>.collect
-        let loss = crossEntropy(logProbs: config.logProbabilities(ParameterList(specs: config.specs, values: vars), Variable(x), means: &m),
-                                targets: Variable(y))
+        let loss = crossEntropy(
+            logProbs: config.logProbabilities(ParameterList(specs: config.specs, values: vars), Variable(x), means: &m),
+            targets: Variable(y))
         let g = gradients(of: loss, wrt: vars).map(\.value)
         means = m.values.map(\.value)
         // The meta-trainer's own update rule, run without a graph.
         (w, v, second) = withoutGradients {
             let constant = { (ts: [Tensor<Float>]) in ts.map { Variable($0) } }
-            let r = optimizer.step(t, weights: constant(w), velocity: constant(v), second: constant(second), gradients: constant(g),
-                                   learningRate: Variable(Tensor(shape: [1], scalars: [learningRates[t]])),
-                                   momentum: Variable(Tensor(shape: [1], scalars: [momenta[t]])))
+            let r = optimizer.step(
+                t, weights: constant(w), velocity: constant(v), second: constant(second), gradients: constant(g),
+                learningRate: Variable(Tensor(shape: [1], scalars: [learningRates[t]])),
+                momentum: Variable(Tensor(shape: [1], scalars: [momenta[t]])))
             return (r.weights.map(\.value), r.velocity.map(\.value), r.second.map(\.value))
         }
         afterStep?(t, TrainedLearner(config: config, weights: w, means: means))
@@ -82,7 +88,9 @@ extension MetaTrainer {
 
     /// The training batch of inner step `t` for a learner episode drawn from `seed` (images and
     /// targets), computed without a graph. The real-data teacher needs `realData`.
-    public func generatedBatch(step t: Int, seed: UInt64, realData: RealBatchSource? = nil) -> (images: Tensor<Float>, targets: Tensor<Float>) {
+    public func generatedBatch(step t: Int, seed: UInt64, realData: RealBatchSource? = nil) -> (
+        images: Tensor<Float>, targets: Tensor<Float>
+    ) {
         batchMaker(episode(seed: seed, steps: t + 1, realData: realData))(t)
     }
 
@@ -99,7 +107,9 @@ extension MetaTrainer {
     }
 
     /// The training batches of all T inner steps for the episode drawn from `seed`.
-    public func generatedBatches(seed: UInt64, realData: RealBatchSource? = nil) -> [(images: Tensor<Float>, targets: Tensor<Float>)] {
+    public func generatedBatches(seed: UInt64, realData: RealBatchSource? = nil) -> [(
+        images: Tensor<Float>, targets: Tensor<Float>
+    )] {
         let make = batchMaker(episode(seed: seed, realData: realData))
         return (0..<config.innerSteps).map(make)
     }
@@ -109,31 +119,37 @@ extension MetaTrainer {
     /// learned curriculum and schedule (step t uses those of t mod T), `batchMultiplier` k > 1
     /// trains on k*B examples a step (the learned noise plus fresh noise) (paper Fig. 5). The
     /// real-data teacher needs `realData`.
-    public func teach(seed: UInt64, steps: Int? = nil, batchMultiplier: Int = 1, realData: RealBatchSource? = nil,
-                      afterStep: ((Int, TrainedLearner) -> Void)? = nil) -> TrainedLearner {
+    public func teach(
+        seed: UInt64, steps: Int? = nil, batchMultiplier: Int = 1, realData: RealBatchSource? = nil,
+        afterStep: ((Int, TrainedLearner) -> Void)? = nil
+    ) -> TrainedLearner {
         let n = steps ?? config.innerSteps
         let ep = episode(seed: seed, steps: n, batchMultiplier: batchMultiplier, realData: realData)
         let t = config.innerSteps
         let (lrs, moms) = (innerLearningRates, innerMomenta)
-        return trainLearner(ep.learner, initialWeights: ep.learnerInit, steps: n,
-                            optimizer: config.innerOptimizer, learningRates: (0..<n).map { lrs[$0 % t] },
-                            momenta: (0..<n).map { moms[$0 % t] }, batch: batchMaker(ep), afterStep: afterStep)
+        return trainLearner(
+            ep.learner, initialWeights: ep.learnerInit, steps: n,
+            optimizer: config.innerOptimizer, learningRates: (0..<n).map { lrs[$0 % t] },
+            momenta: (0..<n).map { moms[$0 % t] }, batch: batchMaker(ep), afterStep: afterStep)
     }
 
     /// The control: the same fresh learner trained on real batches with the configured (not
     /// meta-learned) inner learning rate and momentum, for T steps of B by default.
-    public func trainOnRealData(seed: UInt64, data: RealBatchSource, steps: Int? = nil, batchMultiplier: Int = 1,
-                                afterStep: ((Int, TrainedLearner) -> Void)? = nil) -> TrainedLearner {
+    public func trainOnRealData(
+        seed: UInt64, data: RealBatchSource, steps: Int? = nil, batchMultiplier: Int = 1,
+        afterStep: ((Int, TrainedLearner) -> Void)? = nil
+    ) -> TrainedLearner {
         let ep = episode(seed: seed, steps: 0)
         var rng = RandomSource(seed: seed ^ 0x5EA1)
         let t = steps ?? config.innerSteps
-        return trainLearner(ep.learner, initialWeights: ep.learnerInit, steps: t,
-                            learningRates: Array(repeating: Float(config.innerLearningRate), count: t),
-                            momenta: Array(repeating: Float(config.innerMomentum), count: t),
-                            batch: { _ in
-                                let b = data(config.batchSize * batchMultiplier, &rng)
-                                return (b.images, oneHot(b.labels, classes: config.learner.classes))
-                            }, afterStep: afterStep)
+        return trainLearner(
+            ep.learner, initialWeights: ep.learnerInit, steps: t,
+            learningRates: Array(repeating: Float(config.innerLearningRate), count: t),
+            momenta: Array(repeating: Float(config.innerMomentum), count: t),
+            batch: { _ in
+                let b = data(config.batchSize * batchMultiplier, &rng)
+                return (b.images, oneHot(b.labels, classes: config.learner.classes))
+            }, afterStep: afterStep)
     }
 }
 
@@ -165,15 +181,21 @@ public struct TeacherEvaluation: Codable, Sendable {
 /// An evaluation was stopped (a signal) before it finished; nothing of it is kept.
 public struct EvaluationStopped: Error {}
 
-public func evaluateTeacher(_ trainer: MetaTrainer, train: Dataset, perStep: Dataset, final: Dataset,
-                            learners: Int, steps: Int? = nil, batchMultiplier: Int = 1, realDataControl: Bool,
-                            seed: UInt64 = 0xE7A1, shouldStop: () -> Bool = { false },
-                            progress: ((_ learner: Int, _ taught: Double, _ real: Double?) -> Void)? = nil)
-    throws(EvaluationStopped) -> TeacherEvaluation {
+public func evaluateTeacher(
+    _ trainer: MetaTrainer, train: Dataset, perStep: Dataset, final: Dataset,
+    learners: Int, steps: Int? = nil, batchMultiplier: Int = 1, realDataControl: Bool,
+    seed: UInt64 = 0xE7A1, shouldStop: () -> Bool = { false },
+    progress: ((_ learner: Int, _ taught: Double, _ real: Double?) -> Void)? = nil
+)
+    throws(EvaluationStopped) -> TeacherEvaluation
+{
     let start = DispatchTime.now().uptimeNanoseconds
     let n = steps ?? trainer.config.innerSteps
     let source: RealBatchSource = { size, rng in train.randomBatch(size: size, using: &rng) }
-    var curves: [[Double]] = [], realCurves: [[Double]] = [], finals: [Double] = [], realFinals: [Double] = []
+    var curves: [[Double]] = []
+    var realCurves: [[Double]] = []
+    var finals: [Double] = []
+    var realFinals: [Double] = []
     var summed: Tensor<Float>?
     var ensemble: [Double] = []
     // A stop asked for while learners train (Ctrl-C in the final evaluation, which scores the
@@ -192,7 +214,8 @@ public func evaluateTeacher(_ trainer: MetaTrainer, train: Dataset, perStep: Dat
         try stopIfAsked()
         let probs = learner.logProbabilities(final.images).exp()
         summed = summed.map { $0 + probs } ?? probs
-        ensemble.append(Double(zip(summed!.argmaxRows(), final.labels).filter { $0 == $1 }.count) / Double(max(final.count, 1)))
+        ensemble.append(
+            Double(zip(summed!.argmaxRows(), final.labels).filter { $0 == $1 }.count) / Double(max(final.count, 1)))
         curves.append(curve)
         finals.append(learner.accuracy(on: final))
         var realFinal: Double?
@@ -218,7 +241,8 @@ public func evaluateTeacher(_ trainer: MetaTrainer, train: Dataset, perStep: Dat
     return TeacherEvaluation(
         iteration: trainer.state.iteration, learners: learners, innerSteps: trainer.config.innerSteps, steps: n,
         batchSize: trainer.config.batchSize * batchMultiplier,
-        gtnPerStep: (0..<n).map { t in mean(curves.map { $0[t] }) }, gtnPerStepSD: (0..<n).map { t in sd(curves.map { $0[t] }) },
+        gtnPerStep: (0..<n).map { t in mean(curves.map { $0[t] }) },
+        gtnPerStepSD: (0..<n).map { t in sd(curves.map { $0[t] }) },
         realPerStep: realDataControl ? (0..<n).map { t in mean(realCurves.map { $0[t] }) } : nil,
         gtnFinal: finals, realFinal: realDataControl ? realFinals : nil, ensembleBySize: ensemble,
         seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)

@@ -21,11 +21,14 @@ public struct SyntheticDataset {
     /// The batches of the episode drawn from `seed` (the noise, and for a curriculum its order).
     public init(teacher: MetaTrainer, seed: UInt64 = 0) throws {
         guard teacher.config.teacher != .real else {
-            throw ConfigError(message: "the real-data teacher has no synthetic data to export (its batches are real images)")
+            throw ConfigError(
+                message: "the real-data teacher has no synthetic data to export (its batches are real images)")
         }
         let batches = teacher.generatedBatches(seed: seed)
         func stacked(_ parts: [Tensor<Float>]) -> Tensor<Float> {
-            Tensor(shape: [parts.map { $0.shape[0] }.reduce(0, +)] + parts[0].shape.dropFirst(), scalars: parts.flatMap(\.scalars))
+            Tensor(
+                shape: [parts.map { $0.shape[0] }.reduce(0, +)] + parts[0].shape.dropFirst(),
+                scalars: parts.flatMap(\.scalars))
         }
         images = stacked(batches.map(\.images))
         targets = stacked(batches.map(\.targets))
@@ -44,8 +47,10 @@ public struct SyntheticDataset {
     /// pixel = (x * std + mean) * 255, rounded. Generated images may leave the real pixel range
     /// (the generator's output is 2 tanh); such values are clipped, and their share returned.
     public func pixels(_ normalization: Normalization) -> (pixels: [UInt8], clipped: Double) {
-        let c = images.shape[1], plane = images.shape[2] * images.shape[3]
-        precondition(normalization.channels == c, "SyntheticDataset: \(c) channels, normalisation for \(normalization.channels)")
+        let c = images.shape[1]
+        let plane = images.shape[2] * images.shape[3]
+        precondition(
+            normalization.channels == c, "SyntheticDataset: \(c) channels, normalisation for \(normalization.channels)")
         var clipped = 0
         let out = images.scalars.enumerated().map { i, x -> UInt8 in
             let ch = (i / plane) % c
@@ -60,7 +65,8 @@ public struct SyntheticDataset {
     /// and train-steps-idx1-ubyte (the inner step of each image) in `directory`.
     public func writeIDX(to directory: String, normalization: Normalization) throws -> Double {
         guard images.shape[1] == 1 else {
-            throw ConfigError(message: "IDX holds grey images; these have \(images.shape[1]) channels (use --format npz or png)")
+            throw ConfigError(
+                message: "IDX holds grey images; these have \(images.shape[1]) channels (use --format npz or png)")
         }
         guard targets.shape[1] <= 256, steps <= 256 else {
             throw ConfigError(message: "IDX labels are bytes: \(targets.shape[1]) classes or \(steps) steps do not fit")
@@ -68,7 +74,10 @@ public struct SyntheticDataset {
         try createDirectory(directory)
         let (p, clipped) = pixels(normalization)
         let files: [(String, [UInt8])] = [
-            ("train-images-idx3-ubyte", IDX.encodeImages(p, count: count, rows: images.shape[2], cols: images.shape[3])),
+            (
+                "train-images-idx3-ubyte",
+                IDX.encodeImages(p, count: count, rows: images.shape[2], cols: images.shape[3])
+            ),
             ("train-labels-idx1-ubyte", IDX.encodeLabels(labels.map { UInt8($0) })),
             ("train-steps-idx1-ubyte", IDX.encodeLabels(stepOfImage.map { UInt8($0) })),
         ]
@@ -79,28 +88,31 @@ public struct SyntheticDataset {
     /// NumPy's .npz: images (float32, normalised, as the learner sees them), targets, labels,
     /// steps, the normalisation's mean and std (to undo it), and the learned schedule.
     public func writeNPZ(to path: String, normalization: Normalization) throws {
-        try NumPy.writeNPZ([
-            ("images", .init(float32: images.scalars, shape: images.shape)),
-            ("targets", .init(float32: targets.scalars, shape: targets.shape)),
-            ("labels", .init(int64: labels, shape: [count])),
-            ("steps", .init(int64: stepOfImage, shape: [count])),
-            ("mean", .init(float32: normalization.mean, shape: [normalization.channels])),
-            ("std", .init(float32: normalization.std, shape: [normalization.channels])),
-            ("learning_rates", .init(float32: learningRates, shape: [learningRates.count])),
-            ("momenta", .init(float32: momenta, shape: [momenta.count])),
-        ], to: path)
+        try NumPy.writeNPZ(
+            [
+                ("images", .init(float32: images.scalars, shape: images.shape)),
+                ("targets", .init(float32: targets.scalars, shape: targets.shape)),
+                ("labels", .init(int64: labels, shape: [count])),
+                ("steps", .init(int64: stepOfImage, shape: [count])),
+                ("mean", .init(float32: normalization.mean, shape: [normalization.channels])),
+                ("std", .init(float32: normalization.std, shape: [normalization.channels])),
+                ("learning_rates", .init(float32: learningRates, shape: [learningRates.count])),
+                ("momenta", .init(float32: momenta, shape: [momenta.count])),
+            ], to: path)
     }
 
     /// One PNG per image, `step-01/00000-label-3.png`, through the normalisation as for IDX.
     public func writePNGs(to directory: String, normalization: Normalization) throws -> Double {
         let (p, clipped) = pixels(normalization)
         let (c, h, w) = (images.shape[1], images.shape[2], images.shape[3])
-        let labels = labels, digits = String(steps).count
+        let labels = labels
+        let digits = String(steps).count
         for t in 0..<steps { try createDirectory(directory + "/step-" + String(format: "%0\(max(2, digits))d", t + 1)) }
         for i in 0..<count {
             // PNG wants interleaved channels (HWC); the tensor is planar (CHW).
             let image = (0..<(h * w * c)).map { k in p[i * c * h * w + (k % c) * h * w + k / c] }
-            let name = String(format: "%@/step-%0\(max(2, digits))d/%05d-label-%d.png", directory, stepOfImage[i] + 1, i, labels[i])
+            let name = String(
+                format: "%@/step-%0\(max(2, digits))d/%05d-label-%d.png", directory, stepOfImage[i] + 1, i, labels[i])
             try writePNG(path: name, width: w, height: h, channels: c, pixels: image)
         }
         return clipped

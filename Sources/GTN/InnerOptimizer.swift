@@ -17,9 +17,12 @@ public enum InnerOptimizer: String, Sendable, Codable, CaseIterable {
 
     /// One update at inner step `t` (0-based), in differentiable operations: the meta-trainer
     /// records it, evaluation runs it without a graph. `second` is empty for SGD.
-    func step(_ t: Int, weights: [Variable<Float>], velocity: [Variable<Float>], second: [Variable<Float>],
-              gradients g: [Variable<Float>], learningRate lr: Variable<Float>, momentum: Variable<Float>)
-        -> (weights: [Variable<Float>], velocity: [Variable<Float>], second: [Variable<Float>]) {
+    func step(
+        _ t: Int, weights: [Variable<Float>], velocity: [Variable<Float>], second: [Variable<Float>],
+        gradients g: [Variable<Float>], learningRate lr: Variable<Float>, momentum: Variable<Float>
+    )
+        -> (weights: [Variable<Float>], velocity: [Variable<Float>], second: [Variable<Float>])
+    {
         switch self {
         case .sgd:
             // Fused: each line is one pass over the weights (and so is each of its pullbacks).
@@ -32,7 +35,10 @@ public enum InnerOptimizer: String, Sendable, Codable, CaseIterable {
             // Bias-correct the fixed-rate second moment; eps inside the root keeps its derivative
             // finite where a gradient is exactly zero.
             let correction = Float(1 - Foundation.pow(0.999, Double(t + 1)))
-            return ((0..<weights.count).map { i in weights[i] - m[i] * lr / (sq[i] * (1 / correction) + 1e-8).sqrt() }, m, sq)
+            return (
+                (0..<weights.count).map { i in weights[i] - m[i] * lr / (sq[i] * (1 / correction) + 1e-8).sqrt() }, m,
+                sq
+            )
         case .rmsprop:
             let sq = zip(second, g).map { $0 * momentum + $1 * $1 * (1 - momentum) }
             return ((0..<weights.count).map { i in weights[i] - g[i] * lr / (sq[i] + 1e-8).sqrt() }, velocity, sq)

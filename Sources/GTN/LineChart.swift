@@ -22,7 +22,9 @@ func escapeHTML(_ text: String) -> String {
 
 /// Tableau's 10 colours: distinguishable, and still tellable apart by most colour-blind readers
 /// when paired with the dash patterns below.
-let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+let palette = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+]
 
 /// Line styles: runs are told apart by colour, the kinds of line within a run by dash pattern.
 enum Dash {
@@ -91,7 +93,9 @@ struct LineChart {
     }
 
     /// Only finite points are drawn: a diverged run's NaN loss must not break the whole chart.
-    func visiblePoints(_ s: ChartSeries) -> [(x: Double, y: Double)] { s.points.filter { $0.x.isFinite && $0.y.isFinite } }
+    func visiblePoints(_ s: ChartSeries) -> [(x: Double, y: Double)] {
+        s.points.filter { $0.x.isFinite && $0.y.isFinite }
+    }
 
     // Styles are presentation attributes rather than page CSS, so that a chart copied out of the
     // page (or opened by an SVG tool) looks the same.
@@ -99,8 +103,11 @@ struct LineChart {
         let legend = legendLayout()
         let top = margin.title + legend.height
         let height = top + plotHeight + margin.bottom
-        var out = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" data-chart=\"\(escapeHTML(key))\" viewBox=\"0 0 \(f(width)) \(f(height))\" "
-            + "width=\"\(f(width))\" height=\"\(f(height))\" font-family=\"\(Self.fontFamily)\" role=\"img\" aria-label=\"\(escapeHTML(title))\">\n"
+        var out =
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" data-chart=\"\(escapeHTML(key))\" viewBox=\"0 "
+            + "0 \(f(width)) \(f(height))\" "
+            + "width=\"\(f(width))\" height=\"\(f(height))\" font-family=\"\(Self.fontFamily)\" role=\"img\" "
+            + "aria-label=\"\(escapeHTML(title))\">\n"
         out += text(title, x: width / 2, y: 20, size: 14, weight: "600", color: "#222") + "\n" + legend.svg
         var rectangle = (x0: margin.left, x1: width - margin.right, y0: top, y1: top + plotHeight)
         // Wide tick labels ("0.00012") push the plot right, so they never run into the rotated
@@ -110,12 +117,17 @@ struct LineChart {
         }
         guard let frame = frame(rectangle) else {
             out += frameRectangle(rectangle)
-            return out + text("no data yet", x: (rectangle.x0 + rectangle.x1) / 2, y: top + plotHeight / 2, size: 15, color: "#999") + "\n</svg>"
+            return out
+                + text(
+                    "no data yet", x: (rectangle.x0 + rectangle.x1) / 2, y: top + plotHeight / 2, size: 15,
+                    color: "#999") + "\n</svg>"
         }
         out += axes(frame) + frameRectangle(rectangle) + markers(frame)
         // Controls under the taught learners: where a pair coincides, the larger hollow dot
         // stays visible as a ring around the filled one.
-        for s in series.filter({ $0.dash != .solid }) + series.filter({ $0.dash == .solid }) { out += seriesSVG(s, frame) }
+        for s in series.filter({ $0.dash != .solid }) + series.filter({ $0.dash == .solid }) {
+            out += seriesSVG(s, frame)
+        }
         return out + "</svg>"
     }
 
@@ -126,15 +138,21 @@ struct LineChart {
         let xs = points.map(\.x) + verticalMarkers.map(\.x) + (xSpan.map { [$0.lowerBound, $0.upperBound] } ?? [])
         let ys = points.map(\.y) + series.flatMap { $0.band.flatMap { [$0.low, $0.high] } }.filter(\.isFinite)
         let xAxis = Axis.forX(min: xs.min()!, max: xs.max()!, integer: integerX)
-        var yAxis = yRange.map { Axis.fixed($0) } ?? Axis.forY(min: ys.min()!, max: ys.max()!, includeZero: yIncludesZero)
-        if let limits = yLimits { (yAxis.low, yAxis.high) = (max(yAxis.low, limits.lowerBound), min(yAxis.high, limits.upperBound)) }
+        var yAxis =
+            yRange.map { Axis.fixed($0) } ?? Axis.forY(min: ys.min()!, max: ys.max()!, includeZero: yIncludesZero)
+        if let limits = yLimits {
+            (yAxis.low, yAxis.high) = (max(yAxis.low, limits.lowerBound), min(yAxis.high, limits.upperBound))
+        }
         return Frame(x0: r.x0, x1: r.x1, y0: r.y0, y1: r.y1, xAxis: xAxis, yAxis: yAxis)
     }
 
-    func text(_ content: String, x: Double, y: Double, anchor: String = "middle", size: Double = 12, weight: String? = nil,
-              color: String = "#333", transform: String? = nil) -> String {
+    func text(
+        _ content: String, x: Double, y: Double, anchor: String = "middle", size: Double = 12, weight: String? = nil,
+        color: String = "#333", transform: String? = nil
+    ) -> String {
         let position = transform.map { "transform=\"\($0)\"" } ?? "x=\"\(f(x))\" y=\"\(f(y))\""
-        return "<text \(position) text-anchor=\"\(anchor)\" font-size=\"\(f(size))\"" + (weight.map { " font-weight=\"\($0)\"" } ?? "")
+        return "<text \(position) text-anchor=\"\(anchor)\" font-size=\"\(f(size))\""
+            + (weight.map { " font-weight=\"\($0)\"" } ?? "")
             + " fill=\"\(color)\">\(escapeHTML(content))</text>"
     }
 
@@ -143,7 +161,8 @@ struct LineChart {
     }
 
     func frameRectangle(_ r: (x0: Double, x1: Double, y0: Double, y1: Double)) -> String {
-        "<rect x=\"\(f(r.x0))\" y=\"\(f(r.y0))\" width=\"\(f(r.x1 - r.x0))\" height=\"\(f(r.y1 - r.y0))\" fill=\"none\" stroke=\"#999\"/>\n"
+        "<rect x=\"\(f(r.x0))\" y=\"\(f(r.y0))\" width=\"\(f(r.x1 - r.x0))\" height=\"\(f(r.y1 - r.y0))\" "
+            + "fill=\"none\" stroke=\"#999\"/>\n"
     }
 
     /// Grid lines, ticks, tick labels and axis titles: drawn first, so that the data lies on top.
@@ -165,9 +184,12 @@ struct LineChart {
     /// Vertical dashed lines with a label on the side with more room.
     func markers(_ fr: Frame) -> String {
         verticalMarkers.map { m in
-            let x = fr.sx(m.x), right = x > (fr.x0 + fr.x1) / 2
+            let x = fr.sx(m.x)
+            let right = x > (fr.x0 + fr.x1) / 2
             return line(x, fr.y0, x, fr.y1, "stroke=\"#555\" stroke-width=\"1.2\" stroke-dasharray=\"3 3\"")
-                + text(m.label, x: x + (right ? -4 : 4), y: fr.y0 + 13, anchor: right ? "end" : "start", size: 11, color: "#555") + "\n"
+                + text(
+                    m.label, x: x + (right ? -4 : 4), y: fr.y0 + 13, anchor: right ? "end" : "start", size: 11,
+                    color: "#555") + "\n"
         }.joined()
     }
 
@@ -179,7 +201,9 @@ struct LineChart {
     /// Hollow dots for dashed (control) series, so that the pairing survives greyscale printing.
     func dot(_ s: ChartSeries, _ x: Double, _ y: Double, tooltip: String? = nil) -> String {
         let solid = s.dash == .solid
-        return "<circle cx=\"\(f(x))\" cy=\"\(f(y))\" r=\"\(solid ? "3.2" : "4.5")\" fill=\"\(solid ? s.color : "#fff")\" stroke=\"\(s.color)\" stroke-width=\"1.5\">"
+        return
+            "<circle cx=\"\(f(x))\" cy=\"\(f(y))\" r=\"\(solid ? "3.2" : "4.5")\" "
+            + "fill=\"\(solid ? s.color : "#fff")\" stroke=\"\(s.color)\" stroke-width=\"1.5\">"
             + (tooltip.map { "<title>\(escapeHTML($0))</title>" } ?? "") + "</circle>"
     }
 
@@ -189,14 +213,22 @@ struct LineChart {
         var out = "<g>"
         let band = s.band.filter { $0.x.isFinite && $0.low.isFinite && $0.high.isFinite }
         if !band.isEmpty {
-            let outline = band.map { "\(f(fr.sx($0.x))),\(f(fr.sy($0.low)))" } + band.reversed().map { "\(f(fr.sx($0.x))),\(f(fr.sy($0.high)))" }
-            out += "<polygon points=\"\(outline.joined(separator: " "))\" fill=\"\(s.color)\" fill-opacity=\"0.15\" stroke=\"none\"/>"
+            let outline =
+                band.map { "\(f(fr.sx($0.x))),\(f(fr.sy($0.low)))" }
+                + band.reversed().map { "\(f(fr.sx($0.x))),\(f(fr.sy($0.high)))" }
+            out +=
+                "<polygon points=\"\(outline.joined(separator: " "))\" fill=\"\(s.color)\" fill-opacity=\"0.15\" "
+                + "stroke=\"none\"/>"
         }
         let coordinates = points.map { "\(f(fr.sx($0.x))),\(f(fr.sy($0.y)))" }.joined(separator: " ")
-        out += "<polyline data-series=\"\(escapeHTML(s.key))\" fill=\"none\" \(stroke(s)) stroke-linejoin=\"round\" points=\"\(coordinates)\"/>"
+        out +=
+            "<polyline data-series=\"\(escapeHTML(s.key))\" fill=\"none\" \(stroke(s)) stroke-linejoin=\"round\" "
+            + "points=\"\(coordinates)\"/>"
         if points.count == 1 || (s.dots && points.count <= Self.maxDots) {
             for p in points {
-                out += dot(s, fr.sx(p.x), fr.sy(p.y), tooltip: "\(s.label): \(fr.xAxis.label(p.x, exact: true)), \(fr.yAxis.label(p.y, exact: true))")
+                out += dot(
+                    s, fr.sx(p.x), fr.sy(p.y),
+                    tooltip: "\(s.label): \(fr.xAxis.label(p.x, exact: true)), \(fr.yAxis.label(p.y, exact: true))")
             }
         }
         return out + "</g>\n"
@@ -204,19 +236,30 @@ struct LineChart {
 
     /// Legend entries flow left to right and wrap; the chart grows by the rows it needs.
     func legendLayout() -> (svg: String, height: Double) {
-        let entries = series.filter(\.inLegend).map { ($0, visiblePoints($0).isEmpty) } + legendExtras.map { ($0, false) }
+        let entries =
+            series.filter(\.inLegend).map { ($0, visiblePoints($0).isEmpty) } + legendExtras.map { ($0, false) }
         guard !entries.isEmpty else { return ("", 0) }
-        let rowHeight = 18.0, available = width - margin.left - margin.right
-        var x = 0.0, row = 0, out = ""
+        let rowHeight = 18.0
+        let available = width - margin.left - margin.right
+        var x = 0.0
+        var row = 0
+        var out = ""
         for (n, (s, empty)) in entries.enumerated() {
             let label = (s.legendLabel ?? s.label) + (empty ? " (no data yet)" : "")
             // The style key gets a row of its own, apart from the runs.
-            if n == entries.count - legendExtras.count && x > 0 { x = 0; row += 1 }
+            if n == entries.count - legendExtras.count && x > 0 {
+                x = 0
+                row += 1
+            }
             // The page has no font metrics: 7 px a character is DejaVu Sans's average at 12 px,
             // the widest of the usual fallbacks.
             let entryWidth = 28 + Double(label.count) * 7
-            if x > 0 && x + entryWidth > available { x = 0; row += 1 }
-            let y = margin.title + 4 + Double(row) * rowHeight, x0 = margin.left + x
+            if x > 0 && x + entryWidth > available {
+                x = 0
+                row += 1
+            }
+            let y = margin.title + 4 + Double(row) * rowHeight
+            let x0 = margin.left + x
             out += "<g>" + line(x0, y, x0 + 22, y, stroke(s, minimumWidth: 2, minimumOpacity: 0.5))
             if s.dots { out += dot(s, x0 + 11, y) }
             out += text(label, x: x0 + 27, y: y + 4, anchor: "start") + "</g>\n"
@@ -252,7 +295,9 @@ struct Axis {
     }
 
     static func fixed(_ range: ClosedRange<Double>) -> Axis {
-        Axis(low: range.lowerBound, high: range.upperBound, step: niceStep(range.upperBound - range.lowerBound, ticks: 5, integer: false))
+        Axis(
+            low: range.lowerBound, high: range.upperBound,
+            step: niceStep(range.upperBound - range.lowerBound, ticks: 5, integer: false))
     }
 
     /// The data's exact span (meta-iterations start and end where they do); one point gets a
@@ -276,13 +321,19 @@ struct Axis {
         // Data that are never negative (losses, seconds, learning rates) get no negative axis:
         // the padding of a spiky loss (0.3 to 400) used to open the axis down to -20 or -100.
         let floor = min >= 0 ? 0 : -Double.infinity
-        return Axis(low: Swift.max((low / step).rounded(.down) * step, floor), high: (high / step).rounded(.up) * step, step: step)
+        return Axis(
+            low: Swift.max((low / step).rounded(.down) * step, floor), high: (high / step).rounded(.up) * step,
+            step: step)
     }
 
     /// Tick labels with just the decimals the spacing needs; `exact` (for tooltips) adds two.
     func label(_ v: Double, exact: Bool = false) -> String {
-        var decimals = 0, s = step
-        while decimals < 8 && abs(s - s.rounded()) > 1e-9 * Swift.max(1, abs(s)) { s *= 10; decimals += 1 }
+        var decimals = 0
+        var s = step
+        while decimals < 8 && abs(s - s.rounded()) > 1e-9 * Swift.max(1, abs(s)) {
+            s *= 10
+            decimals += 1
+        }
         return String(format: "%.\(decimals + (exact ? 2 : 0))f", v == 0 ? 0 : v)
     }
 }

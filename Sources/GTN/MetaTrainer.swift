@@ -29,8 +29,9 @@ public struct MetaTrainer {
             generator: gen.values.map(\.value), curriculum: curriculum,
             logLearningRates: Tensor(repeating: Float(Foundation.log(config.innerLearningRate)), shape: [t]),
             logMomenta: Tensor(repeating: Float(Foundation.log(config.innerMomentum)), shape: [t]),
-            optimizer: Adam(learningRate: config.metaLearningRate, beta1: config.metaBeta1,
-                            beta2: config.metaBeta2, epsilon: config.metaEpsilon))
+            optimizer: Adam(
+                learningRate: config.metaLearningRate, beta1: config.metaBeta1,
+                beta2: config.metaBeta2, epsilon: config.metaEpsilon))
     }
 
     /// The random choices of one meta-iteration (learner init, noise draws, real batches), all
@@ -54,21 +55,28 @@ public struct MetaTrainer {
     /// for more steps (the learned curriculum and schedule then repeat, step t using those of
     /// t mod T) and bigger batches (the learned noise plus fresh noise rows) (paper Fig. 5).
     /// The real-data teacher needs `realData`.
-    func episode(seed: UInt64, steps: Int? = nil, batchMultiplier k: Int = 1, realData: RealBatchSource? = nil) -> Episode {
+    func episode(seed: UInt64, steps: Int? = nil, batchMultiplier k: Int = 1, realData: RealBatchSource? = nil)
+        -> Episode
+    {
         var rng = RandomSource(seed: seed)
-        let learner: any LearnerArchitecture = learnerSampler.map { $0(&rng) }
+        let learner: any LearnerArchitecture =
+            learnerSampler.map { $0(&rng) }
             ?? (config.randomLearnerWidths ? config.learner.withRandomWidths(&rng) : config.learner)
         let initial: ParameterList<Float> = learner.initialParameters(&rng)
         let steps = steps ?? config.innerSteps
         let classes = config.learner.classes
-        var e = Episode(learner: learner, learnerInit: initial.values.map(\.value),
-                        labels: oneHot(curriculumLabels(batch: k * config.batchSize, classes: classes), classes: classes))
-        config.teacher.teacher.drawEpisode(&e, config, seed: seed, steps: steps, batchMultiplier: k, realData: realData, rng: &rng)
+        var e = Episode(
+            learner: learner, learnerInit: initial.values.map(\.value),
+            labels: oneHot(curriculumLabels(batch: k * config.batchSize, classes: classes), classes: classes))
+        config.teacher.teacher.drawEpisode(
+            &e, config, seed: seed, steps: steps, batchMultiplier: k, realData: realData, rng: &rng)
         return e
     }
 
     /// The batch (images, targets) the learner trains on at inner step `t`.
-    func trainingBatch(step t: Int, teacher: TeacherVariables, episode: Episode) -> (images: Variable<Float>, targets: Variable<Float>) {
+    func trainingBatch(step t: Int, teacher: TeacherVariables, episode: Episode) -> (
+        images: Variable<Float>, targets: Variable<Float>
+    ) {
         config.teacher.teacher.batch(step: t, teacher, episode, config)
     }
 
@@ -84,12 +92,18 @@ public struct MetaTrainer {
         var intermediateLoss = Variable(Tensor<Float>.zeros([1]))
         var flat: [Variable<Float>] { weights + velocity + second + [intermediateLoss] + means }
         var counts: (Int, Int, Int) { (weights.count, velocity.count, second.count) }
-        init(weights: [Variable<Float>], velocity: [Variable<Float>], second: [Variable<Float>] = [], means: [Variable<Float>]) {
+        init(
+            weights: [Variable<Float>], velocity: [Variable<Float>], second: [Variable<Float>] = [],
+            means: [Variable<Float>]
+        ) {
             (self.weights, self.velocity, self.second, self.means) = (weights, velocity, second, means)
         }
         init(flat: [Variable<Float>], counts: (Int, Int, Int)) {
             var i = 0
-            func take(_ n: Int) -> [Variable<Float>] { defer { i += n }; return Array(flat[i ..< i + n]) }
+            func take(_ n: Int) -> [Variable<Float>] {
+                defer { i += n }
+                return Array(flat[i..<i + n])
+            }
             weights = take(counts.0)
             velocity = take(counts.1)
             second = take(counts.2)
@@ -116,8 +130,13 @@ public struct MetaTrainer {
             (logLR, logMomentum) = (m[k], m[k + 1])
         }
 
-        init(generator: ParameterList<Float>, curriculum: Variable<Float>?, logLR: Variable<Float>, logMomentum: Variable<Float>) {
-            (self.generator, self.curriculum, self.logLR, self.logMomentum) = (generator, curriculum, logLR, logMomentum)
+        init(
+            generator: ParameterList<Float>, curriculum: Variable<Float>?, logLR: Variable<Float>,
+            logMomentum: Variable<Float>
+        ) {
+            (self.generator, self.curriculum, self.logLR, self.logMomentum) = (
+                generator, curriculum, logLR, logMomentum
+            )
         }
     }
 
@@ -127,8 +146,9 @@ public struct MetaTrainer {
         let hasCurriculum = state.curriculum != nil
         let k = g + (hasCurriculum ? 1 : 0)
         let raw = ParameterList(specs: generatorSpecs, values: Array(m[0..<g]))
-        return TeacherVariables(generator: config.teacher.teacher.prepared(raw, config), curriculum: hasCurriculum ? m[g] : nil,
-                                logLR: m[k], logMomentum: m[k + 1])
+        return TeacherVariables(
+            generator: config.teacher.teacher.prepared(raw, config), curriculum: hasCurriculum ? m[g] : nil,
+            logLR: m[k], logMomentum: m[k + 1])
     }
 
     /// One inner step: the generator makes batch t, the learner takes an SGD-with-momentum step on
@@ -138,8 +158,9 @@ public struct MetaTrainer {
         if let real = episode.realBatches[t] {
             // Scored as evaluated: batch norms use the previous inner step's means.
             var stored = Layers.BatchMeans(values: s.means)
-            let logProbs = episode.learner.logProbabilities(ParameterList(specs: episode.learner.specs, values: s.weights),
-                                                            Variable(real.images), means: &stored)
+            let logProbs = episode.learner.logProbabilities(
+                ParameterList(specs: episode.learner.specs, values: s.weights),
+                Variable(real.images), means: &stored)
             scored = scored + crossEntropy(logProbs: logProbs, targets: Variable(real.targets))
         }
         let (x, y) = trainingBatch(step: t, teacher: teacher, episode: episode)
@@ -147,10 +168,11 @@ public struct MetaTrainer {
         var means = Layers.BatchMeans<Float>.collect
         let loss = crossEntropy(logProbs: episode.learner.logProbabilities(params, x, means: &means), targets: y)
         let grads = gradients(of: loss, wrt: s.weights, createGraph: true)
-        let lr = teacher.logLR.slice(axis: 0, t ..< t + 1).exp()
-        let momentum = teacher.logMomentum.slice(axis: 0, t ..< t + 1).exp()
-        let (w, v, sq) = config.innerOptimizer.step(t, weights: s.weights, velocity: s.velocity, second: s.second,
-                                                    gradients: grads, learningRate: lr, momentum: momentum)
+        let lr = teacher.logLR.slice(axis: 0, t..<t + 1).exp()
+        let momentum = teacher.logMomentum.slice(axis: 0, t..<t + 1).exp()
+        let (w, v, sq) = config.innerOptimizer.step(
+            t, weights: s.weights, velocity: s.velocity, second: s.second,
+            gradients: grads, learningRate: lr, momentum: momentum)
         var next = LearnerState(weights: w, velocity: v, second: sq, means: means.values)
         next.intermediateLoss = scored
         return next
@@ -165,8 +187,10 @@ public struct MetaTrainer {
         let teacher = teacherVariables(meta)
         let w = episode.learnerInit.map { Variable($0, requiresGrad: true) }
         let zeros = w.map { Variable(Tensor<Float>.zeros($0.shape)) }
-        var s = LearnerState(weights: w, velocity: zeros, second: config.innerOptimizer.usesSecondMoment ? zeros : [], means: [])
-        let steps = config.innerSteps, block = config.checkpointBlock
+        var s = LearnerState(
+            weights: w, velocity: zeros, second: config.innerOptimizer.usesSecondMoment ? zeros : [], means: [])
+        let steps = config.innerSteps
+        let block = config.checkpointBlock
         var t = 0
         while t < steps {
             let end = block > 0 ? min(steps, t + block) : steps
@@ -198,7 +222,9 @@ public struct MetaTrainer {
     /// intermediate losses, when on, are added to what is differentiated), its accuracy, and the
     /// meta-gradient with respect to `state.parameters`.
     /// `learner` (0 ..< learnersPerIteration) picks one of the iteration's learners.
-    public func metaGradient(iteration: Int, learner index: Int = 0, realBatch: RealBatchSource) -> (loss: Double, accuracy: Double, gradients: [Tensor<Float>]) {
+    public func metaGradient(iteration: Int, learner index: Int = 0, realBatch: RealBatchSource) -> (
+        loss: Double, accuracy: Double, gradients: [Tensor<Float>]
+    ) {
         let seed = config.seed &+ 0x9E37_79B9 &* UInt64(iteration + 1) &+ 0xD1B5_4A32_D192_ED03 &* UInt64(index)
         var episode = withoutActuallyEscaping(realBatch) { self.episode(seed: seed, realData: $0) }
         var rng = RandomSource(seed: seed ^ 0xBA7C4)
@@ -215,12 +241,16 @@ public struct MetaTrainer {
         let real = realBatch(config.metaBatchSize, &rng)
         // Scored as it will be evaluated: batch norms use the last inner step's means.
         var means = Layers.BatchMeans(values: learner.means)
-        let logProbs = episode.learner.logProbabilities(ParameterList(specs: episode.learner.specs, values: learner.weights),
-                                                        Variable(real.images), means: &means)
+        let logProbs = episode.learner.logProbabilities(
+            ParameterList(specs: episode.learner.specs, values: learner.weights),
+            Variable(real.images), means: &means)
         let metaLoss = nllLoss(logProbs: logProbs, labels: real.labels)
         let correct = zip(logProbs.value.argmaxRows(), real.labels).filter { $0 == $1 }.count
         let total = k > 0 ? metaLoss + learner.intermediateLoss.reshaped([]) : metaLoss
-        return (Double(metaLoss.scalar), Double(correct) / Double(real.labels.count), gradients(of: total, wrt: meta).map(\.value))
+        return (
+            Double(metaLoss.scalar), Double(correct) / Double(real.labels.count),
+            gradients(of: total, wrt: meta).map(\.value)
+        )
     }
 
     /// One meta-iteration: unroll, score on a real batch, differentiate, update.
@@ -238,10 +268,12 @@ public struct MetaTrainer {
             (loss, accuracy) = (loss / Double(n), accuracy / Double(n))
             grads = grads.map { $0 * (1 / n) }
         }
-        let norm = config.gradientClip.map { clipGradients(&grads, maxNorm: $0) }
+        let norm =
+            config.gradientClip.map { clipGradients(&grads, maxNorm: $0) }
             ?? grads.reduce(0.0) { acc, g in acc + g.scalars.reduce(0.0) { $0 + Double($1) * Double($1) } }.squareRoot()
-        let lr = cosineAnnealed(base: config.metaLearningRate, step: iteration, total: config.metaIterations,
-                                finalFraction: config.metaLearningRateFinalFraction)
+        let lr = cosineAnnealed(
+            base: config.metaLearningRate, step: iteration, total: config.metaIterations,
+            finalFraction: config.metaLearningRateFinalFraction)
         var params = state.parameters
         state.optimizer.update(&params, grads: grads, lr: lr)
         state.setParameters(params)

@@ -5,7 +5,9 @@ import GTNTensor
 /// Shape of the images a data set holds.
 public struct ImageShape: Sendable, Hashable, Codable {
     public var channels, height, width: Int
-    public init(channels: Int, height: Int, width: Int) { (self.channels, self.height, self.width) = (channels, height, width) }
+    public init(channels: Int, height: Int, width: Int) {
+        (self.channels, self.height, self.width) = (channels, height, width)
+    }
     public static let mnist = ImageShape(channels: 1, height: 28, width: 28)
     public static let cifar10 = ImageShape(channels: 3, height: 32, width: 32)
     public var dims: [Int] { [channels, height, width] }
@@ -37,7 +39,8 @@ public protocol LearnerArchitecture: Sendable {
     var classes: Int { get }
     var specs: [ParameterSpec] { get }
     /// Log-probabilities [N, classes] of images [N, C, H, W].
-    func logProbabilities<S>(_ params: ParameterList<S>, _ x: Variable<S>, means: inout Layers.BatchMeans<S>) -> Variable<S>
+    func logProbabilities<S>(_ params: ParameterList<S>, _ x: Variable<S>, means: inout Layers.BatchMeans<S>)
+        -> Variable<S>
 }
 
 extension LearnerArchitecture {
@@ -59,8 +62,10 @@ public struct LearnerConfig: LearnerArchitecture, Hashable, Codable {
     public var conv3: Int = 256
     public var weightNorm: Bool = true
 
-    public init(kind: LearnerKind, image: ImageShape, classes: Int, conv1: Int = 64, conv2: Int = 128,
-                hidden: Int = 256, conv3: Int = 256, weightNorm: Bool = true) {
+    public init(
+        kind: LearnerKind, image: ImageShape, classes: Int, conv1: Int = 64, conv2: Int = 128,
+        hidden: Int = 256, conv3: Int = 256, weightNorm: Bool = true
+    ) {
         (self.kind, self.image, self.classes) = (kind, image, classes)
         (self.conv1, self.conv2, self.hidden, self.conv3, self.weightNorm) = (conv1, conv2, hidden, conv3, weightNorm)
     }
@@ -81,11 +86,15 @@ public struct LearnerConfig: LearnerArchitecture, Hashable, Codable {
         let c = image.channels
         switch kind {
         case .larger2:
-            return [("conv1", c, conv1, 3, 1), ("conv2", conv1, conv2, 3, 2), ("conv3", conv2, conv2, 3, 1),
-                    ("conv4", conv2, conv3, 3, 2), ("conv5", conv3, conv3, 3, 1)]
+            return [
+                ("conv1", c, conv1, 3, 1), ("conv2", conv1, conv2, 3, 2), ("conv3", conv2, conv2, 3, 1),
+                ("conv4", conv2, conv3, 3, 2), ("conv5", conv3, conv3, 3, 1),
+            ]
         case .larger3:
-            return [("conv1", c, conv1, 3, 1), ("conv1b", conv1, conv1, 1, 1), ("conv2", conv1, conv2, 3, 2),
-                    ("conv2b", conv2, conv2, 1, 1), ("conv3", conv2, conv3, 3, 2), ("conv3b", conv3, conv3, 1, 1)]
+            return [
+                ("conv1", c, conv1, 3, 1), ("conv1b", conv1, conv1, 1, 1), ("conv2", conv1, conv2, 3, 2),
+                ("conv2b", conv2, conv2, 1, 1), ("conv3", conv2, conv3, 3, 2), ("conv3b", conv3, conv3, 1, 1),
+            ]
         default: return []
         }
     }
@@ -98,12 +107,16 @@ public struct LearnerConfig: LearnerArchitecture, Hashable, Codable {
         let wn = weightNorm
         switch kind {
         case .baseFC, .base:
-            var s = Layers.convSpecs("conv1", inputs: image.channels, outputs: conv1, kernel: 3, bias: false, weightNorm: wn)
+            var s =
+                Layers.convSpecs(
+                    "conv1", inputs: image.channels, outputs: conv1, kernel: 3, bias: false, weightNorm: wn)
                 + Layers.meanOnlyBatchNormSpecs("bn1", channels: conv1, rank: 4)
                 + Layers.convSpecs("conv2", inputs: conv1, outputs: conv2, kernel: 3, bias: false, weightNorm: wn)
                 + Layers.meanOnlyBatchNormSpecs("bn2", channels: conv2, rank: 4)
             if kind == .baseFC {
-                s += Layers.linearSpecs("fc1", inputs: conv2 * pooledHeight * pooledWidth, outputs: hidden, bias: false, weightNorm: wn)
+                s +=
+                    Layers.linearSpecs(
+                        "fc1", inputs: conv2 * pooledHeight * pooledWidth, outputs: hidden, bias: false, weightNorm: wn)
                     + Layers.meanOnlyBatchNormSpecs("bn3", channels: hidden, rank: 2)
                     + Layers.linearSpecs("fc2", inputs: hidden, outputs: classes, bias: true, weightNorm: wn)
             } else {
@@ -113,13 +126,16 @@ public struct LearnerConfig: LearnerArchitecture, Hashable, Codable {
         case .larger2, .larger3:
             var s: [ParameterSpec] = []
             for (i, (name, cin, cout, k, _)) in largerStages.enumerated() {
-                s += Layers.convSpecs(name, inputs: cin, outputs: cout, kernel: k, bias: false, weightNorm: wn)
+                s +=
+                    Layers.convSpecs(name, inputs: cin, outputs: cout, kernel: k, bias: false, weightNorm: wn)
                     + Layers.meanOnlyBatchNormSpecs("bn\(i + 1)", channels: cout, rank: 4)
             }
             if kind == .larger2 {
                 s += Layers.linearSpecs("fc", inputs: conv3, outputs: classes, bias: true, weightNorm: wn)
             } else {
-                s += Layers.linearSpecs("fc1", inputs: conv3 * pooledHeight * pooledWidth, outputs: hidden, bias: false, weightNorm: wn)
+                s +=
+                    Layers.linearSpecs(
+                        "fc1", inputs: conv3 * pooledHeight * pooledWidth, outputs: hidden, bias: false, weightNorm: wn)
                     + Layers.meanOnlyBatchNormSpecs("bnfc", channels: hidden, rank: 2)
                     + Layers.linearSpecs("fc2", inputs: hidden, outputs: classes, bias: true, weightNorm: wn)
             }
@@ -134,8 +150,10 @@ public struct LearnerConfig: LearnerArchitecture, Hashable, Codable {
 
     /// Log-probabilities [N, classes] of images [N, C, H, W], in training mode (batch means,
     /// which are collected into `means`) or, when `means` holds stored values, evaluation mode.
-    public func logProbabilities<S>(_ params: ParameterList<S>, _ x: Variable<S>,
-                                    means: inout Layers.BatchMeans<S>) -> Variable<S> {
+    public func logProbabilities<S>(
+        _ params: ParameterList<S>, _ x: Variable<S>,
+        means: inout Layers.BatchMeans<S>
+    ) -> Variable<S> {
         var p = ParameterReader(params)
         let wn = weightNorm
         switch kind {
@@ -160,7 +178,9 @@ public struct LearnerConfig: LearnerArchitecture, Hashable, Codable {
                 h = Layers.conv(h, &p, name, stride: stride, padding: k / 2, bias: false, weightNorm: wn)
                 h = Layers.meanOnlyBatchNorm(h, &p, "bn\(i + 1)", means: &means).leakyRelu(slope: 0.1)
             }
-            if kind == .larger2 { return Layers.linear(globalAvgPool2d(h), &p, "fc", bias: true, weightNorm: wn).logSoftmax() }
+            if kind == .larger2 {
+                return Layers.linear(globalAvgPool2d(h), &p, "fc", bias: true, weightNorm: wn).logSoftmax()
+            }
             h = Layers.linear(h.flattened(), &p, "fc1", bias: false, weightNorm: wn)
             h = Layers.meanOnlyBatchNorm(h, &p, "bnfc", means: &means).leakyRelu(slope: 0.1)
             return Layers.linear(h, &p, "fc2", bias: true, weightNorm: wn).logSoftmax()
@@ -199,8 +219,10 @@ public struct GeneratorConfig: Sendable, Hashable, Codable {
     public var channels: Int = 128
     public var weightNorm: Bool = true
 
-    public init(noise: Int = 128, classes: Int = 10, image: ImageShape = .mnist, hidden: Int = 1024,
-                channels: Int = 128, weightNorm: Bool = true) {
+    public init(
+        noise: Int = 128, classes: Int = 10, image: ImageShape = .mnist, hidden: Int = 1024,
+        channels: Int = 128, weightNorm: Bool = true
+    ) {
         (self.noise, self.classes, self.image, self.hidden, self.channels, self.weightNorm) =
             (noise, classes, image, hidden, channels, weightNorm)
     }
@@ -217,13 +239,16 @@ public struct GeneratorConfig: Sendable, Hashable, Codable {
             + Layers.batchNormSpecs("bn2", channels: channels * h * w, rank: 2)
             + Layers.convSpecs("conv1", inputs: channels, outputs: channels / 2, kernel: 3, bias: false, weightNorm: wn)
             + Layers.batchNormSpecs("bn3", channels: channels / 2, rank: 4)
-            + Layers.convSpecs("conv2", inputs: channels / 2, outputs: image.channels, kernel: 3, bias: true, weightNorm: wn)
-            + (kind == .darkKnowledge ? Layers.linearSpecs("label", inputs: hidden, outputs: classes, bias: true, weightNorm: wn) : [])
+            + Layers.convSpecs(
+                "conv2", inputs: channels / 2, outputs: image.channels, kernel: 3, bias: true, weightNorm: wn)
+            + (kind == .darkKnowledge
+                ? Layers.linearSpecs("label", inputs: hidden, outputs: classes, bias: true, weightNorm: wn) : [])
     }
 
     public func initialParameters<S>(_ rng: inout RandomSource) -> ParameterList<S> {
-        precondition(image.height % 4 == 0 && image.width % 4 == 0,
-                     "generator: image side \(image.height)x\(image.width) must be a multiple of 4")
+        precondition(
+            image.height % 4 == 0 && image.width % 4 == 0,
+            "generator: image side \(image.height)x\(image.width) must be a multiple of 4")
         var p = ParameterList<S>(specs: specs, rng: &rng)
         p.initialiseWeightNormGains()
         return p
@@ -240,17 +265,23 @@ public struct GeneratorConfig: Sendable, Hashable, Codable {
     }
 
     /// `generate` on parameters from `prepare`.
-    public func generate<S>(prepared params: ParameterList<S>, noise z: Variable<S>, labels y: Variable<S>) -> Variable<S> {
+    public func generate<S>(prepared params: ParameterList<S>, noise z: Variable<S>, labels y: Variable<S>) -> Variable<
+        S
+    > {
         generateWithTargets(prepared: params, noise: z, labels: y).images
     }
 
     /// Images and the targets a learner trains them on: the given one-hot labels for the
     /// conditional generator; for the dark-knowledge generator, soft labels softmax(label head)
     /// computed from the first hidden layer (paper Fig. 4).
-    public func generateWithTargets<S>(prepared params: ParameterList<S>, noise z: Variable<S>,
-                                       labels y: Variable<S>) -> (images: Variable<S>, targets: Variable<S>) {
+    public func generateWithTargets<S>(
+        prepared params: ParameterList<S>, noise z: Variable<S>,
+        labels y: Variable<S>
+    ) -> (images: Variable<S>, targets: Variable<S>) {
         var p = ParameterReader(params)
-        let wn = false, (h, w) = side, n = z.shape[0]
+        let wn = false
+        let (h, w) = side
+        let n = z.shape[0]
         var x = Layers.linear(concat([z, y], axis: 1), &p, "fc1", bias: false, weightNorm: wn)
         x = Layers.batchNorm(x, &p, "bn1").leakyRelu(slope: 0.1)
         let hidden1 = x
@@ -275,8 +306,9 @@ extension LearnerConfig {
     /// written before a width existed still load.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(kind: try c.decode(LearnerKind.self, forKey: .kind), image: try c.decode(ImageShape.self, forKey: .image),
-                  classes: try c.decode(Int.self, forKey: .classes))
+        self.init(
+            kind: try c.decode(LearnerKind.self, forKey: .kind), image: try c.decode(ImageShape.self, forKey: .image),
+            classes: try c.decode(Int.self, forKey: .classes))
         conv1 = try c.decodeIfPresent(Int.self, forKey: .conv1) ?? conv1
         conv2 = try c.decodeIfPresent(Int.self, forKey: .conv2) ?? conv2
         hidden = try c.decodeIfPresent(Int.self, forKey: .hidden) ?? hidden

@@ -5,8 +5,10 @@ import Foundation
 /// narrows, then the meta-loss and the bar go, so the count and the ETA always show and an update
 /// never wraps into a second line.
 public enum ProgressLine {
-    public static func compose(done: Int, total: Int, metaLoss: Double, accuracy: Double, learningRate: Double,
-                               momentum: Double, secondsPerIteration: Double, eta: String, width: Int) -> String {
+    public static func compose(
+        done: Int, total: Int, metaLoss: Double, accuracy: Double, learningRate: Double,
+        momentum: Double, secondsPerIteration: Double, eta: String, width: Int
+    ) -> String {
         // In display order; `rank` is the order of dropping (lowest first), nil for always kept.
         let fields: [(text: String, rank: Int?)] = [
             ("\(done)/\(total)", nil),
@@ -21,7 +23,8 @@ public enum ProgressLine {
             let kept = fields.filter { ($0.rank ?? Int.max) >= dropped }.map(\.text)
             guard bar > 0 else { return kept.joined(separator: " ") }
             let filled = min(bar, bar * done / max(total, 1))
-            return "[" + String(repeating: "#", count: filled) + String(repeating: "-", count: bar - filled) + "] " + kept.joined(separator: " ")
+            return "[" + String(repeating: "#", count: filled) + String(repeating: "-", count: bar - filled) + "] "
+                + kept.joined(separator: " ")
         }
         // Drop fields of rank < 4 one by one, then narrow the bar, then drop the meta-loss and the bar.
         var candidates: [String] = (0...4).map { line(dropped: $0, bar: 24) }

@@ -7,7 +7,8 @@ import GTNIO
 
 struct MetricRow {
     var iteration: Int
-    var metaLoss, metaAccuracy, meanInnerLearningRate, meanInnerMomentum, metaLearningRate, gradientNorm, seconds: Double?
+    var metaLoss, metaAccuracy, meanInnerLearningRate, meanInnerMomentum, metaLearningRate, gradientNorm,
+        seconds: Double?
 }
 
 struct EvaluationRow {
@@ -45,7 +46,9 @@ struct JSONFields {
     /// nil when the key is absent or null: older and newer runs write different sets of fields.
     func number(_ key: String) throws -> Double? {
         guard let value = object[key], !(value is NSNull) else { return nil }
-        guard let n = value as? NSNumber, !(value is String) else { throw error(key, "is not a number (got \(preview(value)))") }
+        guard let n = value as? NSNumber, !(value is String) else {
+            throw error(key, "is not a number (got \(preview(value)))")
+        }
         return n.doubleValue
     }
 
@@ -57,7 +60,9 @@ struct JSONFields {
 
     func numbers(_ key: String) throws -> [Double]? {
         guard let value = object[key], !(value is NSNull) else { return nil }
-        guard let array = value as? [Any] else { throw error(key, "is not an array of numbers (got \(preview(value)))") }
+        guard let array = value as? [Any] else {
+            throw error(key, "is not an array of numbers (got \(preview(value)))")
+        }
         return try array.enumerated().map { i, element in
             guard let n = element as? NSNumber, !(element is String) else {
                 throw error(key, "element \(i) is not a number (got \(preview(element)))")
@@ -120,12 +125,14 @@ struct RunData {
             throw ReportError(path: directory, problem: "no such run directory")
         }
         guard isDirectory.boolValue else {
-            throw ReportError(path: directory, problem: "not a directory (expected a run directory written by gtn train)")
+            throw ReportError(
+                path: directory, problem: "not a directory (expected a run directory written by gtn train)")
         }
         let base = directory.hasSuffix("/") && directory.count > 1 ? String(directory.dropLast()) : directory
         let configPath = base + "/config.json"
         guard FileManager.default.fileExists(atPath: configPath) else {
-            throw ReportError(path: configPath, problem: "missing: \(directory) is not a run directory written by gtn train")
+            throw ReportError(
+                path: configPath, problem: "missing: \(directory) is not a run directory written by gtn train")
         }
         let configData = try read(configPath)
         guard let config = (try? JSONSerialization.jsonObject(with: configData)) as? [String: Any] else {
@@ -133,32 +140,38 @@ struct RunData {
         }
         var notes: [String] = []
         let metrics = try jsonLines(base + "/metrics.jsonl", notes: &notes).map { f in
-            MetricRow(iteration: try f.required("iteration", f.integer("iteration")),
-                      metaLoss: try f.number("metaLoss"), metaAccuracy: try f.number("metaAccuracy"),
-                      meanInnerLearningRate: try f.number("meanInnerLearningRate"),
-                      meanInnerMomentum: try f.number("meanInnerMomentum"),
-                      metaLearningRate: try f.number("metaLearningRate"), gradientNorm: try f.number("gradientNorm"),
-                      seconds: try f.number("seconds"))
+            MetricRow(
+                iteration: try f.required("iteration", f.integer("iteration")),
+                metaLoss: try f.number("metaLoss"), metaAccuracy: try f.number("metaAccuracy"),
+                meanInnerLearningRate: try f.number("meanInnerLearningRate"),
+                meanInnerMomentum: try f.number("meanInnerMomentum"),
+                metaLearningRate: try f.number("metaLearningRate"), gradientNorm: try f.number("gradientNorm"),
+                seconds: try f.number("seconds"))
         }
         let evaluations = try jsonLines(base + "/evaluations.jsonl", notes: &notes).map { f in
-            EvaluationRow(iteration: try f.required("iteration", f.integer("iteration")),
-                          testAccuracy: try f.number("testAccuracy"), realDataTestAccuracy: try f.number("realDataTestAccuracy"),
-                          seconds: try f.number("seconds"),
-                          validationPerStep: try f.numbers("validationPerStep") ?? [],
-                          realDataValidationPerStep: try f.numbers("realDataValidationPerStep") ?? [])
+            EvaluationRow(
+                iteration: try f.required("iteration", f.integer("iteration")),
+                testAccuracy: try f.number("testAccuracy"), realDataTestAccuracy: try f.number("realDataTestAccuracy"),
+                seconds: try f.number("seconds"),
+                validationPerStep: try f.numbers("validationPerStep") ?? [],
+                realDataValidationPerStep: try f.numbers("realDataValidationPerStep") ?? [])
         }
         var data: DataRecord?
-        do { data = try DataRecord.load(runDirectory: base) } catch { notes.append((error as? ConfigError)?.message ?? "\(error)") }
+        do { data = try DataRecord.load(runDirectory: base) } catch {
+            notes.append((error as? ConfigError)?.message ?? "\(error)")
+        }
         let name = URL(fileURLWithPath: directory).standardizedFileURL.lastPathComponent
-        return RunData(directory: directory, name: name, config: config,
-                       configText: String(decoding: configData, as: UTF8.self),
-                       metrics: metrics, evaluations: evaluations, samples: try sampleGrids(base + "/samples"),
-                       evaluation: try evaluateSummary(base + "/evaluate.json"), notes: notes, data: data)
+        return RunData(
+            directory: directory, name: name, config: config,
+            configText: String(decoding: configData, as: UTF8.self),
+            metrics: metrics, evaluations: evaluations, samples: try sampleGrids(base + "/samples"),
+            evaluation: try evaluateSummary(base + "/evaluate.json"), notes: notes, data: data)
     }
 
     static func read(_ path: String) throws -> Data {
         do { return try readFile(path) } catch let e as FileError {
-            throw ReportError(path: path, problem: e.errno.map { "cannot read it (\(String(cString: strerror($0))))" } ?? e.message)
+            throw ReportError(
+                path: path, problem: e.errno.map { "cannot read it (\(String(cString: strerror($0))))" } ?? e.message)
         }
     }
 
@@ -169,7 +182,8 @@ struct RunData {
         guard FileManager.default.fileExists(atPath: path) else { return [] }
         let bytes = [UInt8](try read(path))
         var rows: [JSONFields] = []
-        var start = 0, lineNumber = 0
+        var start = 0
+        var lineNumber = 0
         while start < bytes.count {
             let end = bytes[start...].firstIndex(of: 0x0A) ?? bytes.count
             let line = bytes[start..<end]
@@ -181,8 +195,9 @@ struct RunData {
                     notes.append("\(path): line \(lineNumber) is incomplete (still being written?) and was left out")
                     break
                 }
-                throw ReportError(path: path, line: lineNumber,
-                                  problem: "not a JSON object: \(preview(String(decoding: line, as: UTF8.self)))")
+                throw ReportError(
+                    path: path, line: lineNumber,
+                    problem: "not a JSON object: \(preview(String(decoding: line, as: UTF8.self)))")
             }
             rows.append(JSONFields(object: object, path: path, line: lineNumber))
         }
@@ -191,7 +206,9 @@ struct RunData {
 
     static func sampleGrids(_ directory: String) throws -> [SampleGrid] {
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else { return [] }
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            return []
+        }
         let names: [String]
         do { names = try FileManager.default.contentsOfDirectory(atPath: directory) } catch {
             throw ReportError(path: directory, problem: "cannot list the directory")
@@ -211,7 +228,9 @@ struct RunData {
     /// Width and height from the IHDR chunk, which the PNG format requires to come first.
     static func pngSize(_ png: Data) -> (width: Int, height: Int)? {
         let b = [UInt8](png.prefix(24))
-        guard b.count == 24, b[0..<8] == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A], b[12..<16] == [0x49, 0x48, 0x44, 0x52] else { return nil }
+        guard b.count == 24, b[0..<8] == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A],
+            b[12..<16] == [0x49, 0x48, 0x44, 0x52]
+        else { return nil }
         let be = { (s: ArraySlice<UInt8>) in s.reduce(0) { $0 << 8 | Int($1) } }
         return (be(b[16..<20]), be(b[20..<24]))
     }
@@ -222,15 +241,15 @@ struct RunData {
             throw ReportError(path: path, problem: "not a JSON object")
         }
         let f = JSONFields(object: object, path: path, line: nil)
-        return EvaluateSummary(iteration: try f.integer("iteration"), learners: try f.integer("learners"),
-                               innerSteps: try f.integer("innerSteps"), steps: try f.integer("steps"),
-                               batchSize: try f.integer("batchSize"), gtnPerStep: try f.numbers("gtnPerStep"),
-                               gtnPerStepSD: try f.numbers("gtnPerStepSD"), realPerStep: try f.numbers("realPerStep"),
-                               gtnFinal: try f.numbers("gtnFinal"), realFinal: try f.numbers("realFinal"),
-                               ensembleBySize: try f.numbers("ensembleBySize"))
+        return EvaluateSummary(
+            iteration: try f.integer("iteration"), learners: try f.integer("learners"),
+            innerSteps: try f.integer("innerSteps"), steps: try f.integer("steps"),
+            batchSize: try f.integer("batchSize"), gtnPerStep: try f.numbers("gtnPerStep"),
+            gtnPerStepSD: try f.numbers("gtnPerStepSD"), realPerStep: try f.numbers("realPerStep"),
+            gtnFinal: try f.numbers("gtnFinal"), realFinal: try f.numbers("realFinal"),
+            ensembleBySize: try f.numbers("ensembleBySize"))
     }
 }
-
 
 func mean(_ xs: [Double]) -> Double { xs.reduce(0, +) / Double(max(xs.count, 1)) }
 
@@ -276,12 +295,17 @@ public struct RunSummary: Sendable {
         let fm = FileManager.default
         var found: [String] = []
         func visit(_ path: String, _ level: Int) {
-            if fm.fileExists(atPath: path + "/config.json") { found.append(path); return }
+            if fm.fileExists(atPath: path + "/config.json") {
+                found.append(path)
+                return
+            }
             guard level < depth, let names = try? fm.contentsOfDirectory(atPath: path) else { return }
             for name in names.sorted() where !name.hasPrefix(".") {
                 var isDirectory: ObjCBool = false
                 let child = path + "/" + name
-                if fm.fileExists(atPath: child, isDirectory: &isDirectory), isDirectory.boolValue { visit(child, level + 1) }
+                if fm.fileExists(atPath: child, isDirectory: &isDirectory), isDirectory.boolValue {
+                    visit(child, level + 1)
+                }
             }
         }
         visit(root.count > 1 && root.hasSuffix("/") ? String(root.dropLast()) : root, 0)

@@ -38,7 +38,10 @@ public struct TeacherState: Sendable {
     mutating func setParameters(_ p: [Tensor<Float>]) {
         var i = generator.count
         generator = Array(p[0..<i])
-        if curriculum != nil { curriculum = p[i]; i += 1 }
+        if curriculum != nil {
+            curriculum = p[i]
+            i += 1
+        }
         logLearningRates = p[i]
         logMomenta = p[i + 1]
     }

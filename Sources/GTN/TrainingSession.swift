@@ -65,16 +65,24 @@ public struct TrainingSession {
         try config.validate()
         try Self.checkCompatible(config, data)
         if FileManager.default.fileExists(atPath: options.directory + "/checkpoint.safetensors") {
-            throw ConfigError(message: "\(options.directory) already holds a run; pass --resume to continue it or choose another --output")
+            throw ConfigError(
+                message:
+                    "\(options.directory) already holds a run; pass --resume to continue it or choose another --output")
         }
         let existing = (try? FileManager.default.contentsOfDirectory(atPath: options.directory)) ?? []
         if !existing.isEmpty && !options.overwrite {
-            throw ConfigError(message: "\(options.directory) is not empty (\(existing.sorted().prefix(3).joined(separator: ", "))\(existing.count > 3 ? ", ..." : "")) and holds no checkpoint to resume; choose another --output, or pass --overwrite to replace a run that stopped before its first checkpoint")
+            throw ConfigError(
+                message:
+                    "\(options.directory) is not empty "
+                    + "(\(existing.sorted().prefix(3).joined(separator: ", "))\(existing.count > 3 ? ", ..." : "")) and holds no checkpoint to resume; choose another --output, or pass --overwrite to replace a run that stopped before its first checkpoint"
+            )
         }
         try createDirectory(options.directory)
         try createDirectory(options.directory + "/samples")
         try writeAtomically(JSONEncoder.sorted.encode(config), to: options.directory + "/config.json")
-        if let d = options.dataDirectory { try DataRecord(path: d, splits: data).write(runDirectory: options.directory) }
+        if let d = options.dataDirectory {
+            try DataRecord(path: d, splits: data).write(runDirectory: options.directory)
+        }
         for p in [options.directory + "/metrics.jsonl", options.directory + "/evaluations.jsonl"] {
             try writeAtomically(Data(), to: p)
         }
@@ -105,7 +113,11 @@ public struct TrainingSession {
         if let n = iterations {
             let done = trainer.state.iteration
             guard n >= done else {
-                throw ConfigError(message: "metaIterations (--iterations) \(n): the run in \(options.directory) has already done \(counted(done, "meta-iteration"))")
+                throw ConfigError(
+                    message:
+                        "metaIterations (--iterations) \(n): the run in \(options.directory) has already "
+                        + "done \(counted(done, "meta-iteration"))"
+                )
             }
             c.metaIterations = n
         }
@@ -122,7 +134,11 @@ public struct TrainingSession {
 
     static func checkCompatible(_ config: GTNConfig, _ data: DataSplits) throws {
         if config.learner.image.dims != data.imageShape || config.learner.classes != data.classes {
-            throw ConfigError(message: "the configuration expects \(config.learner.classes) classes of \(config.learner.image.dims) images, data set \(data.name) has \(data.classes) classes of \(data.imageShape)")
+            throw ConfigError(
+                message:
+                    "the configuration expects \(config.learner.classes) classes of \(config.learner.image.dims) "
+                    + "images, data set \(data.name) has \(data.classes) classes of \(data.imageShape)"
+            )
         }
         try checkSizes(config, data)
     }
@@ -131,25 +147,41 @@ public struct TrainingSession {
     /// with a message that names the setting and its flag (these used to end in a precondition
     /// trap or a failed allocation after the run directory was made).
     /// `evaluating`: only fresh learners are trained (`gtn evaluate`), no meta-gradient graph.
-    public static func checkSizes(_ config: GTNConfig, _ data: DataSplits, batchMultiplier: Int = 1, evaluating: Bool = false) throws {
-        for (split, set) in [("training", data.train), ("validation", data.validation), ("test", data.test)] where set.count == 0 {
+    public static func checkSizes(
+        _ config: GTNConfig, _ data: DataSplits, batchMultiplier: Int = 1, evaluating: Bool = false
+    ) throws {
+        for (split, set) in [("training", data.train), ("validation", data.validation), ("test", data.test)]
+        where set.count == 0 {
             throw ConfigError(message: "data set \(data.name) has no \(split) images")
         }
         // Real batches are drawn without replacement from the training split.
         let n = data.train.count
         if config.metaBatchSize > n {
-            throw ConfigError(message: "metaBatchSize (--meta-batch-size) \(config.metaBatchSize) is larger than the training split of \(data.name) (\(n) images)")
+            throw ConfigError(
+                message:
+                    "metaBatchSize (--meta-batch-size) \(config.metaBatchSize) is larger than the training split "
+                    + "of \(data.name) (\(n) images)"
+            )
         }
         let batch = config.batchSize * batchMultiplier
         if config.teacher == .real && batch > n {
-            throw ConfigError(message: "the real-data teacher draws batchSize (--batch-size) \(batch) images per step, more than the training split of \(data.name) (\(n) images)")
+            throw ConfigError(
+                message:
+                    "the real-data teacher draws batchSize (--batch-size) \(batch) images per step, more than the "
+                    + "training split of \(data.name) (\(n) images)"
+            )
         }
         let estimate = memoryEstimate(config, batch: batch, evaluating: evaluating)
         let available = Double(ProcessInfo.processInfo.physicalMemory)
         if estimate > available {
-            let what = evaluating ? "a batch of \(batch) examples (B x --batch-multiplier)"
+            let what =
+                evaluating
+                ? "a batch of \(batch) examples (B x --batch-multiplier)"
                 : "batchSize (--batch-size) \(batch) and metaBatchSize (--meta-batch-size) \(config.metaBatchSize)"
-            throw ConfigError(message: String(format: "%@ would need about %.0f GB; this machine has %.0f GB", what, estimate / 1e9, available / 1e9))
+            throw ConfigError(
+                message: String(
+                    format: "%@ would need about %.0f GB; this machine has %.0f GB", what, estimate / 1e9,
+                    available / 1e9))
         }
     }
 
@@ -160,7 +192,8 @@ public struct TrainingSession {
     static func memoryEstimate(_ config: GTNConfig, batch: Int, evaluating: Bool = false) -> Double {
         let pixels = Double(config.learner.image.dims.reduce(1, *)) / 784
         if evaluating { return 1.5e6 * pixels * Double(batch) }
-        let steps = Double(config.checkpointBlock > 0 ? min(config.checkpointBlock, config.innerSteps) : config.innerSteps)
+        let steps = Double(
+            config.checkpointBlock > 0 ? min(config.checkpointBlock, config.innerSteps) : config.innerSteps)
         return 3.3e6 * pixels * (steps * Double(batch) + Double(config.metaBatchSize))
     }
 
@@ -168,7 +201,8 @@ public struct TrainingSession {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return }
         let kept = text.split(separator: "\n").filter { line in
             guard let d = line.data(using: .utf8), let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any],
-                  let i = o["iteration"] as? Int else { return false }
+                let i = o["iteration"] as? Int
+            else { return false }
             return i < iteration
         }
         try writeAtomically(Data(kept.map { $0 + "\n" }.joined().utf8), to: path)
@@ -206,8 +240,9 @@ public struct TrainingSession {
             // A diverged inner loop gives a NaN or infinite meta-loss, and Adam has then written
             // NaN into the teacher. Stop before anything of this iteration reaches the disk.
             guard metrics.metaLoss.isFinite && metrics.gradientNorm.isFinite else {
-                throw DivergedError(iteration: metrics.iteration, metaLoss: metrics.metaLoss, gradientNorm: metrics.gradientNorm,
-                                    checkpoint: FileManager.default.fileExists(atPath: checkpointPath) ? checkpointPath : nil)
+                throw DivergedError(
+                    iteration: metrics.iteration, metaLoss: metrics.metaLoss, gradientNorm: metrics.gradientNorm,
+                    checkpoint: FileManager.default.fileExists(atPath: checkpointPath) ? checkpointPath : nil)
             }
             try append(metrics, to: metricsPath)
             report(.metaStep(metrics))
@@ -242,14 +277,18 @@ public struct TrainingSession {
 
     /// Trains one fresh learner on the teacher and the same learner on real data; scores both
     /// after every step on validation examples, and at the end on test examples.
-    public func evaluate(fullTest: Bool = false, seed: UInt64 = 0xE7A1, shouldStop: () -> Bool = { false }) throws(EvaluationStopped) -> EvaluationRecord {
+    public func evaluate(fullTest: Bool = false, seed: UInt64 = 0xE7A1, shouldStop: () -> Bool = { false })
+        throws(EvaluationStopped) -> EvaluationRecord
+    {
         let validation = data.validation.slice(0..<min(options.evaluationExamples, data.validation.count))
         let test = fullTest ? data.test : data.test.slice(0..<min(data.test.count, options.evaluationExamples))
-        let e = try evaluateTeacher(trainer, train: data.train, perStep: validation, final: test, learners: 1,
-                                    realDataControl: true, seed: seed &+ UInt64(trainer.state.iteration), shouldStop: shouldStop)
-        return EvaluationRecord(iteration: trainer.state.iteration, validationPerStep: e.gtnPerStep,
-                                testAccuracy: e.gtnFinal[0], realDataValidationPerStep: e.realPerStep ?? [],
-                                realDataTestAccuracy: e.realFinal?[0] ?? .nan, seconds: e.seconds)
+        let e = try evaluateTeacher(
+            trainer, train: data.train, perStep: validation, final: test, learners: 1,
+            realDataControl: true, seed: seed &+ UInt64(trainer.state.iteration), shouldStop: shouldStop)
+        return EvaluationRecord(
+            iteration: trainer.state.iteration, validationPerStep: e.gtnPerStep,
+            testAccuracy: e.gtnFinal[0], realDataValidationPerStep: e.realPerStep ?? [],
+            realDataTestAccuracy: e.realFinal?[0] ?? .nan, seconds: e.seconds)
     }
 
     /// A grid of generated images: one column per class, one row per inner step (paper Fig. 2c).
@@ -257,10 +296,10 @@ public struct TrainingSession {
         let classes = trainer.config.learner.classes
         var rows: [Float] = []
         var shape: [Int] = []
-        for (images: batch, targets: _) in trainer.generatedBatches(seed: 0x5A3) {
+        for (images:batch, targets:_) in trainer.generatedBatches(seed: 0x5A3) {
             let per = batch.count / batch.shape[0]
             // Labels are i mod classes, so the first `classes` images are one per class, in order.
-            rows += batch.scalars[0 ..< min(classes, batch.shape[0]) * per]
+            rows += batch.scalars[0..<min(classes, batch.shape[0]) * per]
             shape = Array(batch.shape.dropFirst())
         }
         let images = Tensor(shape: [rows.count / shape.reduce(1, *)] + shape, scalars: rows)
@@ -283,9 +322,9 @@ public struct DivergedError: Error, CustomStringConvertible {
     /// The last checkpoint written before the divergence, if any (left as it was).
     public var checkpoint: String?
     public var description: String {
-        "meta-iteration \(iteration + 1): the meta-loss (\(metaLoss)) or its gradient norm (\(gradientNorm)) is not finite; the inner loop diverged. "
+        "meta-iteration \(iteration + 1): the meta-loss (\(metaLoss)) or its gradient norm (\(gradientNorm)) is not "
+            + "finite; the inner loop diverged. "
             + (checkpoint.map { "The last checkpoint, \($0), is intact. " } ?? "No checkpoint was written yet. ")
             + "Try a lower --inner-lr or --meta-lr, or --gradient-clip."
     }
 }
-

@@ -18,8 +18,10 @@ import GTNTensor
 /// for a fraction of the graph's memory (elementwise results, the bulk of it, are recomputed).
 /// This is PyTorch's selective activation checkpointing with the policy "save matmul outputs".
 /// The replayed values are the very tensors of the first run, so results are bitwise the same.
-public func checkpointed<S>(_ inputs: [Variable<S>], replay policy: ReplayPolicy = .current,
-                           _ body: @escaping ([Variable<S>]) -> [Variable<S>]) -> [Variable<S>] {
+public func checkpointed<S>(
+    _ inputs: [Variable<S>], replay policy: ReplayPolicy = .current,
+    _ body: @escaping ([Variable<S>]) -> [Variable<S>]
+) -> [Variable<S>] {
     let memo: ReplayMemo<S>?
     switch policy {
     case .recomputeAll: memo = nil
@@ -150,7 +152,9 @@ final class ReplayMemo<S: TensorScalar> {
         guard replaying else {
             let v = compute()
             keys.append(key)
-            if cost >= Self.alwaysKeptCost || budget?.take(v.count * MemoryLayout<S>.stride) ?? true { kept[position] = v }
+            if cost >= Self.alwaysKeptCost || budget?.take(v.count * MemoryLayout<S>.stride) ?? true {
+                kept[position] = v
+            }
             return v
         }
         guard !broken, position < keys.count, keys[position] == key else {

@@ -96,8 +96,9 @@ public func zeroPad2d<S>(_ x: Variable<S>, padding: Int) -> Variable<S> {
 /// Cross-entropy of log-probabilities against one-hot or soft targets (rows sum to 1):
 /// -sum(logProbs * targets) / batch, as the official GTN code computes it.
 public func crossEntropy<S>(logProbs: Variable<S>, targets: Variable<S>) -> Variable<S> {
-    precondition(logProbs.shape == targets.shape,
-                 "crossEntropy: log-probabilities \(logProbs.shape) and targets \(targets.shape) differ in shape")
+    precondition(
+        logProbs.shape == targets.shape,
+        "crossEntropy: log-probabilities \(logProbs.shape) and targets \(targets.shape) differ in shape")
     return -(logProbs * targets).sum() * (1 / S(logProbs.shape[0]))
 }
 

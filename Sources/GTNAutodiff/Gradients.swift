@@ -11,9 +11,11 @@ import GTNTensor
 /// - `retainGraph` (default: `createGraph`): keep the graph usable for another backward pass.
 ///   When false, each node's pullback and saved tensors are dropped as soon as it has been used, so
 ///   memory falls as the pass proceeds; a second pass over the same graph is then an error.
-public func gradients<S>(of outputs: [Variable<S>], seeds: [Variable<S>]? = nil,
-                         wrt inputs: [Variable<S>], createGraph: Bool = false,
-                         retainGraph: Bool? = nil) -> [Variable<S>] {
+public func gradients<S>(
+    of outputs: [Variable<S>], seeds: [Variable<S>]? = nil,
+    wrt inputs: [Variable<S>], createGraph: Bool = false,
+    retainGraph: Bool? = nil
+) -> [Variable<S>] {
     let retain = retainGraph ?? createGraph
     if let seeds {
         precondition(seeds.count == outputs.count, "gradients: \(seeds.count) seeds for \(outputs.count) outputs")
@@ -28,7 +30,11 @@ public func gradients<S>(of outputs: [Variable<S>], seeds: [Variable<S>]? = nil,
     var stack = outputs.filter(\.requiresGrad)
     while let n = stack.popLast() {
         if nodes[n.id] != nil { continue }
-        precondition(!n.isReleased, "gradients: the graph through \(n.op) was freed by an earlier backward pass; pass retainGraph: true to that pass to differentiate it twice")
+        precondition(
+            !n.isReleased,
+            "gradients: the graph through \(n.op) was freed by an earlier backward pass; pass retainGraph: true to "
+                + "that pass to differentiate it twice"
+        )
         nodes[n.id] = n
         for p in n.parents where p.requiresGrad && nodes[p.id] == nil { stack.append(p) }
     }
@@ -65,8 +71,9 @@ public func gradients<S>(of outputs: [Variable<S>], seeds: [Variable<S>]? = nil,
             }
             for (k, p) in parents.enumerated() where needs[k] {
                 guard let pg = parentGrads[k] else { continue }
-                precondition(pg.shape == p.shape,
-                             "gradients: pullback of \(n.op) gave shape \(pg.shape) for a parent of shape \(p.shape)")
+                precondition(
+                    pg.shape == p.shape,
+                    "gradients: pullback of \(n.op) gave shape \(pg.shape) for a parent of shape \(p.shape)")
                 grads[p.id] = grads[p.id].map { $0 + pg } ?? pg
             }
         }
@@ -75,7 +82,9 @@ public func gradients<S>(of outputs: [Variable<S>], seeds: [Variable<S>]? = nil,
 }
 
 /// Gradient of one output (ones-seeded, so a scalar loss gives the usual gradient).
-public func gradients<S>(of output: Variable<S>, wrt inputs: [Variable<S>],
-                         createGraph: Bool = false, retainGraph: Bool? = nil) -> [Variable<S>] {
+public func gradients<S>(
+    of output: Variable<S>, wrt inputs: [Variable<S>],
+    createGraph: Bool = false, retainGraph: Bool? = nil
+) -> [Variable<S>] {
     gradients(of: [output], wrt: inputs, createGraph: createGraph, retainGraph: retainGraph)
 }

@@ -39,7 +39,8 @@ public enum OpProfiler {
         let total = rows.reduce(0) { $0 + $1.value.seconds }
         var out = String(format: "op kernels: %.2f s in total\n", total)
         for (k, v) in rows.prefix(limit) {
-            out += String(format: "%8.3f s %5.1f%% %6d calls  %@\n", v.seconds, 100 * v.seconds / max(total, 1e-9), v.calls, k)
+            out += String(
+                format: "%8.3f s %5.1f%% %6d calls  %@\n", v.seconds, 100 * v.seconds / max(total, 1e-9), v.calls, k)
         }
         return out
     }

@@ -29,8 +29,10 @@ extension Variable {
 
     public static func / (a: Variable, b: Variable) -> Variable {
         record(a.value / b.value, "divide", [a, b]) { g, out, needs in
-            [needs[0] ? (g / b).sum(toShape: a.shape) : nil,
-             needs[1] ? (-(g * out) / b).sum(toShape: b.shape) : nil]
+            [
+                needs[0] ? (g / b).sum(toShape: a.shape) : nil,
+                needs[1] ? (-(g * out) / b).sum(toShape: b.shape) : nil,
+            ]
         }
     }
 
@@ -107,7 +109,8 @@ extension Variable {
     /// gradient for self, a dot product for a.
     public func multiplyAdd(_ a: Variable, _ y: Variable) -> Variable {
         precondition(a.value.count == 1, "multiplyAdd: the factor must be one number, got shape \(a.shape)")
-        return Variable.record(Tensor.multiplyAdd(value, a.value.scalars[0], y.value), "multiplyAdd", [self, a, y]) { g, _, needs in
+        return Variable.record(Tensor.multiplyAdd(value, a.value.scalars[0], y.value), "multiplyAdd", [self, a, y]) {
+            g, _, needs in
             [needs[0] ? g.scaled(by: a) : nil, needs[1] ? g.dot(self).reshaped(a.shape) : nil, needs[2] ? g : nil]
         }
     }
@@ -145,7 +148,10 @@ extension Variable {
         let offset = shift.map { $0.value - m } ?? -m
         let parents = shift.map { [self, $0] } ?? [self]
         return Variable.record(value + offset, "centre", parents) { g, _, needs in
-            [needs[0] ? g.centred(alongAxes: axes) : nil, needs.count > 1 && needs[1] ? g.sum(toShape: shift!.shape) : nil]
+            [
+                needs[0] ? g.centred(alongAxes: axes) : nil,
+                needs.count > 1 && needs[1] ? g.sum(toShape: shift!.shape) : nil,
+            ]
         }
     }
 }
@@ -161,7 +167,9 @@ extension Variable {
 
     public func broadcast(to shape: [Int]) -> Variable {
         if shape == self.shape { return self }
-        return Variable.record(value.broadcast(to: shape), "broadcast", [self]) { g, _, _ in [g.sum(toShape: self.shape)] }
+        return Variable.record(value.broadcast(to: shape), "broadcast", [self]) { g, _, _ in
+            [g.sum(toShape: self.shape)]
+        }
     }
 
     public func reshaped(_ shape: [Int]) -> Variable {
@@ -190,15 +198,27 @@ extension Variable {
 // MARK: Linear algebra
 
 /// op(a) x op(b) for rank-2 variables (op transposes when asked).
-public func matmul<S>(_ a: Variable<S>, _ b: Variable<S>,
-                      transposeA ta: Bool = false, transposeB tb: Bool = false) -> Variable<S> {
+public func matmul<S>(
+    _ a: Variable<S>, _ b: Variable<S>,
+    transposeA ta: Bool = false, transposeB tb: Bool = false
+) -> Variable<S> {
     let k = ta ? a.shape[0] : a.shape[1]
-    return Variable.record(Tensor.matmul(a.value, b.value, transposeA: ta, transposeB: tb), "matmul", [a, b],
-                           replayCost: 2 * k) { g, _, needs in
-        let ga = !needs[0] ? nil : ta ? matmul(b, g, transposeA: tb, transposeB: true)
-                                      : matmul(g, b, transposeB: !tb)
-        let gb = !needs[1] ? nil : tb ? matmul(g, a, transposeA: true, transposeB: ta)
-                                      : matmul(a, g, transposeA: !ta)
+    return Variable.record(
+        Tensor.matmul(a.value, b.value, transposeA: ta, transposeB: tb), "matmul", [a, b],
+        replayCost: 2 * k
+    ) { g, _, needs in
+        let ga =
+            !needs[0]
+            ? nil
+            : ta
+                ? matmul(b, g, transposeA: tb, transposeB: true)
+                : matmul(g, b, transposeB: !tb)
+        let gb =
+            !needs[1]
+            ? nil
+            : tb
+                ? matmul(g, a, transposeA: true, transposeB: ta)
+                : matmul(a, g, transposeA: !ta)
         return [ga, gb]
     }
 }
@@ -211,28 +231,36 @@ public func matmul<S>(_ a: Variable<S>, _ b: Variable<S>,
 //   Bw(x, d):  dx = Bx(d, g),  dd = C(x, g)
 
 /// 2-D convolution, NCHW input and OIHW weight, square stride and padding, grouped when asked.
-public func conv2d<S>(_ x: Variable<S>, _ w: Variable<S>, stride: Int = 1, padding: Int = 0,
-                      groups: Int = 1) -> Variable<S> {
+public func conv2d<S>(
+    _ x: Variable<S>, _ w: Variable<S>, stride: Int = 1, padding: Int = 0,
+    groups: Int = 1
+) -> Variable<S> {
     conv2d(x, w, ConvGeometry(input: x.shape, weight: w.shape, stride: stride, padding: padding, groups: groups))
 }
 
 public func conv2d<S>(_ x: Variable<S>, _ w: Variable<S>, _ geo: ConvGeometry) -> Variable<S> {
-    Variable.record(Convolution.forward(x.value, w.value, geo), "conv2d", [x, w],
-                    replayCost: 2 * geo.inChannels / geo.groups * geo.kernelH * geo.kernelW) { g, _, needs in
+    Variable.record(
+        Convolution.forward(x.value, w.value, geo), "conv2d", [x, w],
+        replayCost: 2 * geo.inChannels / geo.groups * geo.kernelH * geo.kernelW
+    ) { g, _, needs in
         [needs[0] ? conv2dBackwardInput(g, w, geo) : nil, needs[1] ? conv2dBackwardWeight(x, g, geo) : nil]
     }
 }
 
 public func conv2dBackwardInput<S>(_ d: Variable<S>, _ w: Variable<S>, _ geo: ConvGeometry) -> Variable<S> {
-    Variable.record(Convolution.backwardInput(d.value, w.value, geo), "conv2dBackwardInput", [d, w],
-                    replayCost: 2 * geo.outChannels / geo.groups * geo.kernelH * geo.kernelW / (geo.stride * geo.stride)) { g, _, needs in
+    Variable.record(
+        Convolution.backwardInput(d.value, w.value, geo), "conv2dBackwardInput", [d, w],
+        replayCost: 2 * geo.outChannels / geo.groups * geo.kernelH * geo.kernelW / (geo.stride * geo.stride)
+    ) { g, _, needs in
         [needs[0] ? conv2d(g, w, geo) : nil, needs[1] ? conv2dBackwardWeight(g, d, geo) : nil]
     }
 }
 
 public func conv2dBackwardWeight<S>(_ x: Variable<S>, _ d: Variable<S>, _ geo: ConvGeometry) -> Variable<S> {
-    Variable.record(Convolution.backwardWeight(x.value, d.value, geo), "conv2dBackwardWeight", [x, d],
-                    replayCost: 2 * geo.batch * geo.outHeight * geo.outWidth) { g, _, needs in
+    Variable.record(
+        Convolution.backwardWeight(x.value, d.value, geo), "conv2dBackwardWeight", [x, d],
+        replayCost: 2 * geo.batch * geo.outHeight * geo.outWidth
+    ) { g, _, needs in
         [needs[0] ? conv2dBackwardInput(d, g, geo) : nil, needs[1] ? conv2d(x, g, geo) : nil]
     }
 }

@@ -52,11 +52,15 @@ public final class Variable<S: TensorScalar> {
     /// results of ops that cost at least the segment's `ReplayPolicy` minimum are kept from its
     /// first run and handed back when it is replayed, instead of being computed again (see
     /// `checkpointed`).
-    static func record(_ compute: @autoclosure () -> Tensor<S>, _ op: String, _ parents: [Variable],
-                       replayCost: Int = 0, _ pullback: @escaping Pullback) -> Variable {
+    static func record(
+        _ compute: @autoclosure () -> Tensor<S>, _ op: String, _ parents: [Variable],
+        replayCost: Int = 0, _ pullback: @escaping Pullback
+    ) -> Variable {
         let value: Tensor<S>
         if replayCost > 0, let memo = Tape.replayMemo as? ReplayMemo<S>, replayCost >= memo.minimumCost {
-            value = memo.value("\(op) \(parents.map(\.shape))", cost: replayCost) { OpProfiler.isEnabled ? OpProfiler.time(op, compute) : compute() }
+            value = memo.value("\(op) \(parents.map(\.shape))", cost: replayCost) {
+                OpProfiler.isEnabled ? OpProfiler.time(op, compute) : compute()
+            }
         } else {
             value = OpProfiler.isEnabled ? OpProfiler.time(op, compute) : compute()
         }

@@ -11,13 +11,14 @@ public enum CIFAR10 {
 
     /// The bytes of a batch file holding `labels.count` records; `pixels` is CHW per record.
     public static func encodeBatch(labels: [UInt8], pixels: [UInt8]) -> [UInt8] {
-        precondition(pixels.count == labels.count * 3072,
-                     "CIFAR10.encodeBatch: \(pixels.count) pixels for \(labels.count) records of 3072")
+        precondition(
+            pixels.count == labels.count * 3072,
+            "CIFAR10.encodeBatch: \(pixels.count) pixels for \(labels.count) records of 3072")
         var out: [UInt8] = []
         out.reserveCapacity(labels.count * recordSize)
         for (i, l) in labels.enumerated() {
             out.append(l)
-            out.append(contentsOf: pixels[i * 3072 ..< (i + 1) * 3072])
+            out.append(contentsOf: pixels[i * 3072..<(i + 1) * 3072])
         }
         return out
     }
@@ -30,8 +31,9 @@ public enum CIFAR10 {
             let (bytes, decompressed) = try FileBytes.readMaybeGzip(path)
             let n = bytes.count / recordSize
             if bytes.count == 0 || bytes.count % recordSize != 0 {
-                throw DataError.truncated(file: path, expected: (n + 1) * recordSize, got: bytes.count,
-                                          decompressed: decompressed)
+                throw DataError.truncated(
+                    file: path, expected: (n + 1) * recordSize, got: bytes.count,
+                    decompressed: decompressed)
             }
             labels += try checkedLabels(bytes, offset: 0, stride: recordSize, count: n, classes: 10, file: path)
             segments.append(.init(bytes: bytes, base: 1, stride: recordSize, count: n))

@@ -42,7 +42,9 @@ public enum DataError: Error, CustomStringConvertible, Equatable, Sendable {
             return "\(file): bad magic number \(hex(got)), expected \(hex(expected)) (\(idxKind(expected)))"
                 + (idxKind(got).isEmpty ? "" : "; this looks like \(idxKind(got))")
         case let .countMismatch(imagesFile, images, labelsFile, labels):
-            return "image/label count mismatch: \(imagesFile) holds \(images) images but \(labelsFile) holds \(labels) labels"
+            return
+                "image/label count mismatch: \(imagesFile) holds \(images) images but \(labelsFile) holds \(labels) "
+                + "labels"
         case let .corruptGzip(file, reason):
             return "\(file): corrupt gzip data: \(reason)"
         case let .labelOutOfRange(file, index, label, classes):

@@ -20,8 +20,10 @@ public enum DataSource {
         case idx, cifar10
     }
 
-    public static let idxFiles = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                                  "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+    public static let idxFiles = [
+        "train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
+    ]
 
     /// Loads the data set in `directory`, detecting its format from the files present. `name`
     /// overrides the data set's name (otherwise: "fashion-mnist" when the directory's name contains
@@ -72,15 +74,21 @@ public enum DataSource {
             let part = k % 2  // 0: train, 1: test
             if k < 2 {
                 let r = Result { try IDX.readImages(paths[2 * part]) }
-                lock.lock(); images[part] = r; lock.unlock()
+                lock.lock()
+                images[part] = r
+                lock.unlock()
             } else {
                 let r = Result { try IDX.readLabels(paths[2 * part + 1], classes: classes) }
-                lock.lock(); labels[part] = r; lock.unlock()
+                lock.lock()
+                labels[part] = r
+                lock.unlock()
             }
         }
         // The first failure in file order, so that errors do not depend on thread timing.
-        let trainImages = try images[0]!.get(), trainLabels = try labels[0]!.get()
-        let testImages = try images[1]!.get(), testLabels = try labels[1]!.get()
+        let trainImages = try images[0]!.get()
+        let trainLabels = try labels[0]!.get()
+        let testImages = try images[1]!.get()
+        let testLabels = try labels[1]!.get()
 
         try checkCount(trainImages, paths[0], trainLabels, paths[1])
         try checkCount(testImages, paths[2], testLabels, paths[3])
@@ -88,8 +96,9 @@ public enum DataSource {
             throw DataError.shapeMismatch(file: paths[2], expected: trainImages.imageShape, got: testImages.imageShape)
         }
         let n = trainImages.count
-        return split(name: name, train: trainImages, trainLabels: trainLabels, validationCount: n / 6,
-                     test: testImages, testLabels: testLabels, classes: classes, normalization: .mnist)
+        return split(
+            name: name, train: trainImages, trainLabels: trainLabels, validationCount: n / 6,
+            test: testImages, testLabels: testLabels, classes: classes, normalization: .mnist)
     }
 
     /// Loads the CIFAR-10 binary batches.
@@ -104,31 +113,40 @@ public enum DataSource {
         let path = { (dir as NSString).appendingPathComponent($0) }
         let (train, trainLabels) = try CIFAR10.read(CIFAR10.trainFiles.map(path))
         let (test, testLabels) = try CIFAR10.read([path(CIFAR10.testFile)])
-        return split(name: name ?? "cifar10", train: train, trainLabels: trainLabels,
-                     validationCount: train.count / 10, test: test, testLabels: testLabels,
-                     classes: 10, normalization: .cifar10)
+        return split(
+            name: name ?? "cifar10", train: train, trainLabels: trainLabels,
+            validationCount: train.count / 10, test: test, testLabels: testLabels,
+            classes: 10, normalization: .cifar10)
     }
 
     // MARK: - Helpers
 
-    private static func split(name: String, train: ImageRecords, trainLabels: [Int], validationCount: Int,
-                              test: ImageRecords, testLabels: [Int], classes: Int,
-                              normalization: Normalization) -> DataSplits {
-        let n = train.count, cut = n - validationCount
+    private static func split(
+        name: String, train: ImageRecords, trainLabels: [Int], validationCount: Int,
+        test: ImageRecords, testLabels: [Int], classes: Int,
+        normalization: Normalization
+    ) -> DataSplits {
+        let n = train.count
+        let cut = n - validationCount
         func dataset(_ records: ImageRecords, _ labels: [Int], _ range: Range<Int>) -> Dataset {
-            Dataset(name: name, images: records.decode(range, normalization), labels: Array(labels[range]),
-                    classes: classes, normalization: normalization)
+            Dataset(
+                name: name, images: records.decode(range, normalization), labels: Array(labels[range]),
+                classes: classes, normalization: normalization)
         }
-        return DataSplits(name: name,
-                          train: dataset(train, trainLabels, 0..<cut),
-                          validation: dataset(train, trainLabels, cut..<n),
-                          test: dataset(test, testLabels, 0..<test.count))
+        return DataSplits(
+            name: name,
+            train: dataset(train, trainLabels, 0..<cut),
+            validation: dataset(train, trainLabels, cut..<n),
+            test: dataset(test, testLabels, 0..<test.count))
     }
 
-    private static func checkCount(_ images: ImageRecords, _ imagesFile: String, _ labels: [Int], _ labelsFile: String) throws {
+    private static func checkCount(_ images: ImageRecords, _ imagesFile: String, _ labels: [Int], _ labelsFile: String)
+        throws
+    {
         if images.count != labels.count {
-            throw DataError.countMismatch(imagesFile: imagesFile, images: images.count,
-                                          labelsFile: labelsFile, labels: labels.count)
+            throw DataError.countMismatch(
+                imagesFile: imagesFile, images: images.count,
+                labelsFile: labelsFile, labels: labels.count)
         }
     }
 

@@ -26,8 +26,9 @@ public struct Normalization: Sendable, Hashable, Codable {
     /// Undoes the normalisation: images [..., C, H, W] back to the [0, 1] scale (not clamped, so
     /// generator output outside the data range stays visible as such).
     public func denormalize(_ images: Tensor<Float>) -> Tensor<Float> {
-        precondition(images.rank >= 3 && images.shape[images.rank - 3] == channels,
-                     "Normalization.denormalize: images of shape \(images.shape), expected [..., \(channels), H, W]")
+        precondition(
+            images.rank >= 3 && images.shape[images.rank - 3] == channels,
+            "Normalization.denormalize: images of shape \(images.shape), expected [..., \(channels), H, W]")
         let plane = images.shape[images.rank - 2] * images.shape[images.rank - 1]
         let (mean, std) = (self.mean, self.std)
         return Tensor<Float>(shape: images.shape) { out in
@@ -63,10 +64,12 @@ public struct Dataset: Sendable {
 
     public init(name: String, images: Tensor<Float>, labels: [Int], classes: Int, normalization: Normalization) {
         precondition(images.rank == 4, "Dataset: images of shape \(images.shape), expected [n, C, H, W]")
-        precondition(images.shape[0] == labels.count,
-                     "Dataset: \(images.shape[0]) images but \(labels.count) labels")
-        precondition(images.shape[1] == normalization.channels,
-                     "Dataset: \(images.shape[1]) channels but normalisation for \(normalization.channels)")
+        precondition(
+            images.shape[0] == labels.count,
+            "Dataset: \(images.shape[0]) images but \(labels.count) labels")
+        precondition(
+            images.shape[1] == normalization.channels,
+            "Dataset: \(images.shape[1]) channels but normalisation for \(normalization.channels)")
         precondition(labels.allSatisfy { $0 >= 0 && $0 < classes }, "Dataset: label outside 0..<\(classes)")
         self.name = name
         self.images = images
@@ -88,8 +91,10 @@ public struct Dataset: Sendable {
     public static func classNames(for name: String, classes: Int) -> [String] {
         switch name {
         case "fashion-mnist":
-            return ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+            return [
+                "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+            ]
         case "cifar10":
             return ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
         default:
@@ -116,9 +121,11 @@ public struct Dataset: Sendable {
     public func slice(_ range: Range<Int>) -> Dataset {
         precondition(range.lowerBound >= 0 && range.upperBound <= count, "Dataset.slice: \(range) outside 0..<\(count)")
         let per = images.count / max(count, 1)
-        let imgs = Tensor<Float>(shape: [range.count] + imageShape,
-                                 scalars: Array(images.scalars[(range.lowerBound * per)..<(range.upperBound * per)]))
-        return Dataset(name: name, images: imgs, labels: Array(labels[range]), classes: classes, normalization: normalization)
+        let imgs = Tensor<Float>(
+            shape: [range.count] + imageShape,
+            scalars: Array(images.scalars[(range.lowerBound * per)..<(range.upperBound * per)]))
+        return Dataset(
+            name: name, images: imgs, labels: Array(labels[range]), classes: classes, normalization: normalization)
     }
 
     /// `size` distinct examples drawn uniformly at random (without replacement).

@@ -1,5 +1,5 @@
-import SystemZlib
 import Foundation
+import SystemZlib
 
 /// gzip (RFC 1952) through zlib's inflate/deflate API, on whole in-memory buffers.
 public enum Gzip {
@@ -65,7 +65,9 @@ public enum Gzip {
                 case Z_BUF_ERROR:
                     if consumed == input.count && produced < out.count {
                         throw DataError.corruptGzip(
-                            file: file, reason: "compressed stream ends early after \(produced) decompressed bytes (file cut short?)")
+                            file: file,
+                            reason:
+                                "compressed stream ends early after \(produced) decompressed bytes (file cut short?)")
                     }
                     continue  // output buffer was full: it grows at the top of the loop
                 case Z_DATA_ERROR:
@@ -87,8 +89,9 @@ public enum Gzip {
     /// is a function of the input alone).
     public static func compress(_ bytes: [UInt8], level: Int32 = Z_DEFAULT_COMPRESSION) -> [UInt8] {
         var stream = z_stream()
-        let rc = deflateInit2_(&stream, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY,
-                               zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+        let rc = deflateInit2_(
+            &stream, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY,
+            zlibVersion(), Int32(MemoryLayout<z_stream>.size))
         precondition(rc == Z_OK, "Gzip.compress: deflateInit2 failed (\(rc))")
         defer { deflateEnd(&stream) }
         precondition(bytes.count < Int(UInt32.max), "Gzip.compress: input of \(bytes.count) bytes is too large")

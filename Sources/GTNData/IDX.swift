@@ -7,8 +7,9 @@ public enum IDX {
 
     /// The bytes of an IDX images file holding `count` images of `rows` x `cols` pixels.
     public static func encodeImages(_ pixels: [UInt8], count: Int, rows: Int, cols: Int) -> [UInt8] {
-        precondition(pixels.count == count * rows * cols,
-                     "IDX.encodeImages: \(pixels.count) pixels for \(count) images of \(rows)x\(cols)")
+        precondition(
+            pixels.count == count * rows * cols,
+            "IDX.encodeImages: \(pixels.count) pixels for \(count) images of \(rows)x\(cols)")
         return header(imagesMagic, [count, rows, cols]) + pixels
     }
 
@@ -29,8 +30,9 @@ public enum IDX {
     static func readImages(_ path: String) throws -> ImageRecords {
         let (bytes, dims) = try read(path, magic: imagesMagic)
         let (n, rows, cols) = (dims[0], dims[1], dims[2])
-        return ImageRecords(segments: [.init(bytes: bytes, base: 16, stride: rows * cols, count: n)],
-                            channels: 1, height: rows, width: cols, file: path)
+        return ImageRecords(
+            segments: [.init(bytes: bytes, base: 16, stride: rows * cols, count: n)],
+            channels: 1, height: rows, width: cols, file: path)
     }
 
     /// Reads a labels file (plain or gzip), checking magic, size and that every label is below

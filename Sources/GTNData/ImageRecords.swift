@@ -26,13 +26,20 @@ struct ImageRecords {
     /// Records `range` as normalised floats, [range.count, C, H, W]: `(x / 255 - mean[c]) / std[c]`,
     /// in Float32 like torchvision's ToTensor + Normalize. Split over the cores.
     func decode(_ range: Range<Int>, _ norm: Normalization) -> Tensor<Float> {
-        precondition(norm.mean.count == channels, "ImageRecords.decode: \(channels) channels, normalisation for \(norm.mean.count)")
-        let plane = height * width, per = channels * plane
+        precondition(
+            norm.mean.count == channels,
+            "ImageRecords.decode: \(channels) channels, normalisation for \(norm.mean.count)")
+        let plane = height * width
+        let per = channels * plane
         // Segment start positions, to map a record index to (segment, local index).
         var starts: [Int] = []
         var s = 0
-        for seg in segments { starts.append(s); s += seg.count }
-        let mean = norm.mean, std = norm.std
+        for seg in segments {
+            starts.append(s)
+            s += seg.count
+        }
+        let mean = norm.mean
+        let std = norm.std
         return Tensor<Float>(shape: [range.count] + imageShape) { out in
             guard let dstBase = out.baseAddress else { return }
             let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, range.count / 512))
@@ -62,8 +69,10 @@ struct ImageRecords {
 }
 
 @inline(__always)
-private func decodePlane(_ src: UnsafePointer<UInt8>, _ dst: UnsafeMutablePointer<Float>, _ n: Int,
-                         _ mean: Float, _ std: Float) {
+private func decodePlane(
+    _ src: UnsafePointer<UInt8>, _ dst: UnsafeMutablePointer<Float>, _ n: Int,
+    _ mean: Float, _ std: Float
+) {
     for p in 0..<n {
         dst[p] = (Float(src[p]) / 255 - mean) / std
     }

@@ -21,8 +21,9 @@ public struct BatchSampler: IteratorProtocol, Sendable {
     public init(dataset: Dataset, batchSize: Int, seed: UInt64, dropLast: Bool = true) {
         precondition(batchSize > 0, "BatchSampler: batch size \(batchSize) must be positive")
         precondition(dataset.count > 0, "BatchSampler: empty data set")
-        precondition(!dropLast || batchSize <= dataset.count,
-                     "BatchSampler: batch size \(batchSize) exceeds the \(dataset.count) examples, and dropLast is set")
+        precondition(
+            !dropLast || batchSize <= dataset.count,
+            "BatchSampler: batch size \(batchSize) exceeds the \(dataset.count) examples, and dropLast is set")
         self.dataset = dataset
         self.batchSize = batchSize
         self.dropLast = dropLast

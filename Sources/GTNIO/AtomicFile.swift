@@ -1,10 +1,11 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A file-system operation that failed. `description` names the path and, when the operating system
@@ -117,14 +118,16 @@ public func createDirectory(_ path: String) throws {
         if stat(prefix, &info) == 0 {
             if (info.st_mode & S_IFMT) == S_IFDIR { continue }
             let which = prefix == path || i == components.count - 1 ? "it" : prefix
-            throw FileError(path: path, errno: ENOTDIR,
-                            message: "cannot create directory \(path): \(which) exists and is a file, not a directory")
+            throw FileError(
+                path: path, errno: ENOTDIR,
+                message: "cannot create directory \(path): \(which) exists and is a file, not a directory")
         }
         if mkdir(prefix, 0o777) != 0 {
             let code = errno
             // Someone else may have created it in the meantime.
             if code == EEXIST, stat(prefix, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR { continue }
-            throw FileError.os(path, "cannot create directory \(path)" + (prefix == path ? "" : " (at \(prefix))"), code)
+            throw FileError.os(
+                path, "cannot create directory \(path)" + (prefix == path ? "" : " (at \(prefix))"), code)
         }
     }
 }

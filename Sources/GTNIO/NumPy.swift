@@ -18,7 +18,8 @@ public enum NumPy {
 
         public init(int64 values: [Int], shape: [Int]) {
             precondition(values.count == shape.reduce(1, *), "NumPy.Array: \(values.count) values for shape \(shape)")
-            self.init(dtype: "<i8", shape: shape, bytes: values.map { Int64($0).littleEndian }.withUnsafeBytes { Data($0) })
+            self.init(
+                dtype: "<i8", shape: shape, bytes: values.map { Int64($0).littleEndian }.withUnsafeBytes { Data($0) })
         }
 
         public init(dtype: String, shape: [Int], bytes: Data) {
@@ -29,7 +30,9 @@ public enum NumPy {
     /// The `.npy` file of `array`.
     public static func npy(_ array: Array) -> Data {
         precondition(Int(1).littleEndian == 1, "NumPy.npy: written for a little-endian machine")
-        let shape = array.shape.count == 1 ? "(\(array.shape[0]),)" : "(" + array.shape.map(String.init).joined(separator: ", ") + ")"
+        let shape =
+            array.shape.count == 1
+            ? "(\(array.shape[0]),)" : "(" + array.shape.map(String.init).joined(separator: ", ") + ")"
         var header = "{'descr': '\(array.dtype)', 'fortran_order': False, 'shape': \(shape), }"
         // magic (6) + version (2) + header length (2) + header + "\n", a multiple of 64.
         let unpadded = 10 + header.utf8.count + 1
@@ -48,9 +51,11 @@ public enum NumPy {
         let archive = try Archive(data: Data(), accessMode: .create)
         for (name, array) in arrays {
             let file = npy(array)
-            try archive.addEntry(with: name + ".npy", type: .file, uncompressedSize: Int64(file.count),
-                                 compressionMethod: .deflate) { position, size in
-                file.subdata(in: Int(position) ..< Int(position) + size)
+            try archive.addEntry(
+                with: name + ".npy", type: .file, uncompressedSize: Int64(file.count),
+                compressionMethod: .deflate
+            ) { position, size in
+                file.subdata(in: Int(position)..<Int(position) + size)
             }
         }
         guard let data = archive.data else { throw CocoaError(.fileWriteUnknown) }

@@ -1,6 +1,6 @@
-import SystemZlib
 import Foundation
 import GTNTensor
+import SystemZlib
 
 // A minimal PNG writer (https://www.w3.org/TR/png/): 8 bits per sample, no interlacing, every
 // scanline with filter type 0 (None), the image data deflated by zlib's compress2 and split into
@@ -10,8 +10,9 @@ import GTNTensor
 /// (`pixels[(y * width + x) * channels + c]`); `channels` is 1 (grey), 2 (grey + alpha), 3 (RGB) or
 /// 4 (RGBA).
 public func encodePNG(width: Int, height: Int, channels: Int, pixels: [UInt8]) -> Data {
-    precondition(width > 0 && height > 0 && width <= Int(Int32.max) && height <= Int(Int32.max),
-                 "encodePNG: width and height must be in 1...\(Int32.max), got \(width) x \(height)")
+    precondition(
+        width > 0 && height > 0 && width <= Int(Int32.max) && height <= Int(Int32.max),
+        "encodePNG: width and height must be in 1...\(Int32.max), got \(width) x \(height)")
     let colourType: UInt8
     switch channels {
     case 1: colourType = 0
@@ -21,8 +22,9 @@ public func encodePNG(width: Int, height: Int, channels: Int, pixels: [UInt8]) -
     default: preconditionFailure("encodePNG: channels must be 1, 2, 3 or 4, got \(channels)")
     }
     let rowBytes = width * channels
-    precondition(pixels.count == rowBytes * height,
-                 "encodePNG: \(width) x \(height) x \(channels) needs \(rowBytes * height) bytes, got \(pixels.count)")
+    precondition(
+        pixels.count == rowBytes * height,
+        "encodePNG: \(width) x \(height) x \(channels) needs \(rowBytes * height) bytes, got \(pixels.count)")
 
     // Scanlines, each preceded by its filter-type byte (0: None).
     var raw = [UInt8](repeating: 0, count: (rowBytes + 1) * height)
@@ -61,7 +63,10 @@ public func encodePNG(width: Int, height: Int, channels: Int, pixels: [UInt8]) -
 }
 
 private func appendBigEndian(_ v: UInt32, to bytes: inout [UInt8]) {
-    bytes += [UInt8(v >> 24), UInt8(truncatingIfNeeded: v >> 16), UInt8(truncatingIfNeeded: v >> 8), UInt8(truncatingIfNeeded: v)]
+    bytes += [
+        UInt8(v >> 24), UInt8(truncatingIfNeeded: v >> 16), UInt8(truncatingIfNeeded: v >> 8),
+        UInt8(truncatingIfNeeded: v),
+    ]
 }
 
 /// Length, type, data, and the CRC-32 of type and data.
@@ -86,18 +91,22 @@ private func appendChunk(_ type: String, _ data: ArraySlice<UInt8>, to png: inou
 ///
 /// Values map linearly from `range` to 0...255 (`range.lowerBound` -> 0, `range.upperBound` ->
 /// 255), rounded to nearest and clamped; NaN maps to 0. The result is ready for `encodePNG`.
-public func imageGrid(_ images: Tensor<Float>, columns: Int, padding: Int = 2, range: ClosedRange<Float>,
-                      paddingValue: UInt8 = 128)
+public func imageGrid(
+    _ images: Tensor<Float>, columns: Int, padding: Int = 2, range: ClosedRange<Float>,
+    paddingValue: UInt8 = 128
+)
     -> (width: Int, height: Int, channels: Int, pixels: [UInt8])
 {
     precondition(images.rank == 4, "imageGrid: expected images of shape [N, C, H, W], got \(images.shape)")
     let (n, c, h, w) = (images.shape[0], images.shape[1], images.shape[2], images.shape[3])
     precondition(n > 0 && h > 0 && w > 0, "imageGrid: no pixels to show in a batch of shape \(images.shape)")
-    precondition(c == 1 || c == 3, "imageGrid: images must have 1 (grey) or 3 (RGB) channels, got \(c) (shape \(images.shape))")
+    precondition(
+        c == 1 || c == 3, "imageGrid: images must have 1 (grey) or 3 (RGB) channels, got \(c) (shape \(images.shape))")
     precondition(columns > 0, "imageGrid: columns must be positive, got \(columns)")
     precondition(padding >= 0, "imageGrid: padding must be non-negative, got \(padding)")
-    precondition(range.upperBound > range.lowerBound && range.lowerBound.isFinite && range.upperBound.isFinite,
-                 "imageGrid: range must be finite and non-empty, got \(range)")
+    precondition(
+        range.upperBound > range.lowerBound && range.lowerBound.isFinite && range.upperBound.isFinite,
+        "imageGrid: range must be finite and non-empty, got \(range)")
 
     let cols = min(columns, n)
     let rows = (n + cols - 1) / cols
@@ -135,8 +144,10 @@ public func writePNG(path: String, width: Int, height: Int, channels: Int, pixel
 }
 
 /// Tiles `images` with `imageGrid` and writes the grid as a PNG, atomically.
-public func writeImageGrid(_ images: Tensor<Float>, columns: Int, padding: Int = 2, range: ClosedRange<Float>,
-                           to path: String) throws {
+public func writeImageGrid(
+    _ images: Tensor<Float>, columns: Int, padding: Int = 2, range: ClosedRange<Float>,
+    to path: String
+) throws {
     let grid = imageGrid(images, columns: columns, padding: padding, range: range)
     try writePNG(path: path, width: grid.width, height: grid.height, channels: grid.channels, pixels: grid.pixels)
 }

@@ -19,7 +19,9 @@ import GTNTensor
 
 /// An element type this module reads and writes.
 public enum SafeTensorsDType: String, Sendable, CaseIterable {
-    case f32 = "F32", f64 = "F64", i64 = "I64"
+    case f32 = "F32"
+    case f64 = "F64"
+    case i64 = "I64"
 
     public var byteSize: Int { self == .f32 ? 4 : 8 }
 
@@ -41,8 +43,9 @@ public struct Int64Tensor: Equatable, Sendable {
 
     public init(shape: [Int], scalars: [Int64]) {
         precondition(shape.allSatisfy { $0 >= 0 }, "Int64Tensor: negative dimension in shape \(shape)")
-        precondition(shape.reduce(1, *) == scalars.count,
-                     "Int64Tensor: shape \(shape) needs \(shape.reduce(1, *)) scalars, got \(scalars.count)")
+        precondition(
+            shape.reduce(1, *) == scalars.count,
+            "Int64Tensor: shape \(shape) needs \(shape.reduce(1, *)) scalars, got \(scalars.count)")
         self.shape = shape
         self.scalars = scalars
     }
@@ -97,28 +100,34 @@ public struct SafeTensorsError: Error, CustomStringConvertible, Equatable, Senda
         case let .truncated(fileSize):
             what = "truncated: the file is \(fileSize) bytes, shorter than the 8-byte header length field"
         case let .headerLengthBeyondFile(headerLength, fileSize):
-            what = "truncated or corrupt: the header length field says \(headerLength) bytes of header, "
+            what =
+                "truncated or corrupt: the header length field says \(headerLength) bytes of header, "
                 + "but only \(max(fileSize - 8, 0)) bytes follow it (file size \(fileSize))"
         case let .invalidJSON(reason, offset):
             what = "header is not valid JSON: \(reason) at byte \(offset) of the header"
         case let .invalidHeader(reason):
             what = "invalid header: \(reason)"
         case let .unknownDType(tensor, dtype):
-            what = "tensor '\(tensor)' has dtype '\(dtype)', which is not supported "
+            what =
+                "tensor '\(tensor)' has dtype '\(dtype)', which is not supported "
                 + "(supported: \(SafeTensorsDType.allCases.map(\.rawValue).joined(separator: ", ")))"
         case let .offsetsOutOfRange(tensor, begin, end, dataSize):
-            what = "tensor '\(tensor)' has data_offsets [\(begin), \(end)], "
+            what =
+                "tensor '\(tensor)' has data_offsets [\(begin), \(end)], "
                 + (begin > end ? "which are reversed" : "beyond the \(dataSize)-byte data region")
         case let .sizeMismatch(tensor, dtype, shape, expectedBytes, actualBytes):
-            what = "tensor '\(tensor)' (\(dtype), shape \(shape)) needs \(expectedBytes) bytes, "
+            what =
+                "tensor '\(tensor)' (\(dtype), shape \(shape)) needs \(expectedBytes) bytes, "
                 + "but its data_offsets span \(actualBytes)"
         case let .overlapping(tensor, other):
             what = "the data of tensors '\(other)' and '\(tensor)' overlap"
         case let .unclaimedBytes(from, to, dataSize):
-            what = "bytes [\(from), \(to)) of the \(dataSize)-byte data region belong to no tensor"
+            what =
+                "bytes [\(from), \(to)) of the \(dataSize)-byte data region belong to no tensor"
                 + (to == dataSize ? " (trailing data)" : " (a gap between tensors)")
         case let .missingTensor(name, available):
-            what = "no tensor named '\(name)'; available: "
+            what =
+                "no tensor named '\(name)'; available: "
                 + (available.isEmpty ? "none" : available.map { "'\($0)'" }.joined(separator: ", "))
         case let .wrongDType(name, requested, actual):
             what = "tensor '\(name)' is \(actual), not \(requested)"
@@ -140,9 +149,11 @@ public struct SafeTensorsFile: Equatable, Sendable {
     /// `init(data:source:)`), named by the errors of `tensor(_:)` and friends. Not part of `==`.
     public var source: String
 
-    public init(tensors: [String: Tensor<Float>] = [:], doubleTensors: [String: Tensor<Double>] = [:],
-                int64Tensors: [String: Int64Tensor] = [:], metadata: [String: String] = [:],
-                source: String = "<safetensors>") {
+    public init(
+        tensors: [String: Tensor<Float>] = [:], doubleTensors: [String: Tensor<Double>] = [:],
+        int64Tensors: [String: Int64Tensor] = [:], metadata: [String: String] = [:],
+        source: String = "<safetensors>"
+    ) {
         self.tensors = tensors
         self.doubleTensors = doubleTensors
         self.int64Tensors = int64Tensors
@@ -171,8 +182,10 @@ public struct SafeTensorsFile: Equatable, Sendable {
     private func lookupError(_ name: String, _ requested: SafeTensorsDType, _ source: String?) -> SafeTensorsError {
         let source = source ?? self.source
         if let actual = dtype(of: name) {
-            return SafeTensorsError(source: source, problem: .wrongDType(
-                name: name, requested: requested.rawValue, actual: actual.rawValue))
+            return SafeTensorsError(
+                source: source,
+                problem: .wrongDType(
+                    name: name, requested: requested.rawValue, actual: actual.rawValue))
         }
         return SafeTensorsError(source: source, problem: .missingTensor(name: name, available: names))
     }
@@ -201,12 +214,16 @@ public struct SafeTensorsFile: Equatable, Sendable {
         var seen = Set<String>()
         for name in Array(tensors.keys) + Array(doubleTensors.keys) + Array(int64Tensors.keys) {
             if name == "__metadata__" {
-                throw SafeTensorsError(source: source, problem: .invalidTensorName(
-                    name: name, reason: "the key is reserved for the metadata"))
+                throw SafeTensorsError(
+                    source: source,
+                    problem: .invalidTensorName(
+                        name: name, reason: "the key is reserved for the metadata"))
             }
             if !seen.insert(name).inserted {
-                throw SafeTensorsError(source: source, problem: .invalidTensorName(
-                    name: name, reason: "used by two tensors of different dtypes"))
+                throw SafeTensorsError(
+                    source: source,
+                    problem: .invalidTensorName(
+                        name: name, reason: "used by two tensors of different dtypes"))
             }
         }
     }
@@ -219,11 +236,20 @@ public struct SafeTensorsFile: Equatable, Sendable {
     public func encoded() -> Data {
         do { try validateNames() } catch { preconditionFailure("SafeTensorsFile.encoded: \(error)") }
 
-        struct Entry { let name: String; let dtype: SafeTensorsDType; let shape: [Int]; let count: Int }
+        struct Entry {
+            let name: String
+            let dtype: SafeTensorsDType
+            let shape: [Int]
+            let count: Int
+        }
         var entries: [Entry] = []
         for (name, t) in tensors { entries.append(Entry(name: name, dtype: .f32, shape: t.shape, count: t.count)) }
-        for (name, t) in doubleTensors { entries.append(Entry(name: name, dtype: .f64, shape: t.shape, count: t.count)) }
-        for (name, t) in int64Tensors { entries.append(Entry(name: name, dtype: .i64, shape: t.shape, count: t.scalars.count)) }
+        for (name, t) in doubleTensors {
+            entries.append(Entry(name: name, dtype: .f64, shape: t.shape, count: t.count))
+        }
+        for (name, t) in int64Tensors {
+            entries.append(Entry(name: name, dtype: .i64, shape: t.shape, count: t.scalars.count))
+        }
         entries.sort { $0.dtype.order != $1.dtype.order ? $0.dtype.order > $1.dtype.order : $0.name < $1.name }
 
         var header = "{"
@@ -240,7 +266,8 @@ public struct SafeTensorsFile: Equatable, Sendable {
             let size = e.count * e.dtype.byteSize
             if !first { header += "," }
             first = false
-            header += jsonString(e.name) + ":{\"dtype\":\"\(e.dtype.rawValue)\",\"shape\":["
+            header +=
+                jsonString(e.name) + ":{\"dtype\":\"\(e.dtype.rawValue)\",\"shape\":["
                 + e.shape.map(String.init).joined(separator: ",")
                 + "],\"data_offsets\":[\(offset),\(offset + size)]}"
             offset += size
@@ -278,9 +305,12 @@ public struct SafeTensorsFile: Equatable, Sendable {
         do {
             data = try readFile(path)
         } catch let error as FileError {
-            throw SafeTensorsError(source: path, problem: .unreadable(reason: error.errno.map {
-                String(cString: strerror($0))
-            } ?? error.message))
+            throw SafeTensorsError(
+                source: path,
+                problem: .unreadable(
+                    reason: error.errno.map {
+                        String(cString: strerror($0))
+                    } ?? error.message))
         }
         return try SafeTensorsFile(data: data, source: path)
     }
@@ -315,7 +345,13 @@ public struct SafeTensorsFile: Equatable, Sendable {
                 throw fail(.invalidHeader(reason: "the header is a JSON \(root.kind), not an object"))
             }
 
-            struct Entry { let name: String; let dtype: SafeTensorsDType; let shape: [Int]; let begin: Int; let end: Int }
+            struct Entry {
+                let name: String
+                let dtype: SafeTensorsDType
+                let shape: [Int]
+                let begin: Int
+                let end: Int
+            }
             var entries: [Entry] = []
             var keys = Set<String>()
             for (name, value) in members {
@@ -324,11 +360,13 @@ public struct SafeTensorsFile: Equatable, Sendable {
                 }
                 if name == "__metadata__" {
                     guard case let .object(pairs) = value else {
-                        throw fail(.invalidHeader(reason: "__metadata__ is a JSON \(value.kind), not an object of strings"))
+                        throw fail(
+                            .invalidHeader(reason: "__metadata__ is a JSON \(value.kind), not an object of strings"))
                     }
                     for (key, v) in pairs {
                         guard case let .string(s) = v else {
-                            throw fail(.invalidHeader(reason: "__metadata__ entry '\(key)' is a JSON \(v.kind), not a string"))
+                            throw fail(
+                                .invalidHeader(reason: "__metadata__ entry '\(key)' is a JSON \(v.kind), not a string"))
                         }
                         guard metadata.updateValue(s, forKey: key) == nil else {
                             throw fail(.invalidHeader(reason: "__metadata__ has the key '\(key)' twice"))
@@ -351,8 +389,10 @@ public struct SafeTensorsFile: Equatable, Sendable {
                     }
                     return try items.map { item in
                         guard case let .integer(i) = item, i >= 0 else {
-                            throw fail(.invalidHeader(
-                                reason: "tensor '\(name)': \"\(key)\" must hold non-negative integers, found \(item)"))
+                            throw fail(
+                                .invalidHeader(
+                                    reason:
+                                        "tensor '\(name)': \"\(key)\" must hold non-negative integers, found \(item)"))
                         }
                         return i
                     }
@@ -366,8 +406,9 @@ public struct SafeTensorsFile: Equatable, Sendable {
                 let shape = try integers("shape")
                 let offsets = try integers("data_offsets")
                 guard offsets.count == 2 else {
-                    throw fail(.invalidHeader(
-                        reason: "tensor '\(name)': \"data_offsets\" must hold 2 integers, found \(offsets.count)"))
+                    throw fail(
+                        .invalidHeader(
+                            reason: "tensor '\(name)': \"data_offsets\" must hold 2 integers, found \(offsets.count)"))
                 }
                 let (begin, end) = (offsets[0], offsets[1])
                 guard begin <= end, end <= dataSize else {
@@ -382,8 +423,10 @@ public struct SafeTensorsFile: Equatable, Sendable {
                     bytes = p
                 }
                 guard bytes == end - begin else {
-                    throw fail(.sizeMismatch(tensor: name, dtype: dtypeName, shape: shape,
-                                             expectedBytes: bytes, actualBytes: end - begin))
+                    throw fail(
+                        .sizeMismatch(
+                            tensor: name, dtype: dtypeName, shape: shape,
+                            expectedBytes: bytes, actualBytes: end - begin))
                 }
                 entries.append(Entry(name: name, dtype: dtype, shape: shape, begin: begin, end: end))
             }
@@ -430,9 +473,9 @@ public struct SafeTensorsFile: Equatable, Sendable {
 
 private func appendLittleEndian<T: FixedWidthInteger>(_ values: [T], to out: inout Data) {
     #if _endian(little)
-    values.withUnsafeBytes { out.append(contentsOf: $0) }
+        values.withUnsafeBytes { out.append(contentsOf: $0) }
     #else
-    values.map(\.littleEndian).withUnsafeBytes { out.append(contentsOf: $0) }
+        values.map(\.littleEndian).withUnsafeBytes { out.append(contentsOf: $0) }
     #endif
 }
 
@@ -443,8 +486,8 @@ private func loadLittleEndian<T: FixedWidthInteger>(_ bytes: UnsafeRawBufferPoin
         count = n
     }
     #if _endian(little)
-    return values
+        return values
     #else
-    return values.map { T(littleEndian: $0) }
+        return values.map { T(littleEndian: $0) }
     #endif
 }

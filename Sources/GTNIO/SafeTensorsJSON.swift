@@ -55,7 +55,8 @@ indirect enum JSONValue: CustomStringConvertible {
 
     var description: String {
         switch self {
-        case let .object(m): return "{" + m.map { jsonString($0.0) + ":" + $0.1.description }.joined(separator: ",") + "}"
+        case let .object(m):
+            return "{" + m.map { jsonString($0.0) + ":" + $0.1.description }.joined(separator: ",") + "}"
         case let .array(a): return "[" + a.map(\.description).joined(separator: ",") + "]"
         case let .string(s): return jsonString(s)
         case let .integer(i): return String(i)
@@ -127,11 +128,16 @@ struct JSONParser {
         i += 1
         var members: [(String, JSONValue)] = []
         skipWhitespace()
-        if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return .object(members) }
+        if i < bytes.count, bytes[i] == UInt8(ascii: "}") {
+            i += 1
+            return .object(members)
+        }
         while true {
             skipWhitespace()
             guard i < bytes.count else { throw error("unexpected end of header inside an object") }
-            guard bytes[i] == UInt8(ascii: "\"") else { throw error("unexpected \(describe(bytes[i])), expected a key string") }
+            guard bytes[i] == UInt8(ascii: "\"") else {
+                throw error("unexpected \(describe(bytes[i])), expected a key string")
+            }
             let key = try parseString()
             skipWhitespace()
             guard i < bytes.count else { throw error("unexpected end of header inside an object") }
@@ -143,7 +149,9 @@ struct JSONParser {
             guard i < bytes.count else { throw error("unexpected end of header inside an object") }
             switch bytes[i] {
             case UInt8(ascii: ","): i += 1
-            case UInt8(ascii: "}"): i += 1; return .object(members)
+            case UInt8(ascii: "}"):
+                i += 1
+                return .object(members)
             case let b: throw error("unexpected \(describe(b)), expected ',' or '}'")
             }
         }
@@ -154,7 +162,10 @@ struct JSONParser {
         i += 1
         var items: [JSONValue] = []
         skipWhitespace()
-        if i < bytes.count, bytes[i] == UInt8(ascii: "]") { i += 1; return .array(items) }
+        if i < bytes.count, bytes[i] == UInt8(ascii: "]") {
+            i += 1
+            return .array(items)
+        }
         while true {
             skipWhitespace()
             items.append(try parseValue(depth: depth))
@@ -162,7 +173,9 @@ struct JSONParser {
             guard i < bytes.count else { throw error("unexpected end of header inside an array") }
             switch bytes[i] {
             case UInt8(ascii: ","): i += 1
-            case UInt8(ascii: "]"): i += 1; return .array(items)
+            case UInt8(ascii: "]"):
+                i += 1
+                return .array(items)
             case let b: throw error("unexpected \(describe(b)), expected ',' or ']'")
             }
         }
@@ -219,12 +232,15 @@ struct JSONParser {
                 case UInt8(ascii: "u"):
                     var code = try parseHex4()
                     if (0xD800...0xDBFF).contains(code) {
-                        guard i + 2 <= bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") else {
+                        guard i + 2 <= bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u")
+                        else {
                             throw error("lone leading surrogate in a \\u escape")
                         }
                         i += 2
                         let low = try parseHex4()
-                        guard (0xDC00...0xDFFF).contains(low) else { throw error("invalid trailing surrogate in a \\u escape") }
+                        guard (0xDC00...0xDFFF).contains(low) else {
+                            throw error("invalid trailing surrogate in a \\u escape")
+                        }
                         code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
                     } else if (0xDC00...0xDFFF).contains(code) {
                         throw error("lone trailing surrogate in a \\u escape")

@@ -23,9 +23,16 @@ public func pearsonCorrelation(_ x: [Double], _ y: [Double]) -> Double? {
     precondition(x.count == y.count, "pearsonCorrelation: \(x.count) and \(y.count) values")
     guard x.count >= 2 else { return nil }
     let n = Double(x.count)
-    let mx = x.reduce(0, +) / n, my = y.reduce(0, +) / n
-    var sxy = 0.0, sxx = 0.0, syy = 0.0
-    for (a, b) in zip(x, y) { sxy += (a - mx) * (b - my); sxx += (a - mx) * (a - mx); syy += (b - my) * (b - my) }
+    let mx = x.reduce(0, +) / n
+    let my = y.reduce(0, +) / n
+    var sxy = 0.0
+    var sxx = 0.0
+    var syy = 0.0
+    for (a, b) in zip(x, y) {
+        sxy += (a - mx) * (b - my)
+        sxx += (a - mx) * (a - mx)
+        syy += (b - my) * (b - my)
+    }
     guard sxx > 0 && syy > 0 else { return nil }
     return sxy / (sxx * syy).squareRoot()
 }
@@ -83,7 +90,9 @@ public struct StudySummary: Codable, Sendable {
     public var bestByReal: String?
 
     public init(rows: [StudyRow]) {
-        let p = rows.map(\.proxy.accuracy), r = rows.map(\.real.accuracy), n = rows.count
+        let p = rows.map(\.proxy.accuracy)
+        let r = rows.map(\.real.accuracy)
+        let n = rows.count
         architectures = n
         spearman = spearmanCorrelation(p, r)
         let half = topIndices(p, k: n / 2)
@@ -104,9 +113,14 @@ public struct StudySummary: Codable, Sendable {
         func f(_ x: Double?) -> String { x.map { String(format: "%.4f", $0) } ?? "undefined" }
         return [
             "architectures: \(architectures)",
-            "Spearman rank correlation, proxy vs real accuracy: \(f(spearman)) over all, \(f(spearmanProxyTopHalf)) over the proxy's top half",
-            String(format: "top 10%%: %d of the proxy's top %d are in the real top %d (chance: %.2f)", topOverlap, topK, topK, chanceOverlap),
-            String(format: "seconds per evaluation: GTN proxy %.2f s, real training %.2f s; speed-up %.1fx", proxySeconds, realSeconds, speedUp),
+            "Spearman rank correlation, proxy vs real accuracy: \(f(spearman)) over all, \(f(spearmanProxyTopHalf)) "
+                + "over the proxy's top half",
+            String(
+                format: "top 10%%: %d of the proxy's top %d are in the real top %d (chance: %.2f)", topOverlap, topK,
+                topK, chanceOverlap),
+            String(
+                format: "seconds per evaluation: GTN proxy %.2f s, real training %.2f s; speed-up %.1fx", proxySeconds,
+                realSeconds, speedUp),
         ]
     }
 }
@@ -115,11 +129,13 @@ public struct StudySummary: Codable, Sendable {
 
 /// CSV of a study: one row per architecture.
 public func studyCSV(_ rows: [StudyRow]) -> String {
-    let p = averageRanks(rows.map(\.proxy.accuracy).map { -$0 }), r = averageRanks(rows.map(\.real.accuracy).map { -$0 })
+    let p = averageRanks(rows.map(\.proxy.accuracy).map { -$0 })
+    let r = averageRanks(rows.map(\.real.accuracy).map { -$0 })
     var s = "genome,proxy_accuracy,real_accuracy,proxy_seconds,real_seconds,proxy_rank,real_rank,parameters\n"
     for (i, row) in rows.enumerated() {
-        s += String(format: "%@,%.4f,%.4f,%.3f,%.3f,%g,%g,%d\n", csvField(row.genome), row.proxy.accuracy, row.real.accuracy,
-                    row.proxy.seconds, row.real.seconds, p[i], r[i], row.parameters)
+        s += String(
+            format: "%@,%.4f,%.4f,%.3f,%.3f,%g,%g,%d\n", csvField(row.genome), row.proxy.accuracy, row.real.accuracy,
+            row.proxy.seconds, row.real.seconds, p[i], r[i], row.parameters)
     }
     return s
 }
@@ -138,99 +154,150 @@ func htmlEscape(_ s: String) -> String {
 /// Tick values for an axis over [lo, hi]: a 1, 2 or 5 x 10^k step giving about five ticks.
 func niceTicks(_ lo: Double, _ hi: Double) -> [Double] {
     let span = max(hi - lo, 1e-9)
-    let raw = span / 5, mag = pow(10, floor(log10(raw)))
+    let raw = span / 5
+    let mag = pow(10, floor(log10(raw)))
     let step = [1.0, 2, 5, 10].map { $0 * mag }.first { $0 >= raw } ?? 10 * mag
-    var t = (lo / step).rounded(.up) * step, out: [Double] = []
-    while t <= hi + step * 1e-9 { out.append(t); t += step }
+    var t = (lo / step).rounded(.up) * step
+    var out: [Double] = []
+    while t <= hi + step * 1e-9 {
+        out.append(t)
+        t += step
+    }
     return out
 }
 
 /// An SVG scatter plot of proxy accuracy (x) against real accuracy (y), in percent. The proxy's top
 /// 10% are filled orange; the real top 10% are circled.
 public func scatterPlotSVG(_ rows: [StudyRow], width: Int = 800, height: Int = 480) -> String {
-    let p = rows.map { 100 * $0.proxy.accuracy }, r = rows.map { 100 * $0.real.accuracy }
+    let p = rows.map { 100 * $0.proxy.accuracy }
+    let r = rows.map { 100 * $0.real.accuracy }
     let k = topTenPercentCount(rows.count)
-    let proxyTop = Set(topIndices(p, k: k)), realTop = Set(topIndices(r, k: k))
+    let proxyTop = Set(topIndices(p, k: k))
+    let realTop = Set(topIndices(r, k: k))
     func range(_ xs: [Double]) -> (Double, Double) {
         guard let lo = xs.min(), let hi = xs.max() else { return (0, 100) }
         let pad = max((hi - lo) * 0.06, 0.5)
         return (max(0, lo - pad), min(100, hi + pad))
     }
-    let (x0, x1) = range(p), (y0, y1) = range(r)
+    let (x0, x1) = range(p)
+    let (y0, y1) = range(r)
     // The legend sits right of the plot area, so it never hides a point.
     let (left, right, top, bottom) = (70.0, 190.0, 40.0, 60.0)
     let (w, h) = (Double(width), Double(height))
     func sx(_ v: Double) -> Double { left + (v - x0) / max(x1 - x0, 1e-9) * (w - left - right) }
     func sy(_ v: Double) -> Double { h - bottom - (v - y0) / max(y1 - y0, 1e-9) * (h - top - bottom) }
     func n(_ v: Double) -> String { String(format: "%.1f", v) }
-    var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" font-family=\"sans-serif\" font-size=\"12\">\n"
+    var s =
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 "
+        + "0 \(width) \(height)\" font-family=\"sans-serif\" font-size=\"12\">\n"
     s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
     let rho = spearmanCorrelation(p, r).map { String(format: "%.3f", $0) } ?? "undefined"
-    s += "<text x=\"\(n(left + (w - left - right) / 2))\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">GTN proxy vs real training: \(rows.count) architectures, Spearman \u{03C1} = \(rho)</text>\n"
+    s +=
+        "<text x=\"\(n(left + (w - left - right) / 2))\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">GTN proxy "
+        + "vs real training: \(rows.count) architectures, Spearman \u{03C1} = \(rho)</text>\n"
     // Grid and ticks.
     for t in niceTicks(x0, x1) {
-        s += "<line x1=\"\(n(sx(t)))\" y1=\"\(n(top))\" x2=\"\(n(sx(t)))\" y2=\"\(n(h - bottom))\" stroke=\"#e4e4e4\"/>\n"
-        s += "<text x=\"\(n(sx(t)))\" y=\"\(n(h - bottom + 16))\" text-anchor=\"middle\">\(String(format: "%g", t))</text>\n"
+        s +=
+            "<line x1=\"\(n(sx(t)))\" y1=\"\(n(top))\" x2=\"\(n(sx(t)))\" y2=\"\(n(h - bottom))\" "
+            + "stroke=\"#e4e4e4\"/>\n"
+        s +=
+            "<text x=\"\(n(sx(t)))\" y=\"\(n(h - bottom + 16))\" "
+            + "text-anchor=\"middle\">\(String(format: "%g", t))</text>\n"
     }
     for t in niceTicks(y0, y1) {
-        s += "<line x1=\"\(n(left))\" y1=\"\(n(sy(t)))\" x2=\"\(n(w - right))\" y2=\"\(n(sy(t)))\" stroke=\"#e4e4e4\"/>\n"
+        s +=
+            "<line x1=\"\(n(left))\" y1=\"\(n(sy(t)))\" x2=\"\(n(w - right))\" y2=\"\(n(sy(t)))\" "
+            + "stroke=\"#e4e4e4\"/>\n"
         s += "<text x=\"\(n(left - 6))\" y=\"\(n(sy(t) + 4))\" text-anchor=\"end\">\(String(format: "%g", t))</text>\n"
     }
-    s += "<rect x=\"\(n(left))\" y=\"\(n(top))\" width=\"\(n(w - left - right))\" height=\"\(n(h - top - bottom))\" fill=\"none\" stroke=\"#333\"/>\n"
-    s += "<text x=\"\(n(left + (w - left - right) / 2))\" y=\"\(n(h - 18))\" text-anchor=\"middle\">GTN proxy validation accuracy (%)</text>\n"
-    s += "<text transform=\"translate(18 \(n(top + (h - top - bottom) / 2))) rotate(-90)\" text-anchor=\"middle\">real-training validation accuracy (%)</text>\n"
+    s +=
+        "<rect x=\"\(n(left))\" y=\"\(n(top))\" width=\"\(n(w - left - right))\" height=\"\(n(h - top - bottom))\" "
+        + "fill=\"none\" stroke=\"#333\"/>\n"
+    s +=
+        "<text x=\"\(n(left + (w - left - right) / 2))\" y=\"\(n(h - 18))\" text-anchor=\"middle\">GTN proxy "
+        + "validation accuracy (%)</text>\n"
+    s +=
+        "<text transform=\"translate(18 \(n(top + (h - top - bottom) / 2))) rotate(-90)\" text-anchor=\"middle\">"
+        + "real-training validation accuracy (%)</text>\n"
     // Points: ordinary first, highlighted on top.
     let order = rows.indices.sorted { (proxyTop.contains($0) ? 1 : 0, $0) < (proxyTop.contains($1) ? 1 : 0, $1) }
     for i in order {
         let hot = proxyTop.contains(i)
-        s += "<circle cx=\"\(n(sx(p[i])))\" cy=\"\(n(sy(r[i])))\" r=\"\(hot ? 5 : 4)\" fill=\"\(hot ? "#e8710a" : "#1f6fb4")\" fill-opacity=\"\(hot ? "0.95" : "0.6")\"><title>\(htmlEscape(rows[i].genome)): proxy \(String(format: "%.2f", p[i]))%, real \(String(format: "%.2f", r[i]))%</title></circle>\n"
+        s +=
+            "<circle cx=\"\(n(sx(p[i])))\" cy=\"\(n(sy(r[i])))\" r=\"\(hot ? 5 : 4)\" "
+            + "fill=\"\(hot ? "#e8710a" : "#1f6fb4")\" fill-opacity=\"\(hot ? "0.95" : "0.6")\">"
+            + "<title>\(htmlEscape(rows[i].genome)): proxy \(String(format: "%.2f", p[i]))%, "
+            + "real \(String(format: "%.2f", r[i]))%</title></circle>\n"
         if realTop.contains(i) {
-            s += "<circle cx=\"\(n(sx(p[i])))\" cy=\"\(n(sy(r[i])))\" r=\"8\" fill=\"none\" stroke=\"#c0392b\" stroke-width=\"1.5\"/>\n"
+            s +=
+                "<circle cx=\"\(n(sx(p[i])))\" cy=\"\(n(sy(r[i])))\" r=\"8\" fill=\"none\" stroke=\"#c0392b\" "
+                + "stroke-width=\"1.5\"/>\n"
         }
     }
     // Legend.
-    let lx = w - right + 20, ly = top + 14
-    s += "<circle cx=\"\(n(lx + 4))\" cy=\"\(n(ly))\" r=\"4\" fill=\"#1f6fb4\" fill-opacity=\"0.6\"/><text x=\"\(n(lx + 18))\" y=\"\(n(ly + 4))\">architecture</text>\n"
-    s += "<circle cx=\"\(n(lx + 4))\" cy=\"\(n(ly + 22))\" r=\"5\" fill=\"#e8710a\"/><text x=\"\(n(lx + 18))\" y=\"\(n(ly + 26))\">proxy's top 10% (\(k))</text>\n"
-    s += "<circle cx=\"\(n(lx + 4))\" cy=\"\(n(ly + 44))\" r=\"8\" fill=\"none\" stroke=\"#c0392b\" stroke-width=\"1.5\"/><text x=\"\(n(lx + 18))\" y=\"\(n(ly + 48))\">real top 10% (\(k))</text>\n"
-    s += "<text x=\"\(n(lx - 4))\" y=\"\(n(ly + 76))\" font-size=\"11\" fill=\"#555\">hover a point for its genome</text>\n"
+    let lx = w - right + 20
+    let ly = top + 14
+    s +=
+        "<circle cx=\"\(n(lx + 4))\" cy=\"\(n(ly))\" r=\"4\" fill=\"#1f6fb4\" fill-opacity=\"0.6\"/><text "
+        + "x=\"\(n(lx + 18))\" y=\"\(n(ly + 4))\">architecture</text>\n"
+    s +=
+        "<circle cx=\"\(n(lx + 4))\" cy=\"\(n(ly + 22))\" r=\"5\" fill=\"#e8710a\"/><text x=\"\(n(lx + 18))\" "
+        + "y=\"\(n(ly + 26))\">proxy's top 10% (\(k))</text>\n"
+    s +=
+        "<circle cx=\"\(n(lx + 4))\" cy=\"\(n(ly + 44))\" r=\"8\" fill=\"none\" stroke=\"#c0392b\" "
+        + "stroke-width=\"1.5\"/><text x=\"\(n(lx + 18))\" y=\"\(n(ly + 48))\">real top 10% (\(k))</text>\n"
+    s +=
+        "<text x=\"\(n(lx - 4))\" y=\"\(n(ly + 76))\" font-size=\"11\" fill=\"#555\">hover a point for its genome"
+        + "</text>\n"
     return s + "</svg>\n"
 }
 
 /// A self-contained HTML page: the figures, the scatter plot, the settings and every architecture.
-public func studyReportHTML(_ rows: [StudyRow], summary: StudySummary, settings: [(String, String)], title: String = "GTN-NAS") -> String {
+public func studyReportHTML(
+    _ rows: [StudyRow], summary: StudySummary, settings: [(String, String)], title: String = "GTN-NAS"
+) -> String {
     var h = """
-    <!DOCTYPE html>
-    <html><head><meta charset="utf-8"><title>\(htmlEscape(title))</title>
-    <style>
-    body { font-family: sans-serif; margin: 2em; color: #222; max-width: 1100px; }
-    table { border-collapse: collapse; font-size: 13px; }
-    td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
-    td.g, th.g { text-align: left; font-family: monospace; }
-    tr.top td { background: #fdebd9; }
-    </style></head><body>
-    <h1>\(htmlEscape(title))</h1>
-    <p>Architectures of the cell search space scored by a GTN proxy (a fresh learner trained for the teacher's few steps on
-    its synthetic data) and by real training; the question is how well the proxy ranks them.</p>
-    <h2>Figures</h2><ul>
+        <!DOCTYPE html>
+        <html><head><meta charset="utf-8"><title>\(htmlEscape(title))</title>
+        <style>
+        body { font-family: sans-serif; margin: 2em; color: #222; max-width: 1100px; }
+        table { border-collapse: collapse; font-size: 13px; }
+        td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
+        td.g, th.g { text-align: left; font-family: monospace; }
+        tr.top td { background: #fdebd9; }
+        </style></head><body>
+        <h1>\(htmlEscape(title))</h1>
+        <p>Architectures of the cell search space scored by a GTN proxy (a fresh learner trained for the teacher's few steps on
+        its synthetic data) and by real training; the question is how well the proxy ranks them.</p>
+        <h2>Figures</h2><ul>
 
-    """
+        """
     for line in summary.lines { h += "<li>\(htmlEscape(line))</li>\n" }
     h += "</ul>\n<h2>Proxy vs real accuracy</h2>\n" + scatterPlotSVG(rows)
     h += "<h2>Settings</h2>\n<table>\n"
-    for (k, v) in settings { h += "<tr><th class=\"g\">\(htmlEscape(k))</th><td class=\"g\">\(htmlEscape(v))</td></tr>\n" }
+    for (k, v) in settings {
+        h += "<tr><th class=\"g\">\(htmlEscape(k))</th><td class=\"g\">\(htmlEscape(v))</td></tr>\n"
+    }
     h += "</table>\n<h2>Architectures (by proxy accuracy)</h2>\n"
-    h += "<p>Genome: cell nodes separated by <code>|</code>, each the sum of two edges <code>op@input</code> (input 0 is the cell input, k node k); "
-    h += "the cell's output sums the nodes no other node reads (scaled by 1/sqrt(count)). Shaded rows: the proxy's top 10%.</p>\n<table>\n"
-    h += "<tr><th>#</th><th class=\"g\">genome</th><th>proxy %</th><th>real %</th><th>real rank</th><th>proxy s</th><th>real s</th><th>parameters</th></tr>\n"
+    h +=
+        "<p>Genome: cell nodes separated by <code>|</code>, each the sum of two edges <code>op@input</code> (input 0 "
+        + "is the cell input, k node k); "
+    h +=
+        "the cell's output sums the nodes no other node reads (scaled by 1/sqrt(count)). Shaded rows: the proxy's top "
+        + "10%.</p>\n<table>\n"
+    h +=
+        "<tr><th>#</th><th class=\"g\">genome</th><th>proxy %</th><th>real %</th><th>real rank</th><th>proxy s</th>"
+        + "<th>real s</th><th>parameters</th></tr>\n"
     let k = topTenPercentCount(rows.count)
     let proxyOrder = topIndices(rows.map(\.proxy.accuracy), k: rows.count)
     let realRanks = averageRanks(rows.map { -$0.real.accuracy })
     for (rank, i) in proxyOrder.enumerated() {
         let row = rows[i]
         h += "<tr\(rank < k ? " class=\"top\"" : "")><td>\(rank + 1)</td><td class=\"g\">\(htmlEscape(row.genome))</td>"
-        h += String(format: "<td>%.2f</td><td>%.2f</td><td>%g</td><td>%.2f</td><td>%.2f</td><td>%d</td></tr>\n",
-                    100 * row.proxy.accuracy, 100 * row.real.accuracy, realRanks[i], row.proxy.seconds, row.real.seconds, row.parameters)
+        h += String(
+            format: "<td>%.2f</td><td>%.2f</td><td>%g</td><td>%.2f</td><td>%.2f</td><td>%d</td></tr>\n",
+            100 * row.proxy.accuracy, 100 * row.real.accuracy, realRanks[i], row.proxy.seconds, row.real.seconds,
+            row.parameters)
     }
     return h + "</table>\n</body></html>\n"
 }
@@ -240,7 +307,8 @@ public func writeStudy(_ rows: [StudyRow], settings: [(String, String)], to dire
     try createDirectory(directory)
     let summary = StudySummary(rows: rows)
     try writeAtomically(Data(studyCSV(rows).utf8), to: directory + "/results.csv")
-    try writeAtomically(Data(studyReportHTML(rows, summary: summary, settings: settings).utf8), to: directory + "/report.html")
+    try writeAtomically(
+        Data(studyReportHTML(rows, summary: summary, settings: settings).utf8), to: directory + "/report.html")
     let e = JSONEncoder()
     e.outputFormatting = [.sortedKeys, .prettyPrinted]
     try writeAtomically(e.encode(summary), to: directory + "/summary.json")

@@ -49,20 +49,30 @@ public struct CellNetwork: LearnerArchitecture, Hashable {
     public var head: CellNetworkHead
     public var weightNorm: Bool
 
-    public init(genome: CellGenome, image: ImageShape, classes: Int, channels: Int = 16, stages: Int = 3,
-                cellsPerStage: Int = 1, stemStride: Int = 2, head: CellNetworkHead = .flatten, weightNorm: Bool = true) {
+    public init(
+        genome: CellGenome, image: ImageShape, classes: Int, channels: Int = 16, stages: Int = 3,
+        cellsPerStage: Int = 1, stemStride: Int = 2, head: CellNetworkHead = .flatten, weightNorm: Bool = true
+    ) {
         precondition(genome.isWellFormed, "CellNetwork: genome \(genome) has an edge reading a later node")
-        precondition(stages >= 1 && cellsPerStage >= 1 && channels >= 1 && stemStride >= 1,
-                     "CellNetwork: stages, cells per stage, channels and stem stride must be at least 1")
+        precondition(
+            stages >= 1 && cellsPerStage >= 1 && channels >= 1 && stemStride >= 1,
+            "CellNetwork: stages, cells per stage, channels and stem stride must be at least 1")
         (self.genome, self.image, self.classes, self.channels) = (genome, image, classes, channels)
-        (self.stages, self.cellsPerStage, self.stemStride, self.head, self.weightNorm) = (stages, cellsPerStage, stemStride, head, weightNorm)
+        (self.stages, self.cellsPerStage, self.stemStride, self.head, self.weightNorm) = (
+            stages, cellsPerStage, stemStride, head, weightNorm
+        )
     }
 
     /// Spatial size of each stage (the stem and the reductions are 3x3 convs with padding 1).
     public var stageSides: [(height: Int, width: Int)] {
-        var h = (image.height - 1) / stemStride + 1, w = (image.width - 1) / stemStride + 1
+        var h = (image.height - 1) / stemStride + 1
+        var w = (image.width - 1) / stemStride + 1
         var out = [(h, w)]
-        for _ in 1..<stages { h = (h + 1) / 2; w = (w + 1) / 2; out.append((h, w)) }
+        for _ in 1..<stages {
+            h = (h + 1) / 2
+            w = (w + 1) / 2
+            out.append((h, w))
+        }
         return out
     }
     /// Channels of stage `s` (0-based).
@@ -73,7 +83,10 @@ public struct CellNetwork: LearnerArchitecture, Hashable {
     public var specs: [ParameterSpec] {
         var s = convBNSpecs("stem", inputs: image.channels, outputs: channels, kernel: 3)
         for stage in 0..<stages {
-            if stage > 0 { s += convBNSpecs("reduce\(stage)", inputs: width(stage: stage - 1), outputs: width(stage: stage), kernel: 3) }
+            if stage > 0 {
+                s += convBNSpecs(
+                    "reduce\(stage)", inputs: width(stage: stage - 1), outputs: width(stage: stage), kernel: 3)
+            }
             for cell in 0..<cellsPerStage {
                 for (k, node) in genome.nodes.enumerated() {
                     for (e, edge) in node.edges.enumerated() {
@@ -92,7 +105,8 @@ public struct CellNetwork: LearnerArchitecture, Hashable {
     }
 
     func convBNSpecs(_ name: String, inputs: Int, outputs: Int, kernel: Int) -> [ParameterSpec] {
-        Layers.convSpecs("\(name).conv", inputs: inputs, outputs: outputs, kernel: kernel, bias: false, weightNorm: weightNorm)
+        Layers.convSpecs(
+            "\(name).conv", inputs: inputs, outputs: outputs, kernel: kernel, bias: false, weightNorm: weightNorm)
             + Layers.meanOnlyBatchNormSpecs("\(name).bn", channels: outputs, rank: 4)
     }
 
@@ -104,7 +118,8 @@ public struct CellNetwork: LearnerArchitecture, Hashable {
         case .conv1x1: return convBNSpecs(name, inputs: c, outputs: c, kernel: 1)
         case .sepConv3x3, .sepConv1x1:
             let k = op == .sepConv3x3 ? 3 : 1
-            var depthwise = Layers.convSpecs("\(name).depthwise", inputs: c, outputs: c, kernel: k, groups: c, bias: false, weightNorm: weightNorm)
+            var depthwise = Layers.convSpecs(
+                "\(name).depthwise", inputs: c, outputs: c, kernel: k, groups: c, bias: false, weightNorm: weightNorm)
             depthwise[0].initializer = .normal(std: (1 / Double(k * k)).squareRoot())
             return depthwise + convBNSpecs(name, inputs: c, outputs: c, kernel: 1)
         }
@@ -112,13 +127,18 @@ public struct CellNetwork: LearnerArchitecture, Hashable {
 
     // MARK: Forward
 
-    public func logProbabilities<S>(_ params: ParameterList<S>, _ x: Variable<S>, means: inout Layers.BatchMeans<S>) -> Variable<S> {
-        precondition(x.shape.count == 4 && x.shape[1] == image.channels,
-                     "CellNetwork: input \(x.shape) is not [N, \(image.channels), H, W]")
+    public func logProbabilities<S>(_ params: ParameterList<S>, _ x: Variable<S>, means: inout Layers.BatchMeans<S>)
+        -> Variable<S>
+    {
+        precondition(
+            x.shape.count == 4 && x.shape[1] == image.channels,
+            "CellNetwork: input \(x.shape) is not [N, \(image.channels), H, W]")
         var p = ParameterReader(params)
         var h = convBN(x, &p, "stem", stride: stemStride, padding: 1, means: &means)
         for stage in 0..<stages {
-            if stage > 0 { h = convBN(h.leakyRelu(slope: 0.1), &p, "reduce\(stage)", stride: 2, padding: 1, means: &means) }
+            if stage > 0 {
+                h = convBN(h.leakyRelu(slope: 0.1), &p, "reduce\(stage)", stride: 2, padding: 1, means: &means)
+            }
             for cell in 0..<cellsPerStage { h = self.cell(h, &p, stage: stage, cell: cell, means: &means) }
         }
         let features = head == .flatten ? h.leakyRelu(slope: 0.1).flattened() : globalAvgPool2d(h.leakyRelu(slope: 0.1))
@@ -126,7 +146,9 @@ public struct CellNetwork: LearnerArchitecture, Hashable {
     }
 
     /// One application of the genome's cell.
-    func cell<S>(_ x: Variable<S>, _ p: inout ParameterReader<S>, stage: Int, cell: Int, means: inout Layers.BatchMeans<S>) -> Variable<S> {
+    func cell<S>(
+        _ x: Variable<S>, _ p: inout ParameterReader<S>, stage: Int, cell: Int, means: inout Layers.BatchMeans<S>
+    ) -> Variable<S> {
         var states = [x]
         for (k, node) in genome.nodes.enumerated() {
             let a = apply(node.a.op, states[node.a.input], &p, edgeName(stage, cell, k, 0), means: &means)
@@ -138,26 +160,36 @@ public struct CellNetwork: LearnerArchitecture, Hashable {
         return outputs.count == 1 ? total : total * S(1 / Double(outputs.count).squareRoot())
     }
 
-    func apply<S>(_ op: CellOp, _ x: Variable<S>, _ p: inout ParameterReader<S>, _ name: String,
-                  means: inout Layers.BatchMeans<S>) -> Variable<S> {
+    func apply<S>(
+        _ op: CellOp, _ x: Variable<S>, _ p: inout ParameterReader<S>, _ name: String,
+        means: inout Layers.BatchMeans<S>
+    ) -> Variable<S> {
         switch op {
         case .identity: return x
-        case .maxPool3x3: return Layers.meanOnlyBatchNorm(maxPool2d(x, kernel: 3, stride: 1, padding: 1), &p, "\(name).bn", means: &means)
-        case .avgPool3x3: return Layers.meanOnlyBatchNorm(avgPool2d(x, kernel: 3, stride: 1, padding: 1), &p, "\(name).bn", means: &means)
+        case .maxPool3x3:
+            return Layers.meanOnlyBatchNorm(
+                maxPool2d(x, kernel: 3, stride: 1, padding: 1), &p, "\(name).bn", means: &means)
+        case .avgPool3x3:
+            return Layers.meanOnlyBatchNorm(
+                avgPool2d(x, kernel: 3, stride: 1, padding: 1), &p, "\(name).bn", means: &means)
         case .conv3x3: return convBN(x.leakyRelu(slope: 0.1), &p, name, padding: 1, means: &means)
         case .conv1x1: return convBN(x.leakyRelu(slope: 0.1), &p, name, padding: 0, means: &means)
         case .sepConv3x3, .sepConv1x1:
             let c = x.shape[1]
-            let d = Layers.conv(x.leakyRelu(slope: 0.1), &p, "\(name).depthwise", padding: op == .sepConv3x3 ? 1 : 0, groups: c,
-                                bias: false, weightNorm: weightNorm)
+            let d = Layers.conv(
+                x.leakyRelu(slope: 0.1), &p, "\(name).depthwise", padding: op == .sepConv3x3 ? 1 : 0, groups: c,
+                bias: false, weightNorm: weightNorm)
             return convBN(d, &p, name, padding: 0, means: &means)
         }
     }
 
     /// conv (no bias) -> mean-only BN.
-    func convBN<S>(_ x: Variable<S>, _ p: inout ParameterReader<S>, _ name: String, stride: Int = 1, padding: Int,
-                   means: inout Layers.BatchMeans<S>) -> Variable<S> {
-        let y = Layers.conv(x, &p, "\(name).conv", stride: stride, padding: padding, bias: false, weightNorm: weightNorm)
+    func convBN<S>(
+        _ x: Variable<S>, _ p: inout ParameterReader<S>, _ name: String, stride: Int = 1, padding: Int,
+        means: inout Layers.BatchMeans<S>
+    ) -> Variable<S> {
+        let y = Layers.conv(
+            x, &p, "\(name).conv", stride: stride, padding: padding, bias: false, weightNorm: weightNorm)
         return Layers.meanOnlyBatchNorm(y, &p, "\(name).bn", means: &means)
     }
 
@@ -172,7 +204,8 @@ public struct CellNetwork: LearnerArchitecture, Hashable {
         let sides = stageSides
         var macs = sides[0].height * sides[0].width * image.channels * channels * 9
         for stage in 0..<stages {
-            let c = width(stage: stage), (h, w) = sides[stage]
+            let c = width(stage: stage)
+            let (h, w) = sides[stage]
             if stage > 0 { macs += h * w * width(stage: stage - 1) * c * 9 }
             for _ in 0..<cellsPerStage {
                 for node in genome.nodes {

@@ -29,14 +29,19 @@ public final class EvaluationCache: @unchecked Sendable {
     private var entries: [String: Evaluation] = [:]
     private let lock = NSLock()
 
-    struct Line: Codable { var signature: String; var evaluation: Evaluation }
+    struct Line: Codable {
+        var signature: String
+        var evaluation: Evaluation
+    }
 
     public init(signature: String, path: String? = nil) throws {
         (self.signature, self.path) = (signature, path)
         guard let path, FileManager.default.fileExists(atPath: path) else { return }
         let data = try readFile(path)
         for line in data.split(separator: UInt8(ascii: "\n")) {
-            guard let l = try? JSONDecoder().decode(Line.self, from: Data(line)), l.signature == signature else { continue }
+            guard let l = try? JSONDecoder().decode(Line.self, from: Data(line)), l.signature == signature else {
+                continue
+            }
             entries[l.evaluation.genome] = l.evaluation
         }
     }
@@ -69,7 +74,9 @@ public final class EvaluationCache: @unchecked Sendable {
             let end = try handle.seekToEnd()
             if end > 0 {
                 try handle.seek(toOffset: end - 1)
-                if try handle.read(upToCount: 1) != Data([UInt8(ascii: "\n")]) { bytes.insert(UInt8(ascii: "\n"), at: 0) }
+                if try handle.read(upToCount: 1) != Data([UInt8(ascii: "\n")]) {
+                    bytes.insert(UInt8(ascii: "\n"), at: 0)
+                }
                 try handle.seekToEnd()
             }
             try handle.write(contentsOf: bytes)
@@ -101,11 +108,13 @@ public class CachedEvaluator {
 
     /// The evaluation of `genome` (its string form is the key), from the cache or by training
     /// `architecture`.
-    public func evaluate(genome: String, architecture: @autoclosure () -> any LearnerArchitecture) throws -> Evaluation {
+    public func evaluate(genome: String, architecture: @autoclosure () -> any LearnerArchitecture) throws -> Evaluation
+    {
         if let hit = cache[genome] { return hit }
         let start = DispatchTime.now().uptimeNanoseconds
         let accuracy = score(architecture())
-        let e = Evaluation(genome: genome, accuracy: accuracy, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        let e = Evaluation(
+            genome: genome, accuracy: accuracy, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         evaluationsRun += 1
         try cache.record(e)
         return e
@@ -159,24 +168,32 @@ public final class GTNProxyEvaluator: CachedEvaluator {
     /// meta-iteration). `train` feeds the real-data teacher, if that is what the checkpoint holds.
     /// `context` (e.g. the search space's `signature`) joins the cache signature, so results of
     /// other settings in the same cache file are not reused.
-    public init(trainer: MetaTrainer, checkpointID: String, validation: Dataset, train: Dataset? = nil,
-                settings: Settings = Settings(), context: String = "", cachePath: String? = nil) throws {
+    public init(
+        trainer: MetaTrainer, checkpointID: String, validation: Dataset, train: Dataset? = nil,
+        settings: Settings = Settings(), context: String = "", cachePath: String? = nil
+    ) throws {
         self.settings = settings
         let c = trainer.config
-        let t = c.innerSteps, n = settings.steps ?? t
+        let t = c.innerSteps
+        let n = settings.steps ?? t
         let source: RealBatchSource? = train.map { d in { size, rng in d.randomBatch(size: size, using: &rng) } }
         // The teacher's batches depend on the episode seed only, not on the learner: make them once.
         let made = trainer.generatedBatches(seed: settings.seed, realData: source)
         let batches = (0..<n).map { made[$0 % t] }
         let (lrs, moms) = (trainer.innerLearningRates, trainer.innerMomenta)
-        let learningRates = (0..<n).map { lrs[$0 % t] }, momenta = (0..<n).map { moms[$0 % t] }
-        let signature = "gtn-proxy v1 teacher=\(checkpointID) steps=\(n) learners=\(settings.learners) seed=\(settings.seed) validation=\(validation.name):\(validation.count) \(context)"
+        let learningRates = (0..<n).map { lrs[$0 % t] }
+        let momenta = (0..<n).map { moms[$0 % t] }
+        let signature =
+            "gtn-proxy v1 teacher=\(checkpointID) steps=\(n) learners=\(settings.learners) seed=\(settings.seed) "
+            + "validation=\(validation.name):\(validation.count) \(context)"
         let cache = try EvaluationCache(signature: signature, path: cachePath)
         super.init(name: "GTN proxy", cache: cache) { arch in
             var total = 0.0
             for k in 0..<settings.learners {
-                let learner = trainLearner(arch, initialWeights: arch.initialWeights(seed: settings.seed &+ UInt64(k)), steps: n, optimizer: c.innerOptimizer,
-                                           learningRates: learningRates, momenta: momenta, batch: { batches[$0] })
+                let learner = trainLearner(
+                    arch, initialWeights: arch.initialWeights(seed: settings.seed &+ UInt64(k)), steps: n,
+                    optimizer: c.innerOptimizer,
+                    learningRates: learningRates, momenta: momenta, batch: { batches[$0] })
                 total += learner.accuracy(on: validation)
             }
             return total / Double(settings.learners)
@@ -196,8 +213,10 @@ public final class RealDataEvaluator: CachedEvaluator {
         public var momentum = 0.9
         public var cosine = true
         public var seed: UInt64 = 0
-        public init(steps: Int = 80, batchSize: Int = 64, learningRate: Double = 0.05, momentum: Double = 0.9,
-                    cosine: Bool = true, seed: UInt64 = 0) {
+        public init(
+            steps: Int = 80, batchSize: Int = 64, learningRate: Double = 0.05, momentum: Double = 0.9,
+            cosine: Bool = true, seed: UInt64 = 0
+        ) {
             (self.steps, self.batchSize, self.learningRate, self.momentum, self.cosine, self.seed) =
                 (steps, batchSize, learningRate, momentum, cosine, seed)
         }
@@ -205,27 +224,38 @@ public final class RealDataEvaluator: CachedEvaluator {
         /// The learning rate of each step.
         public var schedule: [Float] {
             (0..<steps).map { t in
-                Float(cosine ? learningRate * 0.5 * (1 + Foundation.cos(Double.pi * Double(t) / Double(max(steps, 1)))) : learningRate)
+                Float(
+                    cosine
+                        ? learningRate * 0.5 * (1 + Foundation.cos(Double.pi * Double(t) / Double(max(steps, 1))))
+                        : learningRate)
             }
         }
     }
 
     public let settings: Settings
 
-    public init(train: Dataset, validation: Dataset, settings: Settings = Settings(), context: String = "",
-                cachePath: String? = nil) throws {
+    public init(
+        train: Dataset, validation: Dataset, settings: Settings = Settings(), context: String = "",
+        cachePath: String? = nil
+    ) throws {
         self.settings = settings
         let s = settings
-        let signature = "real v1 train=\(train.name):\(train.count) steps=\(s.steps) batch=\(s.batchSize) lr=\(s.learningRate) momentum=\(s.momentum) cosine=\(s.cosine) seed=\(s.seed) validation=\(validation.name):\(validation.count) \(context)"
+        let signature =
+            "real v1 train=\(train.name):\(train.count) steps=\(s.steps) batch=\(s.batchSize) lr=\(s.learningRate) "
+            + "momentum=\(s.momentum) cosine=\(s.cosine) seed=\(s.seed) "
+            + "validation=\(validation.name):\(validation.count) \(context)"
         let cache = try EvaluationCache(signature: signature, path: cachePath)
-        let lrs = s.schedule, moms = [Float](repeating: Float(s.momentum), count: s.steps)
+        let lrs = s.schedule
+        let moms = [Float](repeating: Float(s.momentum), count: s.steps)
         super.init(name: "real training", cache: cache) { arch in
             var data = RandomSource(seed: s.seed ^ 0xDA7A)
-            let learner = trainLearner(arch, initialWeights: arch.initialWeights(seed: s.seed), steps: s.steps, optimizer: .sgd,
-                                       learningRates: lrs, momenta: moms, batch: { _ in
-                                           let b = train.randomBatch(size: s.batchSize, using: &data)
-                                           return (b.images, oneHotLabels(b.labels, classes: train.classes))
-                                       })
+            let learner = trainLearner(
+                arch, initialWeights: arch.initialWeights(seed: s.seed), steps: s.steps, optimizer: .sgd,
+                learningRates: lrs, momenta: moms,
+                batch: { _ in
+                    let b = train.randomBatch(size: s.batchSize, using: &data)
+                    return (b.images, oneHotLabels(b.labels, classes: train.classes))
+                })
             return learner.accuracy(on: validation)
         }
     }

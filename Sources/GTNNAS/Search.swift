@@ -15,7 +15,8 @@ public enum Search {
     public static func random<Space: SearchSpace>(
         _ space: Space, budget: Int, rng: inout RandomSource,
         fitness: (Space.Genome) throws -> Double,
-        progress: ((Int, SearchCandidate<Space.Genome>) -> Void)? = nil) rethrows -> [SearchCandidate<Space.Genome>] {
+        progress: ((Int, SearchCandidate<Space.Genome>) -> Void)? = nil
+    ) rethrows -> [SearchCandidate<Space.Genome>] {
         var history: [SearchCandidate<Space.Genome>] = []
         for g in space.sampleDistinct(budget, &rng) {
             history.append(SearchCandidate(genome: g, fitness: try fitness(g)))
@@ -32,7 +33,8 @@ public enum Search {
     public static func regularizedEvolution<Space: SearchSpace>(
         _ space: Space, population: Int, sample: Int, budget: Int, rng: inout RandomSource,
         fitness: (Space.Genome) throws -> Double,
-        progress: ((Int, SearchCandidate<Space.Genome>) -> Void)? = nil) rethrows -> [SearchCandidate<Space.Genome>] {
+        progress: ((Int, SearchCandidate<Space.Genome>) -> Void)? = nil
+    ) rethrows -> [SearchCandidate<Space.Genome>] {
         precondition(population >= 1 && sample >= 1, "regularizedEvolution: population and sample must be at least 1")
         var history: [SearchCandidate<Space.Genome>] = []
         var alive: [SearchCandidate<Space.Genome>] = []  // oldest first
@@ -58,7 +60,8 @@ public enum Search {
     /// The `k` fittest distinct genomes (by string form) of a history, fittest first (ties: the
     /// earlier proposal first).
     public static func best<Genome>(_ history: [SearchCandidate<Genome>], k: Int) -> [SearchCandidate<Genome>] {
-        var seen = Set<String>(), out: [SearchCandidate<Genome>] = []
+        var seen = Set<String>()
+        var out: [SearchCandidate<Genome>] = []
         let order = history.indices.sorted { (history[$0].fitness, -$0) > (history[$1].fitness, -$1) }
         for i in order where out.count < k {
             if seen.insert(String(describing: history[i].genome)).inserted { out.append(history[i]) }

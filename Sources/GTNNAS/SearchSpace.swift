@@ -26,10 +26,17 @@ extension SearchSpace {
     /// `count` distinct genomes (by string form), drawn in order from `rng`. Stops early if the
     /// space runs out of new genomes (many consecutive duplicates).
     public func sampleDistinct(_ count: Int, _ rng: inout RandomSource) -> [Genome] {
-        var seen = Set<String>(), out: [Genome] = [], misses = 0
+        var seen = Set<String>()
+        var out: [Genome] = []
+        var misses = 0
         while out.count < count && misses < 1000 {
             let g = sample(&rng)
-            if seen.insert(g.description).inserted { out.append(g); misses = 0 } else { misses += 1 }
+            if seen.insert(g.description).inserted {
+                out.append(g)
+                misses = 0
+            } else {
+                misses += 1
+            }
         }
         return out
     }
@@ -91,7 +98,8 @@ public struct CellGenome: Hashable, Codable, Sendable, LosslessStringConvertible
         for part in description.split(separator: "|", omittingEmptySubsequences: false) {
             let edges = part.split(separator: "+", omittingEmptySubsequences: false).map { e -> Edge? in
                 let f = e.split(separator: "@", omittingEmptySubsequences: false)
-                guard f.count == 2, let op = CellOp(rawValue: String(f[0]).trimmingSpaces), let i = Int(String(f[1]).trimmingSpaces)
+                guard f.count == 2, let op = CellOp(rawValue: String(f[0]).trimmingSpaces),
+                    let i = Int(String(f[1]).trimmingSpaces)
                 else { return nil }
                 return Edge(input: i, op: op)
             }
@@ -143,19 +151,27 @@ public struct CellSearchSpace: SearchSpace, Hashable {
     public var head: CellNetworkHead
     public var weightNorm: Bool
 
-    public init(nodes: Int = 4, ops: [CellOp] = CellOp.allCases, image: ImageShape = .mnist, classes: Int = 10,
-                channels: Int = 16, stages: Int = 3, cellsPerStage: Int = 1, stemStride: Int = 2,
-                head: CellNetworkHead = .flatten, weightNorm: Bool = true) {
-        precondition(nodes >= 1 && !ops.isEmpty && stages >= 1 && cellsPerStage >= 1 && channels >= 1 && stemStride >= 1,
-                     "CellSearchSpace: nodes, ops, stages, cells per stage, channels and stem stride must be at least 1")
+    public init(
+        nodes: Int = 4, ops: [CellOp] = CellOp.allCases, image: ImageShape = .mnist, classes: Int = 10,
+        channels: Int = 16, stages: Int = 3, cellsPerStage: Int = 1, stemStride: Int = 2,
+        head: CellNetworkHead = .flatten, weightNorm: Bool = true
+    ) {
+        precondition(
+            nodes >= 1 && !ops.isEmpty && stages >= 1 && cellsPerStage >= 1 && channels >= 1 && stemStride >= 1,
+            "CellSearchSpace: nodes, ops, stages, cells per stage, channels and stem stride must be at least 1")
         (self.nodes, self.ops, self.image, self.classes) = (nodes, ops, image, classes)
-        (self.channels, self.stages, self.cellsPerStage, self.weightNorm) = (channels, stages, cellsPerStage, weightNorm)
+        (self.channels, self.stages, self.cellsPerStage, self.weightNorm) = (
+            channels, stages, cellsPerStage, weightNorm
+        )
         (self.stemStride, self.head) = (stemStride, head)
     }
 
     /// Everything but the genome that shapes the networks (part of the evaluators' cache keys).
     public var signature: String {
-        "cells nodes=\(nodes) ops=\(ops.map(\.rawValue).joined(separator: ",")) image=\(image.dims.map(String.init).joined(separator: "x")) classes=\(classes) channels=\(channels) stages=\(stages) cells=\(cellsPerStage) stem-stride=\(stemStride) head=\(head.rawValue) weight-norm=\(weightNorm)"
+        "cells nodes=\(nodes) ops=\(ops.map(\.rawValue).joined(separator: ",")) "
+            + "image=\(image.dims.map(String.init).joined(separator: "x")) classes=\(classes) channels=\(channels) "
+            + "stages=\(stages) cells=\(cellsPerStage) stem-stride=\(stemStride) head=\(head.rawValue) "
+            + "weight-norm=\(weightNorm)"
     }
 
     /// Number of distinct genomes.
@@ -198,14 +214,18 @@ public struct CellSearchSpace: SearchSpace, Hashable {
     }
 
     public func isValid(_ genome: CellGenome) -> Bool {
-        genome.nodes.count == nodes && genome.isWellFormed && genome.nodes.allSatisfy { $0.edges.allSatisfy { ops.contains($0.op) } }
+        genome.nodes.count == nodes && genome.isWellFormed
+            && genome.nodes.allSatisfy { $0.edges.allSatisfy { ops.contains($0.op) } }
     }
 
     public func network(for genome: CellGenome) -> any LearnerArchitecture { cellNetwork(for: genome) }
 
     public func cellNetwork(for genome: CellGenome) -> CellNetwork {
-        precondition(isValid(genome), "CellSearchSpace: genome \(genome) is not in this space (\(nodes) nodes, ops \(ops.map(\.rawValue)))")
-        return CellNetwork(genome: genome, image: image, classes: classes, channels: channels, stages: stages,
-                           cellsPerStage: cellsPerStage, stemStride: stemStride, head: head, weightNorm: weightNorm)
+        precondition(
+            isValid(genome),
+            "CellSearchSpace: genome \(genome) is not in this space (\(nodes) nodes, ops \(ops.map(\.rawValue)))")
+        return CellNetwork(
+            genome: genome, image: image, classes: classes, channels: channels, stages: stages,
+            cellsPerStage: cellsPerStage, stemStride: stemStride, head: head, weightNorm: weightNorm)
     }
 }

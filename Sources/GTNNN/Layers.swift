@@ -21,14 +21,18 @@ public enum Layers {
 
     // MARK: Linear
 
-    public static func linearSpecs(_ name: String, inputs: Int, outputs: Int, bias: Bool, weightNorm: Bool) -> [ParameterSpec] {
+    public static func linearSpecs(_ name: String, inputs: Int, outputs: Int, bias: Bool, weightNorm: Bool)
+        -> [ParameterSpec]
+    {
         var s = [ParameterSpec("\(name).weight", [inputs, outputs], .kaimingNormal(fanIn: inputs))]
         if weightNorm { s.append(ParameterSpec("\(name).gain", [1, outputs], .ones)) }
         if bias { s.append(ParameterSpec("\(name).bias", [1, outputs], .zeros)) }
         return s
     }
 
-    public static func linear<S>(_ x: Variable<S>, _ p: inout ParameterReader<S>, _ name: String, bias: Bool, weightNorm: Bool) -> Variable<S> {
+    public static func linear<S>(
+        _ x: Variable<S>, _ p: inout ParameterReader<S>, _ name: String, bias: Bool, weightNorm: Bool
+    ) -> Variable<S> {
         let w = p.take("\(name).weight")
         var y: Variable<S>
         if weightNorm {
@@ -48,16 +52,22 @@ public enum Layers {
 
     // MARK: Convolution
 
-    public static func convSpecs(_ name: String, inputs: Int, outputs: Int, kernel: Int, groups: Int = 1, bias: Bool, weightNorm: Bool) -> [ParameterSpec] {
+    public static func convSpecs(
+        _ name: String, inputs: Int, outputs: Int, kernel: Int, groups: Int = 1, bias: Bool, weightNorm: Bool
+    ) -> [ParameterSpec] {
         let fanIn = inputs / groups * kernel * kernel
-        var s = [ParameterSpec("\(name).weight", [outputs, inputs / groups, kernel, kernel], .kaimingNormal(fanIn: fanIn))]
+        var s = [
+            ParameterSpec("\(name).weight", [outputs, inputs / groups, kernel, kernel], .kaimingNormal(fanIn: fanIn))
+        ]
         if weightNorm { s.append(ParameterSpec("\(name).gain", [outputs, 1, 1, 1], .ones)) }
         if bias { s.append(ParameterSpec("\(name).bias", [1, outputs, 1, 1], .zeros)) }
         return s
     }
 
-    public static func conv<S>(_ x: Variable<S>, _ p: inout ParameterReader<S>, _ name: String, stride: Int = 1,
-                               padding: Int, groups: Int = 1, bias: Bool, weightNorm: Bool) -> Variable<S> {
+    public static func conv<S>(
+        _ x: Variable<S>, _ p: inout ParameterReader<S>, _ name: String, stride: Int = 1,
+        padding: Int, groups: Int = 1, bias: Bool, weightNorm: Bool
+    ) -> Variable<S> {
         var w = p.take("\(name).weight")
         if weightNorm { w = weightNormalized(w, gain: p.take("\(name).gain"), outputAxis: 0) }
         let y = conv2d(x, w, stride: stride, padding: padding, groups: groups)
@@ -76,14 +86,17 @@ public enum Layers {
     /// `means` carries the statistics: when it holds no entry for this layer yet, the batch mean is
     /// used and appended (training mode); otherwise the stored mean is used (evaluation mode, where
     /// PyTorch's BN with momentum 0 uses the last training batch's mean as its running mean).
-    public static func meanOnlyBatchNorm<S>(_ x: Variable<S>, _ p: inout ParameterReader<S>, _ name: String,
-                                            means: inout BatchMeans<S>) -> Variable<S> {
+    public static func meanOnlyBatchNorm<S>(
+        _ x: Variable<S>, _ p: inout ParameterReader<S>, _ name: String,
+        means: inout BatchMeans<S>
+    ) -> Variable<S> {
         let axes = (0..<x.shape.count).filter { $0 != 1 }
         defer { means.next += 1 }
         if means.next < means.values.count {
             let mean = means.values[means.next]
             let expected = keptShape(x.shape, reducing: axes, name)
-            precondition(mean.shape == expected, "\(name): stored mean has shape \(mean.shape), input needs \(expected)")
+            precondition(
+                mean.shape == expected, "\(name): stored mean has shape \(mean.shape), input needs \(expected)")
             return x - mean + p.take("\(name).bias")
         }
         // Training mode: the mean is kept as a graph node of its own (evaluation and the
@@ -111,7 +124,9 @@ public enum Layers {
         return [ParameterSpec("\(name).scale", shape, .ones), ParameterSpec("\(name).shift", shape, .zeros)]
     }
 
-    public static func batchNorm<S>(_ x: Variable<S>, _ p: inout ParameterReader<S>, _ name: String, epsilon: S = 1e-5) -> Variable<S> {
+    public static func batchNorm<S>(_ x: Variable<S>, _ p: inout ParameterReader<S>, _ name: String, epsilon: S = 1e-5)
+        -> Variable<S>
+    {
         let axes = (0..<x.shape.count).filter { $0 != 1 }
         let centred = x.centred(alongAxes: axes)
         let n = axes.reduce(1) { $0 * x.shape[$1] }
@@ -126,7 +141,8 @@ extension ParameterList {
     /// computes the same function; a model used many times with fixed parameters (the generator
     /// across the inner steps) then normalises once instead of at every use.
     public func foldingWeightNorm() -> ParameterList {
-        var specs: [ParameterSpec] = [], values: [Variable<S>] = []
+        var specs: [ParameterSpec] = []
+        var values: [Variable<S>] = []
         for (spec, v) in zip(self.specs, self.values) where !spec.name.hasSuffix(".gain") {
             let base = String(spec.name.dropLast(".weight".count))
             if spec.name.hasSuffix(".weight"), let gi = self.specs.firstIndex(where: { $0.name == base + ".gain" }) {

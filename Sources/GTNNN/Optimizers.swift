@@ -1,3 +1,4 @@
+import Foundation
 import GTNAutodiff
 import GTNTensor
 
@@ -15,8 +16,10 @@ public struct Adam<S: TensorScalar>: Sendable {
     }
 
     /// Restores a saved state (checkpoint resume).
-    public init(learningRate: Double, beta1: Double, beta2: Double, epsilon: Double,
-                step: Int, firstMoments: [Tensor<S>], secondMoments: [Tensor<S>]) {
+    public init(
+        learningRate: Double, beta1: Double, beta2: Double, epsilon: Double,
+        step: Int, firstMoments: [Tensor<S>], secondMoments: [Tensor<S>]
+    ) {
         self.init(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon)
         (self.step, self.firstMoments, self.secondMoments) = (step, firstMoments, secondMoments)
     }
@@ -32,11 +35,16 @@ public struct Adam<S: TensorScalar>: Sendable {
             secondMoments = params.map { .zeros($0.shape) }
         }
         step += 1
-        let c1 = 1 - Foundation.pow(beta1, Double(step)), c2 = 1 - Foundation.pow(beta2, Double(step))
+        let c1 = 1 - Foundation.pow(beta1, Double(step))
+        let c2 = 1 - Foundation.pow(beta2, Double(step))
         let (b1, b2) = (S(beta1), S(beta2))
-        let stepSize = S(lr / c1), eps = S(epsilon), rc2 = S(1 / c2)
+        let stepSize = S(lr / c1)
+        let eps = S(epsilon)
+        let rc2 = S(1 / c2)
         for i in params.indices {
-            var m = firstMoments[i].scalars, v = secondMoments[i].scalars, p = params[i].scalars
+            var m = firstMoments[i].scalars
+            var v = secondMoments[i].scalars
+            var p = params[i].scalars
             let g = grads[i].scalars
             precondition(g.count == p.count, "Adam: gradient \(i) has \(g.count) elements, parameter \(p.count)")
             for k in 0..<p.count {
@@ -71,5 +79,3 @@ public func clipGradients<S>(_ grads: inout [Tensor<S>], maxNorm: Double) -> Dou
     }
     return norm
 }
-
-import Foundation

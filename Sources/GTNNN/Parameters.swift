@@ -12,7 +12,8 @@ public enum Initializer: Sendable, Hashable {
 
     public func make<S: TensorScalar>(_ shape: [Int], rng: inout RandomSource) -> Tensor<S> {
         switch self {
-        case .kaimingNormal(let fanIn): return .randomNormal(shape, std: S((2.0 / Double(max(fanIn, 1))).squareRoot()), using: &rng)
+        case .kaimingNormal(let fanIn):
+            return .randomNormal(shape, std: S((2.0 / Double(max(fanIn, 1))).squareRoot()), using: &rng)
         case .zeros: return .zeros(shape)
         case .ones: return .ones(shape)
         case .constant(let c): return Tensor(repeating: S(c), shape: shape)
@@ -64,8 +65,11 @@ public struct ParameterReader<S: TensorScalar> {
     var next = 0
     public init(_ list: ParameterList<S>) { self.list = list }
     public mutating func take(_ name: String) -> Variable<S> {
-        precondition(next < list.specs.count && list.specs[next].name == name,
-                     "ParameterReader: expected \(name) at position \(next), have \(next < list.specs.count ? list.specs[next].name : "end")")
+        precondition(
+            next < list.specs.count && list.specs[next].name == name,
+            "ParameterReader: expected \(name) at position \(next), "
+                + "have \(next < list.specs.count ? list.specs[next].name : "end")"
+        )
         defer { next += 1 }
         return list.values[next]
     }

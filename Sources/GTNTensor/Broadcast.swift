@@ -43,7 +43,8 @@ struct StridedLoop {
         var st: [[Int]] = Array(repeating: [], count: strides.count)
         for d in 0..<shape.count where shape[d] != 1 {
             if let last = dims.indices.last,
-               (0..<strides.count).allSatisfy({ st[$0][last] == strides[$0][d] * shape[d] }) {
+                (0..<strides.count).allSatisfy({ st[$0][last] == strides[$0][d] * shape[d] })
+            {
                 dims[last] *= shape[d]
                 for o in 0..<strides.count { st[o][last] = strides[o][d] }
             } else {
@@ -51,7 +52,10 @@ struct StridedLoop {
                 for o in 0..<strides.count { st[o].append(strides[o][d]) }
             }
         }
-        if dims.isEmpty { dims = [1]; st = st.map { _ in [0] } }
+        if dims.isEmpty {
+            dims = [1]
+            st = st.map { _ in [0] }
+        }
         self.shape = dims
         self.strides = st
     }

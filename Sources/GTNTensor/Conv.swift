@@ -23,24 +23,29 @@ public struct ConvGeometry: Hashable, Sendable {
     /// kernel. This is its geometry (nil where that does not hold).
     public var transposedForInputAdjoint: ConvGeometry? {
         guard stride == 1, groups == 1, kernelH == kernelW, padding <= kernelH - 1 else { return nil }
-        return ConvGeometry(input: outputShape, weight: [inChannels, outChannels, kernelH, kernelW],
-                            stride: 1, padding: kernelH - 1 - padding, groups: 1)
+        return ConvGeometry(
+            input: outputShape, weight: [inChannels, outChannels, kernelH, kernelW],
+            stride: 1, padding: kernelH - 1 - padding, groups: 1)
     }
 
     public init(input: [Int], weight: [Int], stride: Int, padding: Int, groups: Int) {
         precondition(input.count == 4, "conv2d: input must be NCHW (rank 4), got shape \(input)")
         precondition(weight.count == 4, "conv2d: weight must be O x C/groups x kh x kw, got shape \(weight)")
-        precondition(stride >= 1 && padding >= 0 && groups >= 1,
-                     "conv2d: stride \(stride) must be >= 1, padding \(padding) >= 0, groups \(groups) >= 1")
+        precondition(
+            stride >= 1 && padding >= 0 && groups >= 1,
+            "conv2d: stride \(stride) must be >= 1, padding \(padding) >= 0, groups \(groups) >= 1")
         (batch, inChannels, height, width) = (input[0], input[1], input[2], input[3])
         (outChannels, kernelH, kernelW) = (weight[0], weight[2], weight[3])
         (self.stride, self.padding, self.groups) = (stride, padding, groups)
-        precondition(inChannels % groups == 0 && outChannels % groups == 0,
-                     "conv2d: channels in \(inChannels) and out \(outChannels) must divide by groups \(groups)")
-        precondition(weight[1] * groups == inChannels,
-                     "conv2d: weight \(weight) expects \(weight[1] * groups) input channels, input \(input) has \(inChannels)")
-        precondition(height + 2 * padding >= kernelH && width + 2 * padding >= kernelW,
-                     "conv2d: kernel \(kernelH)x\(kernelW) larger than padded input \(input) (padding \(padding))")
+        precondition(
+            inChannels % groups == 0 && outChannels % groups == 0,
+            "conv2d: channels in \(inChannels) and out \(outChannels) must divide by groups \(groups)")
+        precondition(
+            weight[1] * groups == inChannels,
+            "conv2d: weight \(weight) expects \(weight[1] * groups) input channels, input \(input) has \(inChannels)")
+        precondition(
+            height + 2 * padding >= kernelH && width + 2 * padding >= kernelW,
+            "conv2d: kernel \(kernelH)x\(kernelW) larger than padded input \(input) (padding \(padding))")
     }
 }
 
@@ -65,7 +70,8 @@ public enum ConvAlgorithm: String, Sendable, CaseIterable {
     /// environment's GTN_CONV names another (for A/B measurements). Task-local, so a scope can
     /// run on another (`ConvAlgorithm.$current.withValue(.im2col) { ... }`), as the tests that
     /// compare whole meta-gradients across algorithms do.
-    @TaskLocal public static var current = ConvAlgorithm(rawValue: ProcessInfo.processInfo.environment["GTN_CONV"] ?? "") ?? .automatic
+    @TaskLocal public static var current =
+        ConvAlgorithm(rawValue: ProcessInfo.processInfo.environment["GTN_CONV"] ?? "") ?? .automatic
 
     /// Whether this algorithm computes convolutions of geometry `g` (and both their adjoints).
     public func supports(_ g: ConvGeometry) -> Bool {
@@ -111,9 +117,12 @@ public enum ConvAlgorithm: String, Sendable, CaseIterable {
 public enum Convolution {
     /// y[n] = conv(x[n], w)
     @_specialize(where S == Float) @_specialize(where S == Double)
-    public static func forward<S: TensorScalar>(_ x: Tensor<S>, _ w: Tensor<S>, _ g: ConvGeometry,
-                                                algorithm: ConvAlgorithm = .current) -> Tensor<S> {
-        check(x.shape, g.inputShape, "input"); check(w.shape, g.weightShape, "weight")
+    public static func forward<S: TensorScalar>(
+        _ x: Tensor<S>, _ w: Tensor<S>, _ g: ConvGeometry,
+        algorithm: ConvAlgorithm = .current
+    ) -> Tensor<S> {
+        check(x.shape, g.inputShape, "input")
+        check(w.shape, g.weightShape, "weight")
         let resolved = algorithm.resolved(for: g)
         if let tile = resolved.winogradTile { return Winograd.forward(x, w, g, tile: tile) }
         if resolved == .direct { return DirectConvolution.forward(x, w, g) }
@@ -127,10 +136,16 @@ public enum Convolution {
                         for grp in 0..<g.groups {
                             let xin = px.baseAddress! + n * inPer + grp * cg * g.height * g.width
                             let b: UnsafePointer<S>
-                            if g.isPointwise { b = xin } else { im2col(xin, g, cols); b = UnsafePointer(cols) }
-                            S.gemm(transA: false, transB: false, m: og, n: p, k: k, alpha: 1,
-                                   a: pw.baseAddress! + grp * og * k, lda: k, b: b, ldb: p,
-                                   beta: 0, c: y.baseAddress! + n * outPer + grp * og * p, ldc: p)
+                            if g.isPointwise {
+                                b = xin
+                            } else {
+                                im2col(xin, g, cols)
+                                b = UnsafePointer(cols)
+                            }
+                            S.gemm(
+                                transA: false, transB: false, m: og, n: p, k: k, alpha: 1,
+                                a: pw.baseAddress! + grp * og * k, lda: k, b: b, ldb: p,
+                                beta: 0, c: y.baseAddress! + n * outPer + grp * og * p, ldc: p)
                         }
                     }
                 }
@@ -140,11 +155,15 @@ public enum Convolution {
 
     /// dx = adjoint of conv in x, applied to dy.
     @_specialize(where S == Float) @_specialize(where S == Double)
-    public static func backwardInput<S: TensorScalar>(_ dy: Tensor<S>, _ w: Tensor<S>, _ g: ConvGeometry,
-                                                      algorithm: ConvAlgorithm = .current) -> Tensor<S> {
-        check(dy.shape, g.outputShape, "output gradient"); check(w.shape, g.weightShape, "weight")
+    public static func backwardInput<S: TensorScalar>(
+        _ dy: Tensor<S>, _ w: Tensor<S>, _ g: ConvGeometry,
+        algorithm: ConvAlgorithm = .current
+    ) -> Tensor<S> {
+        check(dy.shape, g.outputShape, "output gradient")
+        check(w.shape, g.weightShape, "weight")
         if let transposed = g.transposedForInputAdjoint,
-           g.outChannels < g.inChannels || algorithm.resolved(for: transposed).winogradTile != nil {
+            g.outChannels < g.inChannels || algorithm.resolved(for: transposed).winogradTile != nil
+        {
             // The adjoint as a convolution of dy with the flipped kernel. For a narrowing layer
             // col2im would scatter-add a (C_in*k*k) x positions matrix per sample (the generator's
             // 64->1 layer: 576 x 784 for a 1-row gemm), while this only gathers C_out*k*k rows;
@@ -163,10 +182,11 @@ public enum Convolution {
                             let xout = dx.baseAddress! + n * inPer + grp * cg * g.height * g.width
                             // Pointwise: the patch matrix is dx itself, so gemm writes it directly.
                             let target = g.isPointwise ? xout : cols
-                            S.gemm(transA: true, transB: false, m: k, n: p, k: og, alpha: 1,
-                                   a: pw.baseAddress! + grp * og * k, lda: k,
-                                   b: pdy.baseAddress! + n * outPer + grp * og * p, ldb: p,
-                                   beta: 0, c: target, ldc: p)
+                            S.gemm(
+                                transA: true, transB: false, m: k, n: p, k: og, alpha: 1,
+                                a: pw.baseAddress! + grp * og * k, lda: k,
+                                b: pdy.baseAddress! + n * outPer + grp * og * p, ldb: p,
+                                beta: 0, c: target, ldc: p)
                             if !g.isPointwise { col2im(cols, g, xout) }
                         }
                     }
@@ -177,9 +197,12 @@ public enum Convolution {
 
     /// dw = adjoint of conv in w: sum over samples of dy[n] x patches(x[n])ᵀ.
     @_specialize(where S == Float) @_specialize(where S == Double)
-    public static func backwardWeight<S: TensorScalar>(_ x: Tensor<S>, _ dy: Tensor<S>, _ g: ConvGeometry,
-                                                       algorithm: ConvAlgorithm = .current) -> Tensor<S> {
-        check(x.shape, g.inputShape, "input"); check(dy.shape, g.outputShape, "output gradient")
+    public static func backwardWeight<S: TensorScalar>(
+        _ x: Tensor<S>, _ dy: Tensor<S>, _ g: ConvGeometry,
+        algorithm: ConvAlgorithm = .current
+    ) -> Tensor<S> {
+        check(x.shape, g.inputShape, "input")
+        check(dy.shape, g.outputShape, "output gradient")
         let resolved = algorithm.resolved(for: g)
         if let tile = resolved.winogradTile { return Winograd.backwardWeight(x, dy, g, tile: tile) }
         if resolved == .direct { return DirectConvolution.backwardWeight(x, dy, g) }
@@ -196,10 +219,16 @@ public enum Convolution {
                         for grp in 0..<g.groups {
                             let xin = px.baseAddress! + n * inPer + grp * cg * g.height * g.width
                             let b: UnsafePointer<S>
-                            if g.isPointwise { b = xin } else { im2col(xin, g, cols); b = UnsafePointer(cols) }
-                            S.gemm(transA: false, transB: true, m: og, n: k, k: p, alpha: 1,
-                                   a: pdy.baseAddress! + n * outPer + grp * og * p, lda: p, b: b, ldb: p,
-                                   beta: 1, c: acc.baseAddress! + worker * wCount + grp * og * k, ldc: k)
+                            if g.isPointwise {
+                                b = xin
+                            } else {
+                                im2col(xin, g, cols)
+                                b = UnsafePointer(cols)
+                            }
+                            S.gemm(
+                                transA: false, transB: true, m: og, n: k, k: p, alpha: 1,
+                                a: pdy.baseAddress! + n * outPer + grp * og * p, lda: p, b: b, ldb: p,
+                                beta: 1, c: acc.baseAddress! + worker * wCount + grp * og * k, ldc: k)
                         }
                     }
                     for c in 1..<chunks { for i in 0..<wCount { acc[i] += acc[c * wCount + i] } }
@@ -215,9 +244,16 @@ public enum Convolution {
         let (o, c, kh, kw) = (g.outChannels, g.inChannels, g.kernelH, g.kernelW)
         return Tensor(shape: [c, o, kh, kw]) { out in
             w.scalars.withUnsafeBufferPointer { pw in
-                for oi in 0..<o { for ci in 0..<c { for i in 0..<kh { for j in 0..<kw {
-                    out[((ci * o + oi) * kh + kh - 1 - i) * kw + kw - 1 - j] = pw[((oi * c + ci) * kh + i) * kw + j]
-                } } } }
+                for oi in 0..<o {
+                    for ci in 0..<c {
+                        for i in 0..<kh {
+                            for j in 0..<kw {
+                                out[((ci * o + oi) * kh + kh - 1 - i) * kw + kw - 1 - j] =
+                                    pw[((oi * c + ci) * kh + i) * kw + j]
+                            }
+                        }
+                    }
+                }
             }
         }
     }
@@ -228,14 +264,18 @@ public enum Convolution {
 
     /// Splits samples over the workers; each worker gets its own scratch buffer.
     @inline(__always)
-    static func forEachSample<S>(_ batch: Int, scratch: Int,
-                                 _ body: (_ n: Int, _ scratch: UnsafeMutablePointer<S>) -> Void) {
+    static func forEachSample<S>(
+        _ batch: Int, scratch: Int,
+        _ body: (_ n: Int, _ scratch: UnsafeMutablePointer<S>) -> Void
+    ) {
         forEachSample(batch, scratch: scratch) { n, s, _ in body(n, s) }
     }
 
     @inline(__always)
-    static func forEachSample<S>(_ batch: Int, scratch: Int,
-                                 _ body: (_ n: Int, _ scratch: UnsafeMutablePointer<S>, _ worker: Int) -> Void) {
+    static func forEachSample<S>(
+        _ batch: Int, scratch: Int,
+        _ body: (_ n: Int, _ scratch: UnsafeMutablePointer<S>, _ worker: Int) -> Void
+    ) {
         let chunks = max(1, min(workerCount, batch))
         withoutActuallyEscaping(body) { body in
             let run = { (c: Int) in
@@ -267,7 +307,8 @@ public enum Convolution {
                         let src = plane + ih * w
                         if s == 1 {
                             // Columns whose input index iw = q - pad + j falls inside [0, w).
-                            let lo = min(ow, max(0, pad - j)), hi = max(lo, min(ow, w + pad - j))
+                            let lo = min(ow, max(0, pad - j))
+                            let hi = max(lo, min(ow, w + pad - j))
                             if lo > 0 { d.update(repeating: 0, count: lo) }
                             if hi > lo { (d + lo).update(from: src + (lo - pad + j), count: hi - lo) }
                             if ow > hi { (d + hi).update(repeating: 0, count: ow - hi) }
@@ -299,9 +340,11 @@ public enum Convolution {
                     for r in 0..<oh {
                         let ih = r * s - pad + i
                         if ih < 0 || ih >= h { continue }
-                        let dst = plane + ih * w, srow = src + r * ow
+                        let dst = plane + ih * w
+                        let srow = src + r * ow
                         if s == 1 {
-                            let lo = min(ow, max(0, pad - j)), hi = max(lo, min(ow, w + pad - j))
+                            let lo = min(ow, max(0, pad - j))
+                            let hi = max(lo, min(ow, w + pad - j))
                             let off = -pad + j
                             for q in lo..<hi { dst[q + off] += srow[q] }
                         } else {

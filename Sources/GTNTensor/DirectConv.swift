@@ -46,7 +46,10 @@ enum DirectConvolution {
                     parallelChunks(g.batch, grain: 1) { samples in
                         let plane = UnsafeMutablePointer<S>.allocate(capacity: l.planeCount)
                         let acc = UnsafeMutablePointer<S>.allocate(capacity: o * l.outCount)
-                        defer { plane.deallocate(); acc.deallocate() }
+                        defer {
+                            plane.deallocate()
+                            acc.deallocate()
+                        }
                         for n in samples {
                             acc.update(repeating: 0, count: o * l.outCount)
                             for ch in 0..<c {
@@ -64,7 +67,8 @@ enum DirectConvolution {
                             }
                             for oc in 0..<o {
                                 for r in 0..<oh {
-                                    (py + ((n * o + oc) * oh + r) * ow).update(from: acc + oc * l.outCount + r * pw, count: ow)
+                                    (py + ((n * o + oc) * oh + r) * ow).update(
+                                        from: acc + oc * l.outCount + r * pw, count: ow)
                                 }
                             }
                         }
@@ -91,14 +95,18 @@ enum DirectConvolution {
                     parallelChunks(chunks, grain: 1) { workers in
                         let plane = UnsafeMutablePointer<S>.allocate(capacity: l.planeCount)
                         let d = UnsafeMutablePointer<S>.allocate(capacity: o * l.outCount)
-                        defer { plane.deallocate(); d.deallocate() }
+                        defer {
+                            plane.deallocate()
+                            d.deallocate()
+                        }
                         d.update(repeating: 0, count: o * l.outCount)
                         for worker in workers {
                             let dw = acc + worker * wCount
                             for n in (g.batch * worker / chunks)..<(g.batch * (worker + 1) / chunks) {
                                 for oc in 0..<o {
                                     for r in 0..<oh {
-                                        (d + oc * l.outCount + r * pw).update(from: pdy + ((n * o + oc) * oh + r) * ow, count: ow)
+                                        (d + oc * l.outCount + r * pw).update(
+                                            from: pdy + ((n * o + oc) * oh + r) * ow, count: ow)
                                     }
                                 }
                                 for ch in 0..<c {
@@ -129,11 +137,20 @@ func contiguousDot<S: TensorScalar>(_ a: UnsafePointer<S>, _ b: UnsafePointer<S>
     var (a0, a1, a2, a3, a4, a5, a6, a7): (S, S, S, S, S, S, S, S) = (0, 0, 0, 0, 0, 0, 0, 0)
     var i = 0
     while i + 8 <= n {
-        a0 += a[i] * b[i]; a1 += a[i + 1] * b[i + 1]; a2 += a[i + 2] * b[i + 2]; a3 += a[i + 3] * b[i + 3]
-        a4 += a[i + 4] * b[i + 4]; a5 += a[i + 5] * b[i + 5]; a6 += a[i + 6] * b[i + 6]; a7 += a[i + 7] * b[i + 7]
+        a0 += a[i] * b[i]
+        a1 += a[i + 1] * b[i + 1]
+        a2 += a[i + 2] * b[i + 2]
+        a3 += a[i + 3] * b[i + 3]
+        a4 += a[i + 4] * b[i + 4]
+        a5 += a[i + 5] * b[i + 5]
+        a6 += a[i + 6] * b[i + 6]
+        a7 += a[i + 7] * b[i + 7]
         i += 8
     }
     var tail: S = 0
-    while i < n { tail += a[i] * b[i]; i += 1 }
+    while i < n {
+        tail += a[i] * b[i]
+        i += 1
+    }
     return ((a0 + a4) + (a1 + a5)) + ((a2 + a6) + (a3 + a7)) + tail
 }

@@ -79,9 +79,13 @@ extension Tensor {
         guard let shape = broadcastShape(a.shape, b.shape) else {
             preconditionFailure("\(name): shapes \(a.shape) and \(b.shape) do not broadcast")
         }
-        let loop = StridedLoop(shape: shape, strides: [contiguousStrides(shape),
-                                                       broadcastStrides(a.shape, to: shape),
-                                                       broadcastStrides(b.shape, to: shape)])
+        let loop = StridedLoop(
+            shape: shape,
+            strides: [
+                contiguousStrides(shape),
+                broadcastStrides(a.shape, to: shape),
+                broadcastStrides(b.shape, to: shape),
+            ])
         let inner = loop.inner
         let (so, sa, sb) = (loop.strides[0].last!, loop.strides[1].last!, loop.strides[2].last!)
         return Tensor(shape: shape) { out in
@@ -91,8 +95,10 @@ extension Tensor {
                     // Split the outer rows, or, when there are too few of them (a tensor times a
                     // scalar merges into one long row), the inner run.
                     let rowsSplit = loop.outerCount >= workerCount
-                    parallelChunks(rowsSplit ? loop.outerCount : inner,
-                                   grain: rowsSplit ? Swift.max(1, elementwiseGrain / Swift.max(inner, 1)) : elementwiseGrain) { part in
+                    parallelChunks(
+                        rowsSplit ? loop.outerCount : inner,
+                        grain: rowsSplit ? Swift.max(1, elementwiseGrain / Swift.max(inner, 1)) : elementwiseGrain
+                    ) { part in
                         let rows = rowsSplit ? part : 0..<loop.outerCount
                         let span = rowsSplit ? 0..<inner : part
                         loop.forEachRow(rows) { off in

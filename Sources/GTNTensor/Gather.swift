@@ -14,12 +14,14 @@ public struct GatherMap: Sendable {
     public let independentPlanes: Int
 
     public init(sourceShape: [Int], outputShape: [Int], indices: [Int32], independentPlanes: Int = 1) {
-        precondition(independentPlanes >= 1 && sourceShape.reduce(1, *) % independentPlanes == 0
-                     && outputShape.reduce(1, *) % independentPlanes == 0,
-                     "GatherMap: \(independentPlanes) planes do not divide shapes \(sourceShape) and \(outputShape)")
+        precondition(
+            independentPlanes >= 1 && sourceShape.reduce(1, *) % independentPlanes == 0
+                && outputShape.reduce(1, *) % independentPlanes == 0,
+            "GatherMap: \(independentPlanes) planes do not divide shapes \(sourceShape) and \(outputShape)")
         self.independentPlanes = independentPlanes
-        precondition(indices.count == outputShape.reduce(1, *),
-                     "GatherMap: \(indices.count) indices for output shape \(outputShape)")
+        precondition(
+            indices.count == outputShape.reduce(1, *),
+            "GatherMap: \(indices.count) indices for output shape \(outputShape)")
         precondition(sourceShape.reduce(1, *) < Int(Int32.max), "GatherMap: source \(sourceShape) too large")
         self.sourceShape = sourceShape
         self.outputShape = outputShape
@@ -28,28 +30,35 @@ public struct GatherMap: Sendable {
 
     /// Builds a map over NCHW planes: `source(h, w)` gives the input (row, column) that output
     /// (h, w) reads, or nil for a zero.
-    public static func planes(_ shape: [Int], outH: Int, outW: Int,
-                              _ source: (Int, Int) -> (Int, Int)?) -> GatherMap {
+    public static func planes(
+        _ shape: [Int], outH: Int, outW: Int,
+        _ source: (Int, Int) -> (Int, Int)?
+    ) -> GatherMap {
         precondition(shape.count == 4, "expected an NCHW shape, got \(shape)")
         let (planes, h, w) = (shape[0] * shape[1], shape[2], shape[3])
         var plane = [Int32](repeating: -1, count: outH * outW)
-        for r in 0..<outH { for c in 0..<outW { if let (i, j) = source(r, c) { plane[r * outW + c] = Int32(i * w + j) } } }
+        for r in 0..<outH {
+            for c in 0..<outW { if let (i, j) = source(r, c) { plane[r * outW + c] = Int32(i * w + j) } }
+        }
         var idx = [Int32](repeating: 0, count: planes * outH * outW)
         for p in 0..<planes {
             let base = Int32(p * h * w)
             for k in 0..<plane.count { idx[p * plane.count + k] = plane[k] < 0 ? -1 : plane[k] + base }
         }
-        return GatherMap(sourceShape: shape, outputShape: [shape[0], shape[1], outH, outW], indices: idx, independentPlanes: planes)
+        return GatherMap(
+            sourceShape: shape, outputShape: [shape[0], shape[1], outH, outW], indices: idx, independentPlanes: planes)
     }
 
     /// This map followed by `next` (which reads this map's output), as one map: one gather
     /// instead of two, and one scatter-add in the adjoint.
     public func then(_ next: GatherMap) -> GatherMap {
-        precondition(next.sourceShape == outputShape, "GatherMap.then: \(next.sourceShape) does not read output \(outputShape)")
+        precondition(
+            next.sourceShape == outputShape, "GatherMap.then: \(next.sourceShape) does not read output \(outputShape)")
         let idx = next.indices.map { $0 < 0 ? -1 : indices[Int($0)] }
         // Output plane p of the whole reads source plane p wherever both maps keep planes apart.
         let planes = independentPlanes == next.independentPlanes ? independentPlanes : 1
-        return GatherMap(sourceShape: sourceShape, outputShape: next.outputShape, indices: idx, independentPlanes: planes)
+        return GatherMap(
+            sourceShape: sourceShape, outputShape: next.outputShape, indices: idx, independentPlanes: planes)
     }
 
     /// Maps that depend only on a shape are built once and reused: building the index array
@@ -59,7 +68,10 @@ public struct GatherMap: Sendable {
     static func cached(_ key: String, _ make: () -> GatherMap) -> GatherMap {
         if let m = cache.withLock({ $0[key] }) { return m }
         let m = make()
-        cache.withLock { if $0.count > 256 { $0.removeAll() }; $0[key] = m }
+        cache.withLock {
+            if $0.count > 256 { $0.removeAll() }
+            $0[key] = m
+        }
         return m
     }
 
@@ -73,10 +85,12 @@ public struct GatherMap: Sendable {
     /// Zero padding of `pad` pixels on every side.
     public static func zeroPad(_ shape: [Int], pad: Int) -> GatherMap {
         let (h, w) = (shape[2], shape[3])
-        return cached("zeroPad \(shape) \(pad)") { planes(shape, outH: h + 2 * pad, outW: w + 2 * pad) { r, c in
-            let (i, j) = (r - pad, c - pad)
-            return i >= 0 && i < h && j >= 0 && j < w ? (i, j) : nil
-        } }
+        return cached("zeroPad \(shape) \(pad)") {
+            planes(shape, outH: h + 2 * pad, outW: w + 2 * pad) { r, c in
+                let (i, j) = (r - pad, c - pad)
+                return i >= 0 && i < h && j >= 0 && j < w ? (i, j) : nil
+            }
+        }
     }
 
     /// Nearest upsampling by `factor`, then reflection padding of `pad` pixels (the generator's
@@ -100,8 +114,9 @@ public struct GatherMap: Sendable {
 
     /// The sub-range `range` of `axis`.
     public static func slice(_ shape: [Int], axis: Int, range: Range<Int>) -> GatherMap {
-        precondition(axis >= 0 && axis < shape.count && range.lowerBound >= 0 && range.upperBound <= shape[axis],
-                     "slice: range \(range) of axis \(axis) is outside shape \(shape)")
+        precondition(
+            axis >= 0 && axis < shape.count && range.lowerBound >= 0 && range.upperBound <= shape[axis],
+            "slice: range \(range) of axis \(axis) is outside shape \(shape)")
         var out = shape
         out[axis] = range.count
         return cached("slice \(shape) \(axis) \(range)") {
@@ -113,19 +128,28 @@ public struct GatherMap: Sendable {
     /// `reading`: a map that reads the part out of the whole (slice); otherwise a map that reads
     /// the whole out of the part, with zeros elsewhere (used to place operands of a concatenation).
     static func placement(of part: [Int], in whole: [Int], axis: Int, offset: Int, reading: Bool) -> GatherMap {
-        let outer = whole[..<axis].reduce(1, *), inner = whole[(axis + 1)...].reduce(1, *)
+        let outer = whole[..<axis].reduce(1, *)
+        let inner = whole[(axis + 1)...].reduce(1, *)
         let (np, nw) = (part[axis], whole[axis])
         if reading {
             var idx = [Int32](repeating: 0, count: outer * np * inner)
-            for o in 0..<outer { for a in 0..<np { for i in 0..<inner {
-                idx[(o * np + a) * inner + i] = Int32((o * nw + a + offset) * inner + i)
-            } } }
+            for o in 0..<outer {
+                for a in 0..<np {
+                    for i in 0..<inner {
+                        idx[(o * np + a) * inner + i] = Int32((o * nw + a + offset) * inner + i)
+                    }
+                }
+            }
             return GatherMap(sourceShape: whole, outputShape: part, indices: idx)
         }
         var idx = [Int32](repeating: -1, count: outer * nw * inner)
-        for o in 0..<outer { for a in 0..<np { for i in 0..<inner {
-            idx[(o * nw + a + offset) * inner + i] = Int32((o * np + a) * inner + i)
-        } } }
+        for o in 0..<outer {
+            for a in 0..<np {
+                for i in 0..<inner {
+                    idx[(o * nw + a + offset) * inner + i] = Int32((o * np + a) * inner + i)
+                }
+            }
+        }
         return GatherMap(sourceShape: part, outputShape: whole, indices: idx)
     }
 
@@ -134,8 +158,9 @@ public struct GatherMap: Sendable {
         precondition(!shapes.isEmpty, "concat: nothing to concatenate")
         var whole = shapes[0]
         for s in shapes.dropFirst() {
-            precondition(s.count == whole.count && (0..<s.count).allSatisfy { $0 == axis || s[$0] == whole[$0] },
-                         "concat: shapes \(shapes) differ outside axis \(axis)")
+            precondition(
+                s.count == whole.count && (0..<s.count).allSatisfy { $0 == axis || s[$0] == whole[$0] },
+                "concat: shapes \(shapes) differ outside axis \(axis)")
             whole[axis] += s[axis]
         }
         var offset = 0
@@ -151,34 +176,44 @@ public struct GatherMap: Sendable {
     @_specialize(where S == Float) @_specialize(where S == Double)
     public static func maxPool<S: TensorScalar>(_ x: Tensor<S>, kernel: Int, stride: Int, padding: Int) -> GatherMap {
         precondition(x.rank == 4, "maxPool: input must be NCHW, got shape \(x.shape)")
-        precondition(kernel >= 1 && stride >= 1 && padding >= 0 && 2 * padding <= kernel,
-                     "maxPool: kernel \(kernel), stride \(stride), padding \(padding) (padding at most half the kernel)")
+        precondition(
+            kernel >= 1 && stride >= 1 && padding >= 0 && 2 * padding <= kernel,
+            "maxPool: kernel \(kernel), stride \(stride), padding \(padding) (padding at most half the kernel)")
         let (planes, h, w) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
-        let oh = (h + 2 * padding - kernel) / stride + 1, ow = (w + 2 * padding - kernel) / stride + 1
+        let oh = (h + 2 * padding - kernel) / stride + 1
+        let ow = (w + 2 * padding - kernel) / stride + 1
         precondition(oh >= 1 && ow >= 1, "maxPool: kernel \(kernel) does not fit input \(x.shape)")
         var idx = [Int32](repeating: 0, count: planes * oh * ow)
         // Separable: the largest of each row's window columns first (value and column), then the
         // largest of those down the window rows. Taking the first of equal values in each pass
         // keeps the row-major first maximum of the whole window, as one pass over it would; the
         // two short loops run about 3x faster than the k x k window loop with its bounds.
-        let cols = (0..<ow).map { j in Swift.max(0, j * stride - padding)..<Swift.min(w, j * stride - padding + kernel) }
-        let rows = (0..<oh).map { i in Swift.max(0, i * stride - padding)..<Swift.min(h, i * stride - padding + kernel) }
+        let cols = (0..<ow).map { j in Swift.max(0, j * stride - padding)..<Swift.min(w, j * stride - padding + kernel)
+        }
+        let rows = (0..<oh).map { i in Swift.max(0, i * stride - padding)..<Swift.min(h, i * stride - padding + kernel)
+        }
         x.scalars.withUnsafeBufferPointer { p in
             idx.withUnsafeMutableBufferPointer { out in
                 let (p, out) = (p.baseAddress!, out.baseAddress!)
                 parallelChunks(planes, grain: 64) { r in
                     if S.self == Float.self && kernel == 3 && stride == 2 {
-                        MaxPool3x3Stride2.indices(UnsafeRawPointer(p).assumingMemoryBound(to: Float.self), planes: r,
-                                                  h: h, w: w, padding: padding, rows: rows, cols: cols, out: out)
+                        MaxPool3x3Stride2.indices(
+                            UnsafeRawPointer(p).assumingMemoryBound(to: Float.self), planes: r,
+                            h: h, w: w, padding: padding, rows: rows, cols: cols, out: out)
                         return
                     }
                     let rowMax = UnsafeMutablePointer<S>.allocate(capacity: h * ow)
                     let rowArg = UnsafeMutablePointer<Int32>.allocate(capacity: h * ow)
-                    defer { rowMax.deallocate(); rowArg.deallocate() }
+                    defer {
+                        rowMax.deallocate()
+                        rowArg.deallocate()
+                    }
                     for pl in r {
                         let base = pl * h * w
                         for a in 0..<h {
-                            let src = p + base + a * w, rm = rowMax + a * ow, ra = rowArg + a * ow
+                            let src = p + base + a * w
+                            let rm = rowMax + a * ow
+                            let ra = rowArg + a * ow
                             for j in 0..<ow {
                                 let (best, bestV) = windowMax(kernel, cols[j]) { src[$0] }
                                 rm[j] = bestV
@@ -196,7 +231,9 @@ public struct GatherMap: Sendable {
                 }
             }
         }
-        return GatherMap(sourceShape: x.shape, outputShape: [x.shape[0], x.shape[1], oh, ow], indices: idx, independentPlanes: planes)
+        return GatherMap(
+            sourceShape: x.shape, outputShape: [x.shape[0], x.shape[1], oh, ow], indices: idx, independentPlanes: planes
+        )
     }
 }
 
@@ -208,16 +245,23 @@ public struct GatherMap: Sendable {
 func windowMax<S: TensorScalar>(_ kernel: Int, _ window: Range<Int>, _ value: (Int) -> S) -> (Int, S) {
     let lo = window.lowerBound
     if kernel == 3 && window.count == 3 {
-        let v0 = value(lo), v1 = value(lo + 1), v2 = value(lo + 2)
+        let v0 = value(lo)
+        let v1 = value(lo + 1)
+        let v2 = value(lo + 2)
         let first = v1 > v0
-        var best = first ? lo + 1 : lo, bestV = first ? v1 : v0
+        var best = first ? lo + 1 : lo
+        var bestV = first ? v1 : v0
         let second = v2 > bestV
         best = second ? lo + 2 : best
         bestV = second ? v2 : bestV
         return (best, bestV)
     }
-    var best = lo, bestV = value(lo)
-    for b in (lo + 1)..<window.upperBound where value(b) > bestV { best = b; bestV = value(b) }
+    var best = lo
+    var bestV = value(lo)
+    for b in (lo + 1)..<window.upperBound where value(b) > bestV {
+        best = b
+        bestV = value(b)
+    }
     return (best, bestV)
 }
 
@@ -229,8 +273,10 @@ func windowMax<S: TensorScalar>(_ kernel: Int, _ window: Range<Int>, _ value: (I
 /// order: strict comparisons, left before right, top before bottom). About 14 cycles a window
 /// in the scalar path (overflow and bounds checks, a branch per tap) before.
 enum MaxPool3x3Stride2 {
-    static func indices(_ p: UnsafePointer<Float>, planes: Range<Int>, h: Int, w: Int, padding: Int,
-                        rows: [Range<Int>], cols: [Range<Int>], out: UnsafeMutablePointer<Int32>) {
+    static func indices(
+        _ p: UnsafePointer<Float>, planes: Range<Int>, h: Int, w: Int, padding: Int,
+        rows: [Range<Int>], cols: [Range<Int>], out: UnsafeMutablePointer<Int32>
+    ) {
         let (oh, ow) = (rows.count, cols.count)
         // Windows with all three taps inside the plane: jLo...jHi across, iLo...iHi down.
         let (jLo, jHi) = ((padding + 1) / 2, (w - 3 + padding) / 2)
@@ -243,12 +289,18 @@ enum MaxPool3x3Stride2 {
         rowMax.initialize(repeating: 0, count: h * ow + 8)
         rowArg.initialize(repeating: 0, count: h * ow + 8)
         row.initialize(repeating: 0, count: w + 24)
-        defer { rowMax.deallocate(); rowArg.deallocate(); row.deallocate() }
+        defer {
+            rowMax.deallocate()
+            rowArg.deallocate()
+            row.deallocate()
+        }
         let evenLanes = SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14)
         for pl in planes {
             let base = pl &* h &* w
             for a in 0..<h {
-                let src = p + (base &+ a &* w), rm = rowMax + a &* ow, ra = rowArg + a &* ow
+                let src = p + (base &+ a &* w)
+                let rm = rowMax + a &* ow
+                let ra = rowArg + a &* ow
                 // A copy of the row, so the 16-wide loads never read past the tensor.
                 row.update(from: src, count: w)
                 var j0 = jLo
@@ -257,7 +309,8 @@ enum MaxPool3x3Stride2 {
                     let taps = UnsafeRawPointer(row + c0).loadUnaligned(as: SIMD16<Float>.self)
                     let right = UnsafeRawPointer(row + (c0 &+ 2)).loadUnaligned(as: SIMD16<Float>.self).evenHalf
                     let left = evenLanes &+ Int32(truncatingIfNeeded: base &+ a &* w &+ c0)
-                    var best = taps.evenHalf, arg = left
+                    var best = taps.evenHalf
+                    var arg = left
                     let middle = taps.oddHalf
                     let m1 = middle .> best
                     best.replace(with: middle, where: m1)
@@ -284,15 +337,18 @@ enum MaxPool3x3Stride2 {
                 let top = (2 &* i &- padding) &* ow
                 var j0 = 0
                 while j0 < ow {
-                    let t = UnsafeRawPointer(rowMax + (top &+ j0)), ta = UnsafeRawPointer(rowArg + (top &+ j0))
+                    let t = UnsafeRawPointer(rowMax + (top &+ j0))
+                    let ta = UnsafeRawPointer(rowArg + (top &+ j0))
                     let stride = ow &* 4
-                    var best = t.loadUnaligned(as: SIMD8<Float>.self), arg = ta.loadUnaligned(as: SIMD8<Int32>.self)
+                    var best = t.loadUnaligned(as: SIMD8<Float>.self)
+                    var arg = ta.loadUnaligned(as: SIMD8<Int32>.self)
                     let v1 = t.loadUnaligned(fromByteOffset: stride, as: SIMD8<Float>.self)
                     let m1 = v1 .> best
                     best.replace(with: v1, where: m1)
                     arg.replace(with: ta.loadUnaligned(fromByteOffset: stride, as: SIMD8<Int32>.self), where: m1)
                     let v2 = t.loadUnaligned(fromByteOffset: 2 &* stride, as: SIMD8<Float>.self)
-                    arg.replace(with: ta.loadUnaligned(fromByteOffset: 2 &* stride, as: SIMD8<Int32>.self), where: v2 .> best)
+                    arg.replace(
+                        with: ta.loadUnaligned(fromByteOffset: 2 &* stride, as: SIMD8<Int32>.self), where: v2 .> best)
                     if j0 &+ 8 <= ow {
                         UnsafeMutableRawPointer(dst + j0).storeBytes(of: arg, as: SIMD8<Int32>.self)
                     } else {
@@ -310,14 +366,16 @@ extension Tensor {
     @_specialize(where S == Float) @_specialize(where S == Double)
     public func gathered(_ map: GatherMap) -> Tensor {
         precondition(shape == map.sourceShape, "gather: tensor of shape \(shape), map expects \(map.sourceShape)")
-        let planes = map.independentPlanes, perPlane = map.indices.count / planes
+        let planes = map.independentPlanes
+        let perPlane = map.indices.count / planes
         return Tensor(shape: map.outputShape) { out in
             scalars.withUnsafeBufferPointer { p in
                 map.indices.withUnsafeBufferPointer { idx in
                     let out = out
                     parallelChunks(planes, grain: Swift.max(1, (1 << 16) / Swift.max(perPlane, 1))) { r in
                         for i in (r.lowerBound * perPlane)..<(r.upperBound * perPlane) {
-                            let j = Int(idx[i]); out[i] = j < 0 ? 0 : p[j]
+                            let j = Int(idx[i])
+                            out[i] = j < 0 ? 0 : p[j]
                         }
                     }
                 }
@@ -329,8 +387,10 @@ extension Tensor {
     @_specialize(where S == Float) @_specialize(where S == Double)
     public func scatteredAdd(_ map: GatherMap) -> Tensor {
         precondition(shape == map.outputShape, "scatter: tensor of shape \(shape), map expects \(map.outputShape)")
-        let planes = map.independentPlanes, perPlane = count / planes
-        let sourceCount = map.sourceShape.reduce(1, *), sourcePerPlane = sourceCount / planes
+        let planes = map.independentPlanes
+        let perPlane = count / planes
+        let sourceCount = map.sourceShape.reduce(1, *)
+        let sourcePerPlane = sourceCount / planes
         let out = [S](unsafeUninitializedCapacity: sourceCount) { o, initialised in
             let o = o
             scalars.withUnsafeBufferPointer { p in
@@ -343,7 +403,8 @@ extension Tensor {
                         for plane in r {
                             (o.baseAddress! + plane * sourcePerPlane).initialize(repeating: 0, count: sourcePerPlane)
                             for i in (plane * perPlane)..<((plane + 1) * perPlane) {
-                                let j = Int(idx[i]); if j >= 0 { o[j] += p[i] }
+                                let j = Int(idx[i])
+                                if j >= 0 { o[j] += p[i] }
                             }
                         }
                     }

@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(CMalloc)
-import CMalloc
+    import CMalloc
 #endif
 
 /// How many workers the tensor layer splits large kernels over (the machine's cores).
@@ -16,7 +17,8 @@ func parallelChunks(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
         return
     }
     DispatchQueue.concurrentPerform(iterations: chunks) { c in
-        let lo = count * c / chunks, hi = count * (c + 1) / chunks
+        let lo = count * c / chunks
+        let hi = count * (c + 1) / chunks
         body(lo..<hi)
     }
 }
@@ -42,7 +44,7 @@ enum DispatchQueueHelper {
 /// (an unrolled inner loop frees and re-allocates gigabytes per checkpointed block).
 @usableFromInline let allocatorConfigured: Void = {
     #if canImport(CMalloc)
-    _ = mallopt(M_MMAP_THRESHOLD, 32 << 20)
-    _ = mallopt(M_TRIM_THRESHOLD, Int32.max)
+        _ = mallopt(M_MMAP_THRESHOLD, 32 << 20)
+        _ = mallopt(M_TRIM_THRESHOLD, Int32.max)
     #endif
 }()

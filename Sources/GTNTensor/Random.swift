@@ -1,3 +1,5 @@
+import Foundation
+
 /// A seeded, reproducible random source (xoshiro256**, seeded through SplitMix64). Every random
 /// draw in GTN goes through one of these, so a run is a function of its seed.
 public struct RandomSource: RandomNumberGenerator, Sendable, Codable, Hashable {
@@ -18,7 +20,10 @@ public struct RandomSource: RandomNumberGenerator, Sendable, Codable, Hashable {
     public mutating func next() -> UInt64 {
         let result = ((state[1] &* 5) << 7 | (state[1] &* 5) >> 57) &* 9
         let t = state[1] << 17
-        state[2] ^= state[0]; state[3] ^= state[1]; state[1] ^= state[2]; state[0] ^= state[3]
+        state[2] ^= state[0]
+        state[3] ^= state[1]
+        state[1] ^= state[2]
+        state[0] ^= state[3]
         state[2] ^= t
         state[3] = state[3] << 45 | state[3] >> 19
         return result
@@ -41,8 +46,6 @@ public struct RandomSource: RandomNumberGenerator, Sendable, Codable, Hashable {
     /// A different, independent stream derived from this one (for per-worker or per-step draws).
     public mutating func split() -> RandomSource { RandomSource(seed: next()) }
 }
-
-import Foundation
 
 extension Tensor {
     @_specialize(where S == Float) @_specialize(where S == Double)

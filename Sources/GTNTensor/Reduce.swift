@@ -18,10 +18,15 @@ extension Tensor {
     /// Sums of f(x) (`K` is the map) over the dimensions along which `target` broadcasts.
     @inline(__always)
     func reduced<K: ReductionMap>(toShape target: [Int], _ name: String, _: K.Type) -> Tensor {
-        precondition(broadcastShape(target, shape) == shape,
-                     "\(name): \(target) does not broadcast to \(shape)")
-        let loop = StridedLoop(shape: shape, strides: [contiguousStrides(shape),
-                                                       broadcastStrides(target, to: shape)])
+        precondition(
+            broadcastShape(target, shape) == shape,
+            "\(name): \(target) does not broadcast to \(shape)")
+        let loop = StridedLoop(
+            shape: shape,
+            strides: [
+                contiguousStrides(shape),
+                broadcastStrides(target, to: shape),
+            ])
         let outCount = target.reduce(1, *)
         let inner = loop.inner
         let (si, so) = (loop.strides[0].last!, loop.strides[1].last!)
@@ -50,7 +55,7 @@ extension Tensor {
                 } else {
                     let rowsTotal = loop.outerCount
                     DispatchQueueHelper.concurrent(chunks) { c in
-                        run(rowsTotal * c / chunks ..< rowsTotal * (c + 1) / chunks, c)
+                        run(rowsTotal * c / chunks..<rowsTotal * (c + 1) / chunks, c)
                     }
                     for c in 1..<chunks { for i in 0..<outCount { acc[i] += acc[c * outCount + i] } }
                 }
@@ -67,7 +72,9 @@ extension Tensor {
     @_specialize(where S == Float) @_specialize(where S == Double)
     public func max(alongAxis axis: Int) -> Tensor {
         precondition(axis >= 0 && axis < rank, "max(alongAxis:): axis \(axis) out of range for shape \(shape)")
-        let outer = shape[..<axis].reduce(1, *), n = shape[axis], inner = shape[(axis + 1)...].reduce(1, *)
+        let outer = shape[..<axis].reduce(1, *)
+        let n = shape[axis]
+        let inner = shape[(axis + 1)...].reduce(1, *)
         var outShape = shape
         outShape[axis] = 1
         return Tensor(shape: outShape) { out in
@@ -114,15 +121,23 @@ func contiguousSum<S: TensorScalar, K: ReductionMap>(_ p: UnsafePointer<S>, _ n:
     var (a0, a1, a2, a3, a4, a5, a6, a7): (S, S, S, S, S, S, S, S) = (0, 0, 0, 0, 0, 0, 0, 0)
     var i = 0
     while i + 8 <= n {
-        a0 += K.apply(p[i]); a1 += K.apply(p[i + 1]); a2 += K.apply(p[i + 2]); a3 += K.apply(p[i + 3])
-        a4 += K.apply(p[i + 4]); a5 += K.apply(p[i + 5]); a6 += K.apply(p[i + 6]); a7 += K.apply(p[i + 7])
+        a0 += K.apply(p[i])
+        a1 += K.apply(p[i + 1])
+        a2 += K.apply(p[i + 2])
+        a3 += K.apply(p[i + 3])
+        a4 += K.apply(p[i + 4])
+        a5 += K.apply(p[i + 5])
+        a6 += K.apply(p[i + 6])
+        a7 += K.apply(p[i + 7])
         i += 8
     }
     var tail: S = 0
-    while i < n { tail += K.apply(p[i]); i += 1 }
+    while i < n {
+        tail += K.apply(p[i])
+        i += 1
+    }
     return ((a0 + a4) + (a1 + a5)) + ((a2 + a6) + (a3 + a7)) + tail
 }
-
 
 /// What a reduction sums: x itself, or x².
 protocol ReductionMap {

@@ -8,8 +8,9 @@ public struct Tensor<S: TensorScalar>: Sendable {
 
     public init(shape: [Int], scalars: [S]) {
         precondition(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in shape \(shape)")
-        precondition(shape.reduce(1, *) == scalars.count,
-                     "Tensor: shape \(shape) needs \(shape.reduce(1, *)) scalars, got \(scalars.count)")
+        precondition(
+            shape.reduce(1, *) == scalars.count,
+            "Tensor: shape \(shape) needs \(shape.reduce(1, *)) scalars, got \(scalars.count)")
         self.shape = shape
         self.scalars = scalars
     }
@@ -54,13 +55,15 @@ public struct Tensor<S: TensorScalar>: Sendable {
         let inferred = newShape.filter { $0 == -1 }.count
         precondition(inferred <= 1, "reshape: more than one -1 in \(newShape)")
         if inferred == 0 {
-            precondition(newShape.reduce(1, *) == count,
-                         "reshape: cannot view shape \(old) (\(count) elements) as \(newShape)")
+            precondition(
+                newShape.reduce(1, *) == count,
+                "reshape: cannot view shape \(old) (\(count) elements) as \(newShape)")
             return newShape
         }
         let known = newShape.filter { $0 != -1 }.reduce(1, *)
-        precondition(known > 0 && count % known == 0,
-                     "reshape: cannot view shape \(old) (\(count) elements) as \(newShape)")
+        precondition(
+            known > 0 && count % known == 0,
+            "reshape: cannot view shape \(old) (\(count) elements) as \(newShape)")
         return newShape.map { $0 == -1 ? count / known : $0 }
     }
 

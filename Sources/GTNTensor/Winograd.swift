@@ -27,7 +27,8 @@ enum Winograd {
 
     /// The output tile: F(2x2, 3x3) or F(4x4, 3x3).
     enum Tile: Int, Sendable {
-        case two = 2, four = 4
+        case two = 2
+        case four = 4
         var m: Int { rawValue }
         /// Side of the input tile, and the number of products (gemms) per tile.
         var alpha: Int { rawValue + 2 }
@@ -44,7 +45,8 @@ enum Winograd {
         func products(_ t: Tile) -> Int { (g.outHeight + t.m - 1) / t.m * ((g.outWidth + t.m - 1) / t.m) * t.products }
         return products(.four) < products(.two) ? .four : .two
     }
-    static let forcedTile = Int(ProcessInfo.processInfo.environment["GTN_WINOGRAD_TILE"] ?? "").flatMap(Tile.init(rawValue:))
+    static let forcedTile = Int(ProcessInfo.processInfo.environment["GTN_WINOGRAD_TILE"] ?? "").flatMap(
+        Tile.init(rawValue:))
 
     /// Samples per chunk group, one per SIMD lane: every tile transform below runs on `lanes`
     /// samples at once as vector code (the tiles of one plane are too few, 49 at 14x14, and
@@ -106,9 +108,11 @@ enum Winograd {
         /// Chunk k: its sample groups and its band of tile rows.
         func chunk(_ k: Int) -> Chunk {
             let (set, band) = k.quotientAndRemainder(dividingBy: bands)
-            let first = set * groupsPerChunk, a0 = band * rowsPerBand
-            return Chunk(firstGroup: first, groups: min(sampleGroups, first + groupsPerChunk) - first, a0: a0,
-                         tileRows: min(rows, a0 + rowsPerBand) - a0, cols: cols)
+            let first = set * groupsPerChunk
+            let a0 = band * rowsPerBand
+            return Chunk(
+                firstGroup: first, groups: min(sampleGroups, first + groupsPerChunk) - first, a0: a0,
+                tileRows: min(rows, a0 + rowsPerBand) - a0, cols: cols)
         }
 
         /// The samples of group `group`: first ..< first + count, one per lane.
@@ -125,72 +129,6 @@ enum Winograd {
         var columns: Int { groups * columnsPerGroup }
     }
 
-    // MARK: Weights: U = G w Gᵀ for every (o, c), stored [ξ][O][C] (U_ξ is an O x C matrix), and
-    // the adjoint dw = Gᵀ dU G.
-
-    static func transformWeights<S: TensorScalar>(_ w: UnsafePointer<S>, o: Int, c: Int, _ tile: Tile,
-                                                  into u: UnsafeMutablePointer<S>) {
-        let oc = o * c
-        withUnsafeTemporaryAllocation(of: S.self, capacity: 18) { t in  // G w: alpha rows x 3 columns
-            for k in 0..<oc {
-                let p = w + k * 9
-                switch tile {
-                case .two:
-                    for j in 0..<3 {
-                        let (a, b, d) = (p[j], p[3 + j], p[6 + j])
-                        t[j] = a; t[3 + j] = (a + b + d) / 2; t[6 + j] = (a - b + d) / 2; t[9 + j] = d
-                    }
-                    for i in 0..<4 {
-                        let (a, b, d) = (t[i * 3], t[i * 3 + 1], t[i * 3 + 2])
-                        u[(i * 4) * oc + k] = a
-                        u[(i * 4 + 1) * oc + k] = (a + b + d) / 2
-                        u[(i * 4 + 2) * oc + k] = (a - b + d) / 2
-                        u[(i * 4 + 3) * oc + k] = d
-                    }
-                case .four:
-                    for j in 0..<3 {
-                        let r = weightLine6(p[j], p[3 + j], p[6 + j])
-                        (t[j], t[3 + j], t[6 + j], t[9 + j], t[12 + j], t[15 + j]) = r
-                    }
-                    for i in 0..<6 {
-                        let r = weightLine6(t[i * 3], t[i * 3 + 1], t[i * 3 + 2])
-                        let q = u + i * 6 * oc + k
-                        (q[0], q[oc], q[2 * oc], q[3 * oc], q[4 * oc], q[5 * oc]) = r
-                    }
-                }
-            }
-        }
-    }
-
-    static func transformWeightsAdjoint<S: TensorScalar>(_ du: UnsafePointer<S>, o: Int, c: Int, _ tile: Tile,
-                                                         into dw: UnsafeMutablePointer<S>) {
-        let oc = o * c
-        withUnsafeTemporaryAllocation(of: S.self, capacity: 18) { t in  // dU G: alpha rows x 3 columns
-            for k in 0..<oc {
-                let p = dw + k * 9
-                switch tile {
-                case .two:
-                    for i in 0..<4 {
-                        let (a, b, d, e) = (du[(i * 4) * oc + k], du[(i * 4 + 1) * oc + k], du[(i * 4 + 2) * oc + k], du[(i * 4 + 3) * oc + k])
-                        t[i * 3] = a + (b + d) / 2; t[i * 3 + 1] = (b - d) / 2; t[i * 3 + 2] = (b + d) / 2 + e
-                    }
-                    for j in 0..<3 {
-                        let (a, b, d, e) = (t[j], t[3 + j], t[6 + j], t[9 + j])
-                        p[j] = a + (b + d) / 2; p[3 + j] = (b - d) / 2; p[6 + j] = (b + d) / 2 + e
-                    }
-                case .four:
-                    for i in 0..<6 {
-                        let q = du + i * 6 * oc + k
-                        (t[i * 3], t[i * 3 + 1], t[i * 3 + 2]) = weightAdjointLine6(q[0], q[oc], q[2 * oc], q[3 * oc], q[4 * oc], q[5 * oc])
-                    }
-                    for j in 0..<3 {
-                        (p[j], p[3 + j], p[6 + j]) = weightAdjointLine6(t[j], t[3 + j], t[6 + j], t[9 + j], t[12 + j], t[15 + j])
-                    }
-                }
-            }
-        }
-    }
-
     // MARK: Inputs and outputs of one (group, channel) band.
     //
     // Layout. A chunk's transformed inputs V are stored [C][ξ][columns] and the products M (and
@@ -202,8 +140,10 @@ enum Winograd {
     /// Copies group `group`'s band of channel `ch` into `patch`, zero-padded and lane-interleaved:
     /// patch row i holds input row m * a0 - padding + i.
     @inline(__always)
-    static func gatherInputBand<S: TensorScalar>(_ x: UnsafePointer<S>, channel ch: Int, group: Int, _ t: Tiling, _ c: Chunk,
-                                                 into patch: UnsafeMutablePointer<S>) {
+    static func gatherInputBand<S: TensorScalar>(
+        _ x: UnsafePointer<S>, channel ch: Int, group: Int, _ t: Tiling, _ c: Chunk,
+        into patch: UnsafeMutablePointer<S>
+    ) {
         let (g, pw, l) = (t.g, t.paddedW, lanes)
         let patchRows = t.tile.m * c.tileRows + 2
         patch.update(repeating: 0, count: patchRows * pw * l)
@@ -223,8 +163,10 @@ enum Winograd {
 
     /// V = Bᵀ d B for every tile of the band in `patch`, into the rows ξ at `v` (row stride `ld`).
     @inline(__always)
-    static func transformInputBand<S: TensorScalar>(_ patch: UnsafePointer<S>, _ t: Tiling, _ c: Chunk,
-                                                    scratch: UnsafeMutablePointer<S>, into v: UnsafeMutablePointer<S>, ld: Int) {
+    static func transformInputBand<S: TensorScalar>(
+        _ patch: UnsafePointer<S>, _ t: Tiling, _ c: Chunk,
+        scratch: UnsafeMutablePointer<S>, into v: UnsafeMutablePointer<S>, ld: Int
+    ) {
         let (pw, l, m) = (t.paddedW, lanes, t.tile.m)
         for a in 0..<c.tileRows {
             for b in 0..<t.cols {
@@ -234,7 +176,9 @@ enum Winograd {
                 case .two:
                     @inline(__always) func d(_ i: Int, _ j: Int) -> Lanes<S> { load(p + (i * pw + j) * l) }
                     // Column j of the result: ξ = j, 4 + j, 8 + j, 12 + j.
-                    @inline(__always) func put(_ j: Int, _ x: (Lanes<S>, Lanes<S>, Lanes<S>, Lanes<S>)) { storeColumn(x, column + j * ld, ld) }
+                    @inline(__always) func put(_ j: Int, _ x: (Lanes<S>, Lanes<S>, Lanes<S>, Lanes<S>)) {
+                        storeColumn(x, column + j * ld, ld)
+                    }
                     // Bᵀ along each of the tile's rows i, then down each transformed column j.
                     let h0 = inputLine(d(0, 0), d(0, 1), d(0, 2), d(0, 3))
                     let h1 = inputLine(d(1, 0), d(1, 1), d(1, 2), d(1, 3))
@@ -257,9 +201,11 @@ enum Winograd {
     /// `ld`), through the lane-interleaved `band` (m * tileRows x m * cols), written into the
     /// output planes of group `group`'s samples with the tiles' overhang dropped.
     @inline(__always)
-    static func transformOutputBand<S: TensorScalar>(_ mp: UnsafePointer<S>, ld: Int, _ t: Tiling, _ c: Chunk, group: Int,
-                                                     band: UnsafeMutablePointer<S>, scratch: UnsafeMutablePointer<S>,
-                                                     channel o: Int, into y: UnsafeMutablePointer<S>) {
+    static func transformOutputBand<S: TensorScalar>(
+        _ mp: UnsafePointer<S>, ld: Int, _ t: Tiling, _ c: Chunk, group: Int,
+        band: UnsafeMutablePointer<S>, scratch: UnsafeMutablePointer<S>,
+        channel o: Int, into y: UnsafeMutablePointer<S>
+    ) {
         let (l, m) = (lanes, t.tile.m)
         let bw = m * t.cols
         for a in 0..<c.tileRows {
@@ -273,8 +219,12 @@ enum Winograd {
                     let k1 = outputLine(mm(0, 1), mm(1, 1), mm(2, 1), mm(3, 1))
                     let k2 = outputLine(mm(0, 2), mm(1, 2), mm(2, 2), mm(3, 2))
                     let k3 = outputLine(mm(0, 3), mm(1, 3), mm(2, 3), mm(3, 3))
-                    let top = outputLine(k0.0, k1.0, k2.0, k3.0), bottom = outputLine(k0.1, k1.1, k2.1, k3.1)
-                    store(top.0, p); store(top.1, p + l); store(bottom.0, p + bw * l); store(bottom.1, p + bw * l + l)
+                    let top = outputLine(k0.0, k1.0, k2.0, k3.0)
+                    let bottom = outputLine(k0.1, k1.1, k2.1, k3.1)
+                    store(top.0, p)
+                    store(top.1, p + l)
+                    store(bottom.0, p + bw * l)
+                    store(bottom.1, p + bw * l + l)
                 case .four:
                     // Down the columns into the 4 x 6 scratch, then along its rows into the band.
                     for j in 0..<6 { outputLine6(q + j * ld, 6 * ld, scratch + j * l, 6 * l) }
@@ -289,8 +239,10 @@ enum Winograd {
     /// m * cols) and the rows it covers in the planes of group `group`'s samples, the overhang
     /// left out: into the band (`intoBand`, dY for the weight adjoint) or out of it (Y).
     @inline(__always)
-    static func copyOutputBand<S: TensorScalar>(_ t: Tiling, _ c: Chunk, group: Int, channel o: Int,
-                                                planes: UnsafeMutablePointer<S>, band: UnsafeMutablePointer<S>, intoBand: Bool) {
+    static func copyOutputBand<S: TensorScalar>(
+        _ t: Tiling, _ c: Chunk, group: Int, channel o: Int,
+        planes: UnsafeMutablePointer<S>, band: UnsafeMutablePointer<S>, intoBand: Bool
+    ) {
         let (g, l, m) = (t.g, lanes, t.tile.m)
         let (ow, plane, bw) = (g.outWidth, g.outHeight * g.outWidth, m * t.cols)
         let rowsHere = min(m * c.tileRows, g.outHeight - m * c.a0)
@@ -299,7 +251,11 @@ enum Winograd {
             let first = planes + ((samples.first + lane) * g.outChannels + o) * plane + m * c.a0 * ow
             for r in 0..<rowsHere {
                 let (row, interleaved) = (first + r * ow, band + r * bw * l + lane)
-                if intoBand { for q in 0..<ow { interleaved[q * l] = row[q] } } else { for q in 0..<ow { row[q] = interleaved[q * l] } }
+                if intoBand {
+                    for q in 0..<ow { interleaved[q * l] = row[q] }
+                } else {
+                    for q in 0..<ow { row[q] = interleaved[q * l] }
+                }
             }
         }
     }
@@ -307,14 +263,17 @@ enum Winograd {
     /// dM = A dY Aᵀ for every tile of the band of output channel `o` of `dy` (group `group`'s
     /// samples): the adjoint of `transformOutputBand`, into the rows ξ at `dm` (row stride `ld`).
     @inline(__always)
-    static func transformOutputAdjointBand<S: TensorScalar>(_ dy: UnsafePointer<S>, channel o: Int, group: Int, _ t: Tiling, _ c: Chunk,
-                                                            band: UnsafeMutablePointer<S>, scratch: UnsafeMutablePointer<S>,
-                                                            into dm: UnsafeMutablePointer<S>, ld: Int) {
+    static func transformOutputAdjointBand<S: TensorScalar>(
+        _ dy: UnsafePointer<S>, channel o: Int, group: Int, _ t: Tiling, _ c: Chunk,
+        band: UnsafeMutablePointer<S>, scratch: UnsafeMutablePointer<S>,
+        into dm: UnsafeMutablePointer<S>, ld: Int
+    ) {
         let (l, m) = (lanes, t.tile.m)
         let bw = m * t.cols
         // The band, lane-interleaved, zero past the planes' edges and in unused lanes.
         band.update(repeating: 0, count: m * c.tileRows * bw * l)
-        copyOutputBand(t, c, group: group, channel: o, planes: UnsafeMutablePointer(mutating: dy), band: band, intoBand: true)
+        copyOutputBand(
+            t, c, group: group, channel: o, planes: UnsafeMutablePointer(mutating: dy), band: band, intoBand: true)
         for a in 0..<c.tileRows {
             for b in 0..<t.cols {
                 let p = band + (m * a * bw + m * b) * l
@@ -323,8 +282,11 @@ enum Winograd {
                 case .two:
                     let (e00, e01, e10, e11) = (load(p), load(p + l), load(p + bw * l), load(p + bw * l + l))
                     // A along each row, then down each column.
-                    let h0 = outputAdjointLine(e00, e01), h1 = outputAdjointLine(e10, e11)
-                    @inline(__always) func put(_ j: Int, _ x: (Lanes<S>, Lanes<S>, Lanes<S>, Lanes<S>)) { storeColumn(x, q + j * ld, ld) }
+                    let h0 = outputAdjointLine(e00, e01)
+                    let h1 = outputAdjointLine(e10, e11)
+                    @inline(__always) func put(_ j: Int, _ x: (Lanes<S>, Lanes<S>, Lanes<S>, Lanes<S>)) {
+                        storeColumn(x, q + j * ld, ld)
+                    }
                     put(0, outputAdjointLine(h0.0, h1.0))
                     put(1, outputAdjointLine(h0.1, h1.1))
                     put(2, outputAdjointLine(h0.2, h1.2))
@@ -367,12 +329,19 @@ enum Winograd {
 
     /// y = conv(x, w).
     @_specialize(where S == Float) @_specialize(where S == Double)
-    static func forward<S: TensorScalar>(_ x: Tensor<S>, _ w: Tensor<S>, _ g: ConvGeometry, tile: Tile = .two) -> Tensor<S> {
-        precondition(handles(g), "\(tile.name): geometry \(g) is not a 3x3 stride-1 ungrouped convolution with padding <= 2")
+    static func forward<S: TensorScalar>(_ x: Tensor<S>, _ w: Tensor<S>, _ g: ConvGeometry, tile: Tile = .two)
+        -> Tensor<S>
+    {
+        precondition(
+            handles(g), "\(tile.name): geometry \(g) is not a 3x3 stride-1 ungrouped convolution with padding <= 2")
         let t = Tiling(g, tile: tile)
         let (o, c, p) = (g.outChannels, g.inChannels, tile.products)
         var u = [S](repeating: 0, count: p * o * c)
-        w.scalars.withUnsafeBufferPointer { pw in u.withUnsafeMutableBufferPointer { transformWeights(pw.baseAddress!, o: o, c: c, tile, into: $0.baseAddress!) } }
+        w.scalars.withUnsafeBufferPointer { pw in
+            u.withUnsafeMutableBufferPointer {
+                transformWeights(pw.baseAddress!, o: o, c: c, tile, into: $0.baseAddress!)
+            }
+        }
         return Tensor(shape: g.outputShape) { y in
             x.scalars.withUnsafeBufferPointer { px in
                 u.withUnsafeBufferPointer { pu in
@@ -381,14 +350,17 @@ enum Winograd {
                         let (n, s) = (chunk.columns, Scratch(base, t, chunk))
                         transformInputs(px.baseAddress!, t, chunk, s)
                         for xi in 0..<p {
-                            S.gemm(transA: false, transB: false, m: o, n: n, k: c, alpha: 1,
-                                   a: pu.baseAddress! + xi * o * c, lda: c, b: s.v + xi * n, ldb: p * n,
-                                   beta: 0, c: s.m + xi * n, ldc: p * n)
+                            S.gemm(
+                                transA: false, transB: false, m: o, n: n, k: c, alpha: 1,
+                                a: pu.baseAddress! + xi * o * c, lda: c, b: s.v + xi * n, ldb: p * n,
+                                beta: 0, c: s.m + xi * n, ldc: p * n)
                         }
                         for oc in 0..<o {
                             for i in 0..<chunk.groups {
-                                transformOutputBand(s.m + oc * p * n + i * chunk.columnsPerGroup, ld: n, t, chunk, group: chunk.firstGroup + i,
-                                                    band: s.band, scratch: s.tile, channel: oc, into: y.baseAddress!)
+                                transformOutputBand(
+                                    s.m + oc * p * n + i * chunk.columnsPerGroup, ld: n, t, chunk,
+                                    group: chunk.firstGroup + i,
+                                    band: s.band, scratch: s.tile, channel: oc, into: y.baseAddress!)
                             }
                         }
                     }
@@ -399,8 +371,11 @@ enum Winograd {
 
     /// dw = adjoint of conv in w, applied to dy: dU_ξ = Σ_tiles dM_ξ V_ξᵀ, then dw = Gᵀ dU G.
     @_specialize(where S == Float) @_specialize(where S == Double)
-    static func backwardWeight<S: TensorScalar>(_ x: Tensor<S>, _ dy: Tensor<S>, _ g: ConvGeometry, tile: Tile = .two) -> Tensor<S> {
-        precondition(handles(g), "\(tile.name): geometry \(g) is not a 3x3 stride-1 ungrouped convolution with padding <= 2")
+    static func backwardWeight<S: TensorScalar>(_ x: Tensor<S>, _ dy: Tensor<S>, _ g: ConvGeometry, tile: Tile = .two)
+        -> Tensor<S>
+    {
+        precondition(
+            handles(g), "\(tile.name): geometry \(g) is not a 3x3 stride-1 ungrouped convolution with padding <= 2")
         let t = Tiling(g, tile: tile)
         let (o, c, p) = (g.outChannels, g.inChannels, tile.products)
         let workers = max(1, min(workerCount, t.chunks))
@@ -415,14 +390,16 @@ enum Winograd {
                         transformInputs(px.baseAddress!, t, chunk, s)
                         for oc in 0..<o {
                             for i in 0..<chunk.groups {
-                                transformOutputAdjointBand(pdy.baseAddress!, channel: oc, group: chunk.firstGroup + i, t, chunk, band: s.band,
-                                                           scratch: s.tile, into: s.m + oc * p * n + i * chunk.columnsPerGroup, ld: n)
+                                transformOutputAdjointBand(
+                                    pdy.baseAddress!, channel: oc, group: chunk.firstGroup + i, t, chunk, band: s.band,
+                                    scratch: s.tile, into: s.m + oc * p * n + i * chunk.columnsPerGroup, ld: n)
                             }
                         }
                         for xi in 0..<p {
-                            S.gemm(transA: false, transB: true, m: o, n: c, k: n, alpha: 1,
-                                   a: s.m + xi * n, lda: p * n, b: s.v + xi * n, ldb: p * n,
-                                   beta: 1, c: acc.baseAddress! + worker * uCount + xi * o * c, ldc: c)
+                            S.gemm(
+                                transA: false, transB: true, m: o, n: c, k: n, alpha: 1,
+                                a: s.m + xi * n, lda: p * n, b: s.v + xi * n, ldb: p * n,
+                                beta: 1, c: acc.baseAddress! + worker * uCount + xi * o * c, ldc: c)
                         }
                     }
                     for k in 1..<workers { for i in 0..<uCount { acc[i] += acc[k * uCount + i] } }
@@ -430,14 +407,18 @@ enum Winograd {
             }
         }
         return Tensor(shape: g.weightShape) { dw in
-            du.withUnsafeBufferPointer { transformWeightsAdjoint($0.baseAddress!, o: o, c: c, tile, into: dw.baseAddress!) }
+            du.withUnsafeBufferPointer {
+                transformWeightsAdjoint($0.baseAddress!, o: o, c: c, tile, into: dw.baseAddress!)
+            }
         }
     }
 
     /// Splits the chunks over the workers in contiguous ranges; `body(chunk, scratch, worker)`.
     @inline(__always)
-    static func forEachChunk<S>(_ t: Tiling, workers: Int? = nil,
-                                _ body: (_ chunk: Chunk, _ scratch: UnsafeMutablePointer<S>, _ worker: Int) -> Void) {
+    static func forEachChunk<S>(
+        _ t: Tiling, workers: Int? = nil,
+        _ body: (_ chunk: Chunk, _ scratch: UnsafeMutablePointer<S>, _ worker: Int) -> Void
+    ) {
         let chunks = t.chunks
         let n = workers ?? max(1, min(workerCount, chunks))
         withoutActuallyEscaping(body) { body in

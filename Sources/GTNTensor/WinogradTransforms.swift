@@ -1,5 +1,6 @@
-// The 1-D Winograd transforms of F(2x2,3x3) and F(4x4,3x3) on 8 lanes (8 samples' tiles at once),
-// out of Winograd.swift so that the convolution's plan reads apart from its arithmetic.
+// The Winograd transforms: the 1-D ones of F(2x2,3x3) and F(4x4,3x3) on 8 lanes (8 samples' tiles at
+// once), and the weights' (U = G w Gᵀ and its adjoint), out of Winograd.swift so that the
+// convolution's plan reads apart from its arithmetic.
 
 extension Winograd {
     // MARK: 1-D transforms. Each 2-D transform applies one along the tile's rows, then along its
@@ -18,35 +19,51 @@ extension Winograd {
     /// Stores F(2x2)'s four values of one tile column: rows ξ = j, 4 + j, 8 + j, 12 + j of a
     /// [ξ][columns] block with row stride `ld`, starting at row j's entry `p`.
     @inline(__always)
-    static func storeColumn<S: TensorScalar>(_ x: (Lanes<S>, Lanes<S>, Lanes<S>, Lanes<S>), _ p: UnsafeMutablePointer<S>, _ ld: Int) {
-        store(x.0, p); store(x.1, p + 4 * ld); store(x.2, p + 8 * ld); store(x.3, p + 12 * ld)
+    static func storeColumn<S: TensorScalar>(
+        _ x: (Lanes<S>, Lanes<S>, Lanes<S>, Lanes<S>), _ p: UnsafeMutablePointer<S>, _ ld: Int
+    ) {
+        store(x.0, p)
+        store(x.1, p + 4 * ld)
+        store(x.2, p + 8 * ld)
+        store(x.3, p + 12 * ld)
     }
 
     /// F(2x2) Bᵀ on one line of four inputs.
     @inline(__always)
     static func inputLine<S: TensorScalar>(_ d0: Lanes<S>, _ d1: Lanes<S>, _ d2: Lanes<S>, _ d3: Lanes<S>)
-        -> (Lanes<S>, Lanes<S>, Lanes<S>, Lanes<S>) {
+        -> (Lanes<S>, Lanes<S>, Lanes<S>, Lanes<S>)
+    {
         (d0 - d2, d1 + d2, d2 - d1, d1 - d3)
     }
 
     /// F(2x2) Aᵀ on one line of four products.
     @inline(__always)
-    static func outputLine<S: TensorScalar>(_ m0: Lanes<S>, _ m1: Lanes<S>, _ m2: Lanes<S>, _ m3: Lanes<S>) -> (Lanes<S>, Lanes<S>) {
+    static func outputLine<S: TensorScalar>(_ m0: Lanes<S>, _ m1: Lanes<S>, _ m2: Lanes<S>, _ m3: Lanes<S>) -> (
+        Lanes<S>, Lanes<S>
+    ) {
         (m0 + m1 + m2, m1 - m2 - m3)
     }
 
     /// F(2x2) A (Aᵀ's adjoint) on one line of two output gradients.
     @inline(__always)
-    static func outputAdjointLine<S: TensorScalar>(_ e0: Lanes<S>, _ e1: Lanes<S>) -> (Lanes<S>, Lanes<S>, Lanes<S>, Lanes<S>) {
+    static func outputAdjointLine<S: TensorScalar>(_ e0: Lanes<S>, _ e1: Lanes<S>) -> (
+        Lanes<S>, Lanes<S>, Lanes<S>, Lanes<S>
+    ) {
         (e0, e0 + e1, e0 - e1, -e1)
     }
 
     /// F(4x4) Bᵀ on the six values d[k * stride], into out[k * outStride].
     @inline(__always)
-    static func inputLine6<S: TensorScalar>(_ d: UnsafePointer<S>, _ stride: Int, _ out: UnsafeMutablePointer<S>, _ outStride: Int) {
-        let (d0, d1, d2, d3, d4, d5) = (load(d), load(d + stride), load(d + 2 * stride), load(d + 3 * stride),
-                                        load(d + 4 * stride), load(d + 5 * stride))
-        let four = Lanes<S>(repeating: 4), five = Lanes<S>(repeating: 5), two = Lanes<S>(repeating: 2)
+    static func inputLine6<S: TensorScalar>(
+        _ d: UnsafePointer<S>, _ stride: Int, _ out: UnsafeMutablePointer<S>, _ outStride: Int
+    ) {
+        let (d0, d1, d2, d3, d4, d5) = (
+            load(d), load(d + stride), load(d + 2 * stride), load(d + 3 * stride),
+            load(d + 4 * stride), load(d + 5 * stride)
+        )
+        let four = Lanes<S>(repeating: 4)
+        let five = Lanes<S>(repeating: 5)
+        let two = Lanes<S>(repeating: 2)
         store(four * d0 - five * d2 + d4, out)
         store((d3 + d4) - four * (d1 + d2), out + outStride)
         store((d4 - d3) + four * (d1 - d2), out + 2 * outStride)
@@ -57,9 +74,13 @@ extension Winograd {
 
     /// F(4x4) Aᵀ on the six products m[k * stride], into the four out[k * outStride].
     @inline(__always)
-    static func outputLine6<S: TensorScalar>(_ p: UnsafePointer<S>, _ stride: Int, _ out: UnsafeMutablePointer<S>, _ outStride: Int) {
-        let (m0, m1, m2, m3, m4, m5) = (load(p), load(p + stride), load(p + 2 * stride), load(p + 3 * stride),
-                                        load(p + 4 * stride), load(p + 5 * stride))
+    static func outputLine6<S: TensorScalar>(
+        _ p: UnsafePointer<S>, _ stride: Int, _ out: UnsafeMutablePointer<S>, _ outStride: Int
+    ) {
+        let (m0, m1, m2, m3, m4, m5) = (
+            load(p), load(p + stride), load(p + 2 * stride), load(p + 3 * stride),
+            load(p + 4 * stride), load(p + 5 * stride)
+        )
         let (a, b, c, d) = (m1 + m2, m1 - m2, m3 + m4, m3 - m4)
         store(m0 + a + c, out)
         store(b + Lanes<S>(repeating: 2) * d, out + outStride)
@@ -69,10 +90,14 @@ extension Winograd {
 
     /// F(4x4) A on the four output gradients e[k * stride], into the six out[k * outStride].
     @inline(__always)
-    static func outputAdjointLine4<S: TensorScalar>(_ e: UnsafePointer<S>, _ stride: Int, _ out: UnsafeMutablePointer<S>, _ outStride: Int) {
+    static func outputAdjointLine4<S: TensorScalar>(
+        _ e: UnsafePointer<S>, _ stride: Int, _ out: UnsafeMutablePointer<S>, _ outStride: Int
+    ) {
         let (e0, e1, e2, e3) = (load(e), load(e + stride), load(e + 2 * stride), load(e + 3 * stride))
         let (even, odd) = (e0 + e2, e1 + e3)
-        let (even4, odd8) = (e0 + Lanes<S>(repeating: 4) * e2, Lanes<S>(repeating: 2) * e1 + Lanes<S>(repeating: 8) * e3)
+        let (even4, odd8) = (
+            e0 + Lanes<S>(repeating: 4) * e2, Lanes<S>(repeating: 2) * e1 + Lanes<S>(repeating: 8) * e3
+        )
         store(e0, out)
         store(even + odd, out + outStride)
         store(even - odd, out + 2 * outStride)
@@ -99,5 +124,87 @@ extension Winograd {
         let w1: S = -a + b + e - f
         let w2: S = -a - b + u3 / 6 + u4 / 6 + u5
         return (w0, w1, w2)
+    }
+
+    // MARK: Weights: U = G w Gᵀ for every (o, c), stored [ξ][O][C] (U_ξ is an O x C matrix), and
+    // the adjoint dw = Gᵀ dU G.
+
+    static func transformWeights<S: TensorScalar>(
+        _ w: UnsafePointer<S>, o: Int, c: Int, _ tile: Tile,
+        into u: UnsafeMutablePointer<S>
+    ) {
+        let oc = o * c
+        withUnsafeTemporaryAllocation(of: S.self, capacity: 18) { t in  // G w: alpha rows x 3 columns
+            for k in 0..<oc {
+                let p = w + k * 9
+                switch tile {
+                case .two:
+                    for j in 0..<3 {
+                        let (a, b, d) = (p[j], p[3 + j], p[6 + j])
+                        t[j] = a
+                        t[3 + j] = (a + b + d) / 2
+                        t[6 + j] = (a - b + d) / 2
+                        t[9 + j] = d
+                    }
+                    for i in 0..<4 {
+                        let (a, b, d) = (t[i * 3], t[i * 3 + 1], t[i * 3 + 2])
+                        u[(i * 4) * oc + k] = a
+                        u[(i * 4 + 1) * oc + k] = (a + b + d) / 2
+                        u[(i * 4 + 2) * oc + k] = (a - b + d) / 2
+                        u[(i * 4 + 3) * oc + k] = d
+                    }
+                case .four:
+                    for j in 0..<3 {
+                        let r = weightLine6(p[j], p[3 + j], p[6 + j])
+                        (t[j], t[3 + j], t[6 + j], t[9 + j], t[12 + j], t[15 + j]) = r
+                    }
+                    for i in 0..<6 {
+                        let r = weightLine6(t[i * 3], t[i * 3 + 1], t[i * 3 + 2])
+                        let q = u + i * 6 * oc + k
+                        (q[0], q[oc], q[2 * oc], q[3 * oc], q[4 * oc], q[5 * oc]) = r
+                    }
+                }
+            }
+        }
+    }
+
+    static func transformWeightsAdjoint<S: TensorScalar>(
+        _ du: UnsafePointer<S>, o: Int, c: Int, _ tile: Tile,
+        into dw: UnsafeMutablePointer<S>
+    ) {
+        let oc = o * c
+        withUnsafeTemporaryAllocation(of: S.self, capacity: 18) { t in  // dU G: alpha rows x 3 columns
+            for k in 0..<oc {
+                let p = dw + k * 9
+                switch tile {
+                case .two:
+                    for i in 0..<4 {
+                        let (a, b, d, e) = (
+                            du[(i * 4) * oc + k], du[(i * 4 + 1) * oc + k], du[(i * 4 + 2) * oc + k],
+                            du[(i * 4 + 3) * oc + k]
+                        )
+                        t[i * 3] = a + (b + d) / 2
+                        t[i * 3 + 1] = (b - d) / 2
+                        t[i * 3 + 2] = (b + d) / 2 + e
+                    }
+                    for j in 0..<3 {
+                        let (a, b, d, e) = (t[j], t[3 + j], t[6 + j], t[9 + j])
+                        p[j] = a + (b + d) / 2
+                        p[3 + j] = (b - d) / 2
+                        p[6 + j] = (b + d) / 2 + e
+                    }
+                case .four:
+                    for i in 0..<6 {
+                        let q = du + i * 6 * oc + k
+                        (t[i * 3], t[i * 3 + 1], t[i * 3 + 2]) = weightAdjointLine6(
+                            q[0], q[oc], q[2 * oc], q[3 * oc], q[4 * oc], q[5 * oc])
+                    }
+                    for j in 0..<3 {
+                        (p[j], p[3 + j], p[6 + j]) = weightAdjointLine6(
+                            t[j], t[3 + j], t[6 + j], t[9 + j], t[12 + j], t[15 + j])
+                    }
+                }
+            }
+        }
     }
 }

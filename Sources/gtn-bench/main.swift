@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
+import GTN
 import GTNAutodiff
 import GTNTensor
-import GTN
 
 /// Peak resident memory of this process so far (getrusage's ru_maxrss, in KiB on Linux), in bytes.
 /// (Parsing VmHWM from /proc/self/status broke at 10 GB and above: the value then fills its
@@ -20,8 +20,12 @@ struct Meta: ParsableCommand {
     @Option(help: "Inner steps T.") var steps = 32
     @Option(help: "Inner batch size B (also the meta batch).") var batch = 128
     @Option(help: "Inner steps per checkpointed block (0: no checkpointing).") var checkpointBlock = 4
-    @Option(help: "Meta-iterations to time (the first is a warm-up; the median of the rest is printed).") var iterations = 3
-    @Option(name: .customLong("replay-cache-mb"), help: "Megabytes of products kept for checkpoint replays (default: the trainer's).") var replayCacheMegabytes: Int?
+    @Option(help: "Meta-iterations to time (the first is a warm-up; the median of the rest is printed).")
+    var iterations = 3
+    @Option(
+        name: .customLong("replay-cache-mb"),
+        help: "Megabytes of products kept for checkpoint replays (default: the trainer's).") var replayCacheMegabytes:
+        Int?
 
     func run() throws {
         var config = GTNConfig()
@@ -32,7 +36,9 @@ struct Meta: ParsableCommand {
         if let v = replayCacheMegabytes { config.replayCacheMegabytes = v }
         var trainer = MetaTrainer(config: config)
         // Shapes are what matter for timing; real data would change nothing here.
-        let source: RealBatchSource = { n, rng in (Tensor.randomNormal([n, 1, 28, 28], using: &rng), (0..<n).map { $0 % 10 }) }
+        let source: RealBatchSource = { n, rng in
+            (Tensor.randomNormal([n, 1, 28, 28], using: &rng), (0..<n).map { $0 % 10 })
+        }
         var times: [Double] = []
         for i in 0..<iterations {
             let m = trainer.step(realBatch: source)
@@ -41,8 +47,12 @@ struct Meta: ParsableCommand {
         }
         let median = times.sorted()[times.count / 2]
         if OpProfiler.isEnabled { print(OpProfiler.report(limit: 80)) }
-        print(String(format: "T=%d B=%d checkpoint block %d, replay cache %d MB: median %.2f s per meta-iteration, peak memory %.2f GB",
-                     steps, batch, checkpointBlock, config.replayCacheMegabytes, median, Double(peakMemoryBytes()) / 1e9))
+        print(
+            String(
+                format:
+                    "T=%d B=%d checkpoint block %d, replay cache %d MB: median %.2f s per meta-iteration, peak memory "
+                    + "%.2f GB",
+                steps, batch, checkpointBlock, config.replayCacheMegabytes, median, Double(peakMemoryBytes()) / 1e9))
     }
 }
 
@@ -67,7 +77,9 @@ func medianSeconds(_ repeats: Int, _ body: () -> Void) -> Double {
 }
 
 func row_(_ name: String, _ seconds: Double, _ gbps: Double) {
-    print(name.padding(toLength: 50, withPad: " ", startingAt: 0) + String(format: "%9.2f ms  %6.1f GB/s", seconds * 1e3, gbps))
+    print(
+        name.padding(toLength: 50, withPad: " ", startingAt: 0)
+            + String(format: "%9.2f ms  %6.1f GB/s", seconds * 1e3, gbps))
 }
 
 func row(_ name: String, _ seconds: Double, flops: Double? = nil, reference: Double? = nil) {
@@ -101,17 +113,18 @@ struct Engine: ParsableCommand {
         var sgemmRate: Double? = nil
         // 1. The ceiling: OpenBLAS's own threaded sgemm, then ours (single-threaded BLAS per worker).
         if parts.contains("gemm") {
-        let n = 2048
-        let a = Tensor<Float>.randomNormal([n, n], using: &rng), b = Tensor<Float>.randomNormal([n, n], using: &rng)
-        let gemmFlops = 2 * Double(n * n * n)
-        setBLASThreads(workerCount)
-        let native = medianSeconds(repeats) { _ = Tensor.matmul(a, b) }
-        setBLASThreads(1)
-        // Tensor.matmul with BLAS threads = 1 splits the product over the workers itself.
-        let ours = medianSeconds(repeats) { _ = Tensor.matmul(a, b) }
-        sgemmRate = gemmFlops / native / 1e9
-        row("OpenBLAS sgemm 2048^3 (\(workerCount) BLAS threads)", native, flops: gemmFlops)
-        row("Tensor.matmul 2048^3 (split over workers)", ours, flops: gemmFlops, reference: sgemmRate)
+            let n = 2048
+            let a = Tensor<Float>.randomNormal([n, n], using: &rng)
+            let b = Tensor<Float>.randomNormal([n, n], using: &rng)
+            let gemmFlops = 2 * Double(n * n * n)
+            setBLASThreads(workerCount)
+            let native = medianSeconds(repeats) { _ = Tensor.matmul(a, b) }
+            setBLASThreads(1)
+            // Tensor.matmul with BLAS threads = 1 splits the product over the workers itself.
+            let ours = medianSeconds(repeats) { _ = Tensor.matmul(a, b) }
+            sgemmRate = gemmFlops / native / 1e9
+            row("OpenBLAS sgemm 2048^3 (\(workerCount) BLAS threads)", native, flops: gemmFlops)
+            row("Tensor.matmul 2048^3 (split over workers)", ours, flops: gemmFlops, reference: sgemmRate)
         }
 
         // 2. Convolutions of the MNIST learner: forward and both adjoints.
@@ -124,13 +137,17 @@ struct Engine: ParsableCommand {
         ]
         for (name, xs, ws, padding) in convs where parts.contains("conv") {
             let geo = ConvGeometry(input: xs, weight: ws, stride: 1, padding: padding, groups: 1)
-            let x = Tensor<Float>.randomNormal(xs, using: &rng), w = Tensor<Float>.randomNormal(ws, using: &rng)
+            let x = Tensor<Float>.randomNormal(xs, using: &rng)
+            let w = Tensor<Float>.randomNormal(ws, using: &rng)
             let dy = Tensor<Float>.randomNormal(geo.outputShape, using: &rng)
-            row("\(name) forward", medianSeconds(repeats) { _ = Convolution.forward(x, w, geo) },
+            row(
+                "\(name) forward", medianSeconds(repeats) { _ = Convolution.forward(x, w, geo) },
                 flops: geo.flops, reference: sgemmRate)
-            row("\(name) backward input", medianSeconds(repeats) { _ = Convolution.backwardInput(dy, w, geo) },
+            row(
+                "\(name) backward input", medianSeconds(repeats) { _ = Convolution.backwardInput(dy, w, geo) },
                 flops: geo.flops, reference: sgemmRate)
-            row("\(name) backward weight", medianSeconds(repeats) { _ = Convolution.backwardWeight(x, dy, geo) },
+            row(
+                "\(name) backward weight", medianSeconds(repeats) { _ = Convolution.backwardWeight(x, dy, geo) },
                 flops: geo.flops, reference: sgemmRate)
         }
 
@@ -146,7 +163,8 @@ struct Engine: ParsableCommand {
         for (name, m, k, n, ta, tb) in products where parts.contains("matmul") {
             let a = Tensor<Float>.randomNormal(ta ? [k, m] : [m, k], using: &rng)
             let b = Tensor<Float>.randomNormal(tb ? [n, k] : [k, n], using: &rng)
-            row(name, medianSeconds(repeats) { _ = Tensor.matmul(a, b, transposeA: ta, transposeB: tb) },
+            row(
+                name, medianSeconds(repeats) { _ = Tensor.matmul(a, b, transposeA: ta, transposeB: tb) },
                 flops: 2 * Double(m * n * k), reference: sgemmRate)
         }
 
@@ -154,11 +172,14 @@ struct Engine: ParsableCommand {
         //    (gradient of <v, dLoss/dθ> with respect to the input batch, as a meta-gradient needs).
         if parts.contains("elementwise") {
             for shape in [[6272, 256], [128, 64, 28, 28]] {
-                let a = Tensor<Float>.randomNormal(shape, using: &rng), b = Tensor<Float>.randomNormal(shape, using: &rng)
+                let a = Tensor<Float>.randomNormal(shape, using: &rng)
+                let b = Tensor<Float>.randomNormal(shape, using: &rng)
                 let s = Tensor<Float>.randomNormal([1], using: &rng)
                 let bytes = Double(a.count * 12)
-                for (name, f) in [("a * b", { _ = a * b }), ("a * [1]", { _ = a * s }),
-                                  ("a * 2 (map)", { _ = a * Float(2) })] as [(String, () -> Void)] {
+                for (name, f) in [
+                    ("a * b", { _ = a * b }), ("a * [1]", { _ = a * s }),
+                    ("a * 2 (map)", { _ = a * Float(2) }),
+                ] as [(String, () -> Void)] {
                     let t = medianSeconds(repeats, f)
                     row_(name + " \(shape)", t, bytes / t / 1e9)
                 }
@@ -172,9 +193,11 @@ struct Engine: ParsableCommand {
                 let map = GatherMap.maxPool(x, kernel: 3, stride: 2, padding: 1)
                 let y = x.gathered(map)
                 let bytes = Double(x.count * 4)
-                for (name, f) in [("max-pool indices", { _ = GatherMap.maxPool(x, kernel: 3, stride: 2, padding: 1) }),
-                                  ("gather", { _ = x.gathered(map) }),
-                                  ("scatter-add", { _ = y.scatteredAdd(map) })] as [(String, () -> Void)] {
+                for (name, f) in [
+                    ("max-pool indices", { _ = GatherMap.maxPool(x, kernel: 3, stride: 2, padding: 1) }),
+                    ("gather", { _ = x.gathered(map) }),
+                    ("scatter-add", { _ = y.scatteredAdd(map) }),
+                ] as [(String, () -> Void)] {
                     let t = medianSeconds(repeats, f)
                     row_(name + " \(shape)", t, bytes / t / 1e9)
                 }
@@ -183,7 +206,9 @@ struct Engine: ParsableCommand {
         guard parts.contains("learner") else { return }
         let learner = BaseFCLearner(batch: batch, rng: &rng)
         let x = Tensor<Float>.randomNormal([batch, 1, 28, 28], using: &rng)
-        var fwd = 0.0, bwd = 0.0, dbl = 0.0
+        var fwd = 0.0
+        var bwd = 0.0
+        var dbl = 0.0
         var times: [(Double, Double, Double)] = []
         for _ in 0...repeats {
             let t0 = DispatchTime.now().uptimeNanoseconds
@@ -217,7 +242,10 @@ struct BaseFCLearner {
     let labels: Variable<Float>
 
     init(batch: Int, rng: inout RandomSource) {
-        let shapes = [[64, 1, 3, 3], [1, 64, 1, 1], [128, 64, 3, 3], [1, 128, 1, 1], [128 * 7 * 7, 256], [1, 256], [256, 10], [1, 10]]
+        let shapes = [
+            [64, 1, 3, 3], [1, 64, 1, 1], [128, 64, 3, 3], [1, 128, 1, 1], [128 * 7 * 7, 256], [1, 256], [256, 10],
+            [1, 10],
+        ]
         params = shapes.map { s in
             let fanIn = s.count == 4 ? s[1] * s[2] * s[3] : s[0]
             let std = s[0] == 1 ? 0 : Float((2.0 / Double(fanIn)).squareRoot())

@@ -29,7 +29,9 @@ enum Interrupt {
             signal(s) { sig in
                 _ = Interrupt.signalNumber.compareExchange(expected: 0, desired: sig, ordering: .relaxed)
                 if Interrupt.requested.add(1, ordering: .relaxed).newValue >= 2 { _exit(128 + sig) }
-                let msg = "\ngtn: stopping at the end of this meta-iteration, or of the evaluation under way (signal again to quit now)\n"
+                let msg =
+                    "\ngtn: stopping at the end of this meta-iteration, or of the evaluation under way (signal again "
+                    + "to quit now)\n"
                 _ = msg.withCString { write(2, $0, strlen($0)) }
             }
         }
@@ -50,16 +52,24 @@ func loadData(_ directory: String) throws -> DataSplits {
 /// that has changed on disk since is refused (a result on other data would look like the run's).
 func loadData(forRun directory: String, explicit: String?) throws -> DataSplits {
     let recorded: DataRecord?
-    do { recorded = try DataRecord.load(runDirectory: directory) } catch let e as ConfigError { throw CommandError(e.message) }
+    do { recorded = try DataRecord.load(runDirectory: directory) } catch let e as ConfigError {
+        throw CommandError(e.message)
+    }
     let path = explicit ?? recorded?.path ?? DataSource.defaultDirectory
     let splits = try loadData(path)
     guard let recorded else { return splits }
     let now = DataRecord(path: path, splits: splits)
     if now.fingerprint != recorded.fingerprint {
         guard explicit != nil else {
-            throw CommandError("the data this run was trained on has changed: \(directory)/\(DataRecord.fileName) records \(recorded.summary), fingerprint \(recorded.fingerprint); the directory now holds \(now.summary), fingerprint \(now.fingerprint). Pass --data to use other data on purpose")
+            throw CommandError(
+                "the data this run was trained on has changed: \(directory)/\(DataRecord.fileName) "
+                    + "records \(recorded.summary), fingerprint \(recorded.fingerprint); the directory now "
+                    + "holds \(now.summary), fingerprint \(now.fingerprint). Pass --data to use other data on purpose"
+            )
         }
-        let msg = "gtn: warning: --data \(now.summary) is not the data set this run was trained on (\(recorded.summary)); the figures are for the data given\n"
+        let msg =
+            "gtn: warning: --data \(now.summary) is not the data set this run was trained on (\(recorded.summary)); "
+            + "the figures are for the data given\n"
         FileHandle.standardError.write(Data(msg.utf8))
     }
     return splits

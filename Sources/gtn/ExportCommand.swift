@@ -19,14 +19,14 @@ struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a teacher's synthetic training set (T batches of B images and labels) for other tools.",
         discussion: """
-        The data is that of one episode (--seed): the T batches, in step order, a fresh learner is taught
-        with. idx: MNIST's format (grey images only), train-images-idx3-ubyte, train-labels-idx1-ubyte and
-        train-steps-idx1-ubyte (the inner step of each image), pixels through the data's normalisation as
-        the real images were (values outside 0...255 are clipped; the share is printed). npz: NumPy's
-        archive with images (float32, normalised, as the learner sees them), targets (one-hot or the
-        generator's soft labels), labels, steps, mean and std, and the learned learning_rates and momenta
-        (the schedule the data was made for). png: one image per file, step-NN/IIIII-label-L.png.
-        """)
+            The data is that of one episode (--seed): the T batches, in step order, a fresh learner is taught
+            with. idx: MNIST's format (grey images only), train-images-idx3-ubyte, train-labels-idx1-ubyte and
+            train-steps-idx1-ubyte (the inner step of each image), pixels through the data's normalisation as
+            the real images were (values outside 0...255 are clipped; the share is printed). npz: NumPy's
+            archive with images (float32, normalised, as the learner sees them), targets (one-hot or the
+            generator's soft labels), labels, steps, mean and std, and the learned learning_rates and momenta
+            (the schedule the data was made for). png: one image per file, step-NN/IIIII-label-L.png.
+            """)
 
     @Argument(help: "A run directory (or its checkpoint.safetensors).")
     var runDirectory: String
@@ -40,11 +40,14 @@ struct Export: ParsableCommand {
         let path = checkpointPath(runDirectory)
         let trainer = try Checkpoint.load(path: path)
         if FileManager.default.fileExists(atPath: output) && format != .npz,
-           let contents = try? FileManager.default.contentsOfDirectory(atPath: output), !contents.isEmpty {
+            let contents = try? FileManager.default.contentsOfDirectory(atPath: output), !contents.isEmpty
+        {
             throw CommandError("--output \(output): not empty; give a new directory")
         }
         let set: SyntheticDataset
-        do { set = try SyntheticDataset(teacher: trainer, seed: seed) } catch let e as ConfigError { throw CommandError(e.message) }
+        do { set = try SyntheticDataset(teacher: trainer, seed: seed) } catch let e as ConfigError {
+            throw CommandError(e.message)
+        }
         let splits = try loadData(forRun: URL(fileURLWithPath: path).deletingLastPathComponent().path, explicit: data)
         if format == .npz { try createDirectory(URL(fileURLWithPath: output).deletingLastPathComponent().path) }
         var clipped: Double?
@@ -56,9 +59,14 @@ struct Export: ParsableCommand {
             }
         } catch let e as ConfigError { throw CommandError("--format \(format.rawValue): \(e.message)") }
         let shape = set.images.shape.dropFirst().map(String.init).joined(separator: "x")
-        print("gtn export: \(set.count) images (\(counted(set.steps, "step")) of \(set.batchSize), \(shape)) -> \(output)")
+        print(
+            "gtn export: \(set.count) images (\(counted(set.steps, "step")) of \(set.batchSize), \(shape)) -> \(output)"
+        )
         if let clipped, clipped > 0 {
-            print(String(format: "gtn export: %.2f%% of the pixel values were outside 0...255 and were clipped", 100 * clipped))
+            print(
+                String(
+                    format: "gtn export: %.2f%% of the pixel values were outside 0...255 and were clipped",
+                    100 * clipped))
         }
     }
 }

@@ -15,32 +15,42 @@ enum NASSearchKind: String, CaseIterable, ExpressibleByArgument {
 struct NAS: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nas",
-        abstract: "GTN-NAS: rank cell architectures with a trained GTN (a few steps on its data) against real training.",
+        abstract:
+            "GTN-NAS: rank cell architectures with a trained GTN (a few steps on its data) against real training.",
         discussion: """
-        Correlation study (default): samples --architectures cell networks, scores each with the GTN proxy (a fresh \
-        learner trained for the teacher's T steps on its data with its learned learning rates and momenta) and with \
-        real training (--real-steps SGD steps on real data), both on the first --validation-examples validation \
-        images; writes OUT_DIR/results.csv, report.html (with a scatter plot) and summary.json, and prints the \
-        Spearman rank correlation (over all and over the proxy's top half), the top-10% overlap and the speed-up.
+            Correlation study (default): samples --architectures cell networks, scores each with the GTN proxy (a fresh \
+            learner trained for the teacher's T steps on its data with its learned learning rates and momenta) and with \
+            real training (--real-steps SGD steps on real data), both on the first --validation-examples validation \
+            images; writes OUT_DIR/results.csv, report.html (with a scatter plot) and summary.json, and prints the \
+            Spearman rank correlation (over all and over the proxy's top half), the top-10% overlap and the speed-up.
 
-        Search (--search random|evolution): proposes --budget architectures scored by the proxy only (regularised \
-        evolution: population --population, sample --sample-size), then trains the proxy's --top-k on real data; \
-        writes OUT_DIR/search.csv and OUT_DIR/top-k.csv.
+            Search (--search random|evolution): proposes --budget architectures scored by the proxy only (regularised \
+            evolution: population --population, sample --sample-size), then trains the proxy's --top-k on real data; \
+            writes OUT_DIR/search.csv and OUT_DIR/top-k.csv.
 
-        The teacher: --gtn, a GTN meta-trained by `gtn train` on one learner (e.g. base_fc); or --train-gtn N, which \
-        first meta-trains a GTN for N meta-iterations on learners drawn at random from this search space (a new \
-        architecture every meta-iteration), in OUT_DIR/gtn.
+            The teacher: --gtn, a GTN meta-trained by `gtn train` on one learner (e.g. base_fc);\
+             or --train-gtn N, which \
+            first meta-trains a GTN for N meta-iterations on learners drawn at random from this search space (a new \
+            architecture every meta-iteration), in OUT_DIR/gtn.
 
-        Results are cached by genome in OUT_DIR/proxy-cache.jsonl and real-cache.jsonl: rerun an interrupted \
-        command to resume it. --measure only times the learners and one evaluation of each kind, and estimates \
-        the study's duration (to choose --real-steps).
-        """)
+            Results are cached by genome in OUT_DIR/proxy-cache.jsonl and real-cache.jsonl: rerun an interrupted \
+            command to resume it. --measure only times the learners and one evaluation of each kind, and estimates \
+            the study's duration (to choose --real-steps).
+            """)
 
     @Option(help: "The trained GTN: a checkpoint.safetensors file or a run directory holding one.")
     var gtn: String?
-    @Option(help: ArgumentHelp("Instead of --gtn: meta-train a GTN for N meta-iterations on learners drawn at random from the search space (one architecture per meta-iteration; the main job's other defaults), in OUT_DIR/gtn, then use it. Resumes OUT_DIR/gtn if it is there.", valueName: "N"))
+    @Option(
+        help: ArgumentHelp(
+            "Instead of --gtn: meta-train a GTN for N meta-iterations on learners drawn at random from the search "
+                + "space (one architecture per meta-iteration; the main job's other defaults), in OUT_DIR/gtn, then "
+                + "use it. Resumes OUT_DIR/gtn if it is there.",
+            valueName: "N"))
     var trainGtn: Int?
-    @Option(help: "With --train-gtn: the initial inner learning rate (meta-learned per step; the main job's default is 0.02).")
+    @Option(
+        help:
+            "With --train-gtn: the initial inner learning rate (meta-learned per step; the main job's default is 0.02)."
+    )
     var trainInnerLr: Double?
     @Option(help: "Data directory (default: the one the --gtn run was trained on; else as for train).")
     var data: String?
@@ -91,22 +101,29 @@ struct NAS: ParsableCommand {
     var measure = false
 
     func validate() throws {
-        for (name, v, least) in [("--architectures", architectures, 2), ("--budget", budget, 1), ("--top-k", topK, 0),
-                                 ("--population", population, 1), ("--sample-size", sampleSize, 1), ("--real-steps", realSteps, 1),
-                                 ("--real-batch-size", realBatchSize, 1), ("--proxy-learners", proxyLearners, 1),
-                                 ("--validation-examples", validationExamples, 1), ("--nodes", nodes, 1),
-                                 ("--channels", channels, 1), ("--cells-per-stage", cellsPerStage, 1), ("--stem-stride", stemStride, 1)] where v < least {
+        for (name, v, least) in [
+            ("--architectures", architectures, 2), ("--budget", budget, 1), ("--top-k", topK, 0),
+            ("--population", population, 1), ("--sample-size", sampleSize, 1), ("--real-steps", realSteps, 1),
+            ("--real-batch-size", realBatchSize, 1), ("--proxy-learners", proxyLearners, 1),
+            ("--validation-examples", validationExamples, 1), ("--nodes", nodes, 1),
+            ("--channels", channels, 1), ("--cells-per-stage", cellsPerStage, 1), ("--stem-stride", stemStride, 1),
+        ] where v < least {
             throw ValidationError("\(name) must be at least \(least), got \(v)")
         }
         if let p = proxySteps, p < 1 { throw ValidationError("--proxy-steps must be at least 1, got \(p)") }
         if !(realLr > 0) { throw ValidationError("--real-lr must be positive, got \(realLr)") }
-        if !(realMomentum >= 0 && realMomentum < 1) { throw ValidationError("--real-momentum must be in [0, 1), got \(realMomentum)") }
+        if !(realMomentum >= 0 && realMomentum < 1) {
+            throw ValidationError("--real-momentum must be in [0, 1), got \(realMomentum)")
+        }
         if output == nil && !measure { throw ValidationError("give an output directory with -o/--output") }
         switch (gtn, trainGtn) {
-        case (nil, nil): throw ValidationError("give the teacher: --gtn CHECKPOINT, or --train-gtn N to meta-train one on the search space")
+        case (nil, nil):
+            throw ValidationError(
+                "give the teacher: --gtn CHECKPOINT, or --train-gtn N to meta-train one on the search space")
         case (.some, .some): throw ValidationError("--gtn and --train-gtn are alternatives; give one")
         case (nil, .some(let n)) where n < 1: throw ValidationError("--train-gtn must be at least 1, got \(n)")
-        case (nil, .some) where output == nil: throw ValidationError("--train-gtn needs an output directory (-o) for the GTN's run")
+        case (nil, .some) where output == nil:
+            throw ValidationError("--train-gtn needs an output directory (-o) for the GTN's run")
         case (.some, _) where trainInnerLr != nil: throw ValidationError("--train-inner-lr applies to --train-gtn only")
         default: break
         }
@@ -116,7 +133,9 @@ struct NAS: ParsableCommand {
     /// the checkpoint's path.
     func trainTeacher(space: CellSearchSpace, splits: DataSplits, iterations: Int, directory: String) throws -> String {
         var options = RunOptions(directory: directory)
-        (options.evaluateEvery, options.samplesEvery, options.checkpointEvery) = (max(1, iterations / 4), max(1, iterations / 4), 5)
+        (options.evaluateEvery, options.samplesEvery, options.checkpointEvery) = (
+            max(1, iterations / 4), max(1, iterations / 4), 5
+        )
         options.overwrite = true  // OUT/gtn is this command's own run directory
         options.dataDirectory = data ?? DataSource.defaultDirectory
         var session: TrainingSession
@@ -131,10 +150,14 @@ struct NAS: ParsableCommand {
         }
         session.trainer.learnerSampler = { rng in space.cellNetwork(for: space.sample(&rng)) }
         let c = session.trainer.config
-        print("gtn nas: meta-training a GTN on random architectures of the space: T=\(c.innerSteps), B=\(c.batchSize), \(counted(c.metaIterations, "meta-iteration")) -> \(directory)")
-        let terminal = TerminalRun(command: "gtn nas", learnerName: "a random architecture taught",
-                                   continueHint: "Run the same command again to continue.",
-                                   completeHint: "Run the same command again to go on to the search.", showEvaluationSeconds: false)
+        print(
+            "gtn nas: meta-training a GTN on random architectures of the space: T=\(c.innerSteps), B=\(c.batchSize),"
+                + " \(counted(c.metaIterations, "meta-iteration")) -> \(directory)"
+        )
+        let terminal = TerminalRun(
+            command: "gtn nas", learnerName: "a random architecture taught",
+            continueHint: "Run the same command again to continue.",
+            completeHint: "Run the same command again to go on to the search.", showEvaluationSeconds: false)
         try terminal.run(&session)
         // The study that follows is resumable from its caches: a signal ends it at once again.
         signal(SIGINT, SIG_DFL)
@@ -149,16 +172,21 @@ struct NAS: ParsableCommand {
         if trainGtn == nil, let gtn {
             var isDir: ObjCBool = false
             let exists = FileManager.default.fileExists(atPath: gtn, isDirectory: &isDir)
-            let runDirectory = exists && isDir.boolValue ? gtn : URL(fileURLWithPath: gtn).deletingLastPathComponent().path
+            let runDirectory =
+                exists && isDir.boolValue ? gtn : URL(fileURLWithPath: gtn).deletingLastPathComponent().path
             splits = try loadData(forRun: runDirectory, explicit: data)
         } else {
             splits = try loadData(data ?? DataSource.defaultDirectory)
         }
-        let image = ImageShape(channels: splits.imageShape[0], height: splits.imageShape[1], width: splits.imageShape[2])
-        let space = CellSearchSpace(nodes: nodes, image: image, classes: splits.classes, channels: channels, cellsPerStage: cellsPerStage,
-                                    stemStride: stemStride, head: head)
+        let image = ImageShape(
+            channels: splits.imageShape[0], height: splits.imageShape[1], width: splits.imageShape[2])
+        let space = CellSearchSpace(
+            nodes: nodes, image: image, classes: splits.classes, channels: channels, cellsPerStage: cellsPerStage,
+            stemStride: stemStride, head: head)
         let out = output.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
-        if let out, !measure { do { try createDirectory(out) } catch { throw CommandError("--output \(out): \(error)") } }
+        if let out, !measure {
+            do { try createDirectory(out) } catch { throw CommandError("--output \(out): \(error)") }
+        }
         // The teacher.
         var path: String
         if let n = trainGtn, let out {
@@ -179,33 +207,76 @@ struct NAS: ParsableCommand {
         do { trainer = try Checkpoint.load(path: path) } catch { throw CommandError("--gtn \(path): \(error)") }
         let c = trainer.config
         guard image == c.learner.image && splits.classes == c.learner.classes else {
-            throw CommandError("--data \(data ?? DataSource.defaultDirectory): images \(image.dims) with \(splits.classes) classes, but the GTN in \(path) was trained for \(c.learner.image.dims) with \(c.learner.classes) classes")
+            throw CommandError(
+                "--data \(data ?? DataSource.defaultDirectory): images \(image.dims) with \(splits.classes) classes, "
+                    + "but the GTN in \(path) was trained for \(c.learner.image.dims) with \(c.learner.classes) classes"
+            )
         }
         let validation = validationSubset(splits.validation, count: validationExamples)
         let checkpointID = "\(URL(fileURLWithPath: path).standardizedFileURL.path)@\(trainer.state.iteration)"
         let proxySettings = GTNProxyEvaluator.Settings(steps: proxySteps, learners: proxyLearners, seed: seed)
-        let realSettings = RealDataEvaluator.Settings(steps: realSteps, batchSize: realBatchSize, learningRate: realLr,
-                                                      momentum: realMomentum, seed: seed)
+        let realSettings = RealDataEvaluator.Settings(
+            steps: realSteps, batchSize: realBatchSize, learningRate: realLr,
+            momentum: realMomentum, seed: seed)
         let cacheDirectory = measure ? nil : out
-        let proxy = try GTNProxyEvaluator(trainer: trainer, checkpointID: checkpointID, validation: validation, train: splits.train,
-                                          settings: proxySettings, context: space.signature, cachePath: cacheDirectory.map { $0 + "/proxy-cache.jsonl" })
-        let real = try RealDataEvaluator(train: splits.train, validation: validation, settings: realSettings, context: space.signature,
-                                         cachePath: cacheDirectory.map { $0 + "/real-cache.jsonl" })
+        let proxy = try GTNProxyEvaluator(
+            trainer: trainer, checkpointID: checkpointID, validation: validation, train: splits.train,
+            settings: proxySettings, context: space.signature,
+            cachePath: cacheDirectory.map { $0 + "/proxy-cache.jsonl" })
+        let real = try RealDataEvaluator(
+            train: splits.train, validation: validation, settings: realSettings, context: space.signature,
+            cachePath: cacheDirectory.map { $0 + "/real-cache.jsonl" })
         let proxyStepCount = proxySteps ?? c.innerSteps
-        print("gtn nas: GTN \(path) (\(c.teacher.rawValue) teacher, meta-iteration \(trainer.state.iteration), T=\(c.innerSteps), B=\(c.batchSize)), \(splits.name)")
-        print("gtn nas: space: cells of \(nodes) nodes, ops \(space.ops.map(\.rawValue).joined(separator: " ")), \(channels) channels, stem stride \(stemStride), \(space.stages) stages of \(cellsPerStage) cell(s), \(head.rawValue) head (\(String(format: "%.2g", space.size)) genomes)")
-        print("gtn nas: proxy: \(counted(proxyStepCount, "step")) on GTN data, learned lr/momentum, \(counted(proxyLearners, "learner")); real: \(counted(realSteps, "SGD step")) of \(realBatchSize), lr \(realLr) (cosine), momentum \(realMomentum); both scored on \(validation.count) validation images")
+        print(
+            "gtn nas: GTN \(path) (\(c.teacher.rawValue) teacher, meta-iteration \(trainer.state.iteration), "
+                + "T=\(c.innerSteps), B=\(c.batchSize)), \(splits.name)"
+        )
+        print(
+            "gtn nas: space: cells of \(nodes) nodes, ops \(space.ops.map(\.rawValue).joined(separator: " ")),"
+                + " \(channels) channels, stem stride \(stemStride), \(space.stages) stages of \(cellsPerStage) "
+                + "cell(s), \(head.rawValue) head (\(String(format: "%.2g", space.size)) genomes)"
+        )
+        print(
+            "gtn nas: proxy: \(counted(proxyStepCount, "step")) on GTN data, learned lr/momentum,"
+                + " \(counted(proxyLearners, "learner")); real: \(counted(realSteps, "SGD step")) of \(realBatchSize),"
+                + " lr \(realLr) (cosine), momentum \(realMomentum); both scored on \(validation.count) validation "
+                + "images"
+        )
         if measure { return try measureTimings(space: space, proxy: proxy, real: real, batch: c.batchSize) }
         guard let out else { return }
         if proxy.cache.count + real.cache.count > 0 {
-            print("gtn nas: resuming: \(proxy.cache.count) proxy and \(real.cache.count) real evaluations cached in \(out)")
+            print(
+                "gtn nas: resuming: \(proxy.cache.count) proxy and \(real.cache.count) real evaluations cached "
+                    + "in \(out)"
+            )
         }
         var settings: [(String, String)] = [
-            ("GTN", "\(path) (meta-iteration \(trainer.state.iteration), T=\(c.innerSteps), B=\(c.batchSize), \(c.innerOptimizer.rawValue))"),
-            ("data", "\(splits.name): real training on \(splits.train.count) train images; scores on the first \(validation.count) validation images"),
-            ("search space", "cells of \(nodes) nodes, ops \(space.ops.map(\.rawValue).joined(separator: ", ")); stem \(channels) channels, stride \(stemStride); \(space.stages) stages of \(cellsPerStage) cell(s); \(head.rawValue) head"),
-            ("GTN proxy", "\(counted(proxyStepCount, "step")) on the GTN's batches with its learned learning rates and momenta; \(counted(proxyLearners, "learner"))"),
-            ("real training", "\(counted(realSteps, "SGD step")) of \(realBatchSize), lr \(realLr) cosine-annealed, momentum \(realMomentum)"),
+            (
+                "GTN",
+                "\(path) (meta-iteration \(trainer.state.iteration), T=\(c.innerSteps), B=\(c.batchSize),"
+                    + " \(c.innerOptimizer.rawValue))"
+            ),
+            (
+                "data",
+                "\(splits.name): real training on \(splits.train.count) train images; scores on the "
+                    + "first \(validation.count) validation images"
+            ),
+            (
+                "search space",
+                "cells of \(nodes) nodes, ops \(space.ops.map(\.rawValue).joined(separator: ", ")); stem \(channels) "
+                    + "channels, stride \(stemStride); \(space.stages) stages of \(cellsPerStage) cell(s);"
+                    + " \(head.rawValue) head"
+            ),
+            (
+                "GTN proxy",
+                "\(counted(proxyStepCount, "step")) on the GTN's batches with its learned learning rates and momenta;"
+                    + " \(counted(proxyLearners, "learner"))"
+            ),
+            (
+                "real training",
+                "\(counted(realSteps, "SGD step")) of \(realBatchSize), lr \(realLr) cosine-annealed, "
+                    + "momentum \(realMomentum)"
+            ),
             ("seed", "\(seed)"),
         ]
         if let search {
@@ -218,8 +289,10 @@ struct NAS: ParsableCommand {
 
     // MARK: Correlation study
 
-    func runStudy(space: CellSearchSpace, proxy: CachedEvaluator, real: CachedEvaluator, out: String,
-                  settings: [(String, String)]) throws {
+    func runStudy(
+        space: CellSearchSpace, proxy: CachedEvaluator, real: CachedEvaluator, out: String,
+        settings: [(String, String)]
+    ) throws {
         var rng = RandomSource(seed: seed)
         let genomes = space.sampleDistinct(architectures, &rng)
         var progress = NASProgress(total: genomes.count)
@@ -231,8 +304,11 @@ struct NAS: ParsableCommand {
             let p = try proxy.evaluate(genome: key, architecture: net)
             let r = try real.evaluate(genome: key, architecture: net)
             rows.append(StudyRow(genome: key, proxy: p, real: r, parameters: net.parameterCount))
-            progress.step(i, cached: cached, String(format: "proxy %5.2f%% (%.1f s)  real %5.2f%% (%.1f s)  %@",
-                                                    100 * p.accuracy, p.seconds, 100 * r.accuracy, r.seconds, key))
+            progress.step(
+                i, cached: cached,
+                String(
+                    format: "proxy %5.2f%% (%.1f s)  real %5.2f%% (%.1f s)  %@",
+                    100 * p.accuracy, p.seconds, 100 * r.accuracy, r.seconds, key))
             // Keep the files current, so a long study can be looked at while it runs.
             if rows.count >= 2 && (rows.count % 10 == 0) { _ = try writeStudy(rows, settings: settings, to: out) }
         }
@@ -243,7 +319,9 @@ struct NAS: ParsableCommand {
 
     // MARK: Search
 
-    func runSearch(_ kind: NASSearchKind, space: CellSearchSpace, proxy: CachedEvaluator, real: CachedEvaluator, out: String) throws {
+    func runSearch(
+        _ kind: NASSearchKind, space: CellSearchSpace, proxy: CachedEvaluator, real: CachedEvaluator, out: String
+    ) throws {
         var rng = RandomSource(seed: seed)
         var progress = NASProgress(total: budget)
         var wasCached = false
@@ -253,22 +331,31 @@ struct NAS: ParsableCommand {
         }
         let report = { (i: Int, c: SearchCandidate<CellGenome>) in
             let seconds = proxy.cache[c.genome.description]?.seconds ?? 0
-            progress.step(i, cached: wasCached, String(format: "proxy %5.2f%% (%.1f s)  %@", 100 * c.fitness, seconds, c.genome.description))
+            progress.step(
+                i, cached: wasCached,
+                String(format: "proxy %5.2f%% (%.1f s)  %@", 100 * c.fitness, seconds, c.genome.description))
         }
         let history: [SearchCandidate<CellGenome>]
         switch kind {
         case .random: history = try Search.random(space, budget: budget, rng: &rng, fitness: fitness, progress: report)
         case .evolution:
-            history = try Search.regularizedEvolution(space, population: population, sample: sampleSize, budget: budget,
-                                                      rng: &rng, fitness: fitness, progress: report)
+            history = try Search.regularizedEvolution(
+                space, population: population, sample: sampleSize, budget: budget,
+                rng: &rng, fitness: fitness, progress: report)
         }
         var csv = "index,genome,proxy_accuracy,proxy_seconds\n"
         for (i, c) in history.enumerated() {
-            csv += String(format: "%d,%@,%.4f,%.3f\n", i, c.genome.description, c.fitness, proxy.cache[c.genome.description]?.seconds ?? 0)
+            csv += String(
+                format: "%d,%@,%.4f,%.3f\n", i, c.genome.description, c.fitness,
+                proxy.cache[c.genome.description]?.seconds ?? 0)
         }
         try writeAtomically(Data(csv.utf8), to: out + "/search.csv")
         let best = Search.best(history, k: topK)
-        print("gtn nas: \(kind.rawValue) search scored \(history.count) architectures (\(Set(history.map(\.genome)).count) distinct) with the proxy; training its top \(best.count) on real data")
+        print(
+            "gtn nas: \(kind.rawValue) search scored \(history.count) architectures "
+                + "(\(Set(history.map(\.genome)).count) distinct) with the proxy; training its top \(best.count) on "
+                + "real data"
+        )
         var topCSV = "rank,genome,proxy_accuracy,real_accuracy,real_seconds\n"
         var realProgress = NASProgress(total: best.count)
         var results: [(SearchCandidate<CellGenome>, Evaluation)] = []
@@ -277,16 +364,22 @@ struct NAS: ParsableCommand {
             let cached = real.cache[key] != nil
             let r = try real.evaluate(genome: key, architecture: space.network(for: c.genome))
             results.append((c, r))
-            realProgress.step(i, cached: cached, String(format: "real %5.2f%% (%.1f s)  %@", 100 * r.accuracy, r.seconds, key))
+            realProgress.step(
+                i, cached: cached, String(format: "real %5.2f%% (%.1f s)  %@", 100 * r.accuracy, r.seconds, key))
             topCSV += String(format: "%d,%@,%.4f,%.4f,%.3f\n", i + 1, key, c.fitness, r.accuracy, r.seconds)
         }
         try writeAtomically(Data(topCSV.utf8), to: out + "/top-k.csv")
         print("rank  proxy %   real %   genome")
         for (i, (c, r)) in results.enumerated() {
-            print(String(format: "%4d  %7.2f  %7.2f   %@", i + 1, 100 * c.fitness, 100 * r.accuracy, c.genome.description))
+            print(
+                String(format: "%4d  %7.2f  %7.2f   %@", i + 1, 100 * c.fitness, 100 * r.accuracy, c.genome.description)
+            )
         }
         if let winner = results.max(by: { $0.1.accuracy < $1.1.accuracy }) {
-            print(String(format: "gtn nas: best on real data: %@ (%.2f%%)", winner.0.genome.description, 100 * winner.1.accuracy))
+            print(
+                String(
+                    format: "gtn nas: best on real data: %@ (%.2f%%)", winner.0.genome.description,
+                    100 * winner.1.accuracy))
         }
         print("gtn nas: history in \(out)/search.csv, top \(best.count) in \(out)/top-k.csv")
     }
@@ -305,22 +398,35 @@ struct NAS: ParsableCommand {
             var times: [Double] = []
             for _ in 0..<4 {
                 let start = Date()
-                _ = trainLearner(net, initialWeights: w, steps: 1, learningRates: [0.01], momenta: [0.5], batch: { _ in (x, y) })
+                _ = trainLearner(
+                    net, initialWeights: w, steps: 1, learningRates: [0.01], momenta: [0.5], batch: { _ in (x, y) })
                 times.append(Date().timeIntervalSince(start))
             }
             stepTimes.append(times.dropFirst().min()!)
-            print(String(format: "forward+backward+update at B=%d: %6.1f ms (best of 3 after a warm-up; %.1f MMAC/example)  %@", batch,
-                         1000 * times.dropFirst().min()!, Double(net.forwardMACs) / 1e6, g.description))
+            print(
+                String(
+                    format:
+                        "forward+backward+update at B=%d: %6.1f ms (best of 3 after a warm-up; %.1f MMAC/example)  %@",
+                    batch,
+                    1000 * times.dropFirst().min()!, Double(net.forwardMACs) / 1e6, g.description))
         }
         if let profile = opProfileReport() { print(profile) }
-        let g = genomes[0], net = space.cellNetwork(for: g)
+        let g = genomes[0]
+        let net = space.cellNetwork(for: g)
         let p = try proxy.evaluate(genome: "measure:" + g.description, architecture: net)
         let r = try real.evaluate(genome: "measure:" + g.description, architecture: net)
-        print(String(format: "one proxy evaluation: %.2f s (accuracy %.2f%%); one real evaluation: %.2f s (accuracy %.2f%%); ratio %.1fx",
-                     p.seconds, 100 * p.accuracy, r.seconds, 100 * r.accuracy, r.seconds / p.seconds))
+        print(
+            String(
+                format:
+                    "one proxy evaluation: %.2f s (accuracy %.2f%%); one real evaluation: %.2f s (accuracy %.2f%%); "
+                    + "ratio %.1fx",
+                p.seconds, 100 * p.accuracy, r.seconds, 100 * r.accuracy, r.seconds / p.seconds))
         // Scale by the mean step time of the sampled architectures over the first one's.
         let each = (p.seconds + r.seconds) * stepTimes.reduce(0, +) / Double(stepTimes.count) / stepTimes[0]
-        print(String(format: "a study of %d architectures: roughly %.0f minutes at the current machine load", architectures, Double(architectures) * each / 60))
+        print(
+            String(
+                format: "a study of %d architectures: roughly %.0f minutes at the current machine load", architectures,
+                Double(architectures) * each / 60))
     }
 }
 
@@ -336,17 +442,22 @@ struct NASProgress {
 
     mutating func step(_ i: Int, cached: Bool, _ message: String) {
         let now = Date()
-        if !cached { computed += 1; computedSeconds += now.timeIntervalSince(last) }
+        if !cached {
+            computed += 1
+            computedSeconds += now.timeIntervalSince(last)
+        }
         last = now
         let remaining = total - i - 1
         let eta = computed > 0 ? computedSeconds / Double(computed) * Double(remaining) : 0
-        let line = String(format: "[%d/%d] %@ | %@ elapsed, ETA %@", i + 1, total, message + (cached ? " (cached)" : ""),
-                          NASProgress.format(now.timeIntervalSince(started)), NASProgress.format(eta))
+        let line = String(
+            format: "[%d/%d] %@ | %@ elapsed, ETA %@", i + 1, total, message + (cached ? " (cached)" : ""),
+            NASProgress.format(now.timeIntervalSince(started)), NASProgress.format(eta))
         FileHandle.standardError.write(Data((line + "\n").utf8))
     }
 
     static func format(_ seconds: Double) -> String {
         let s = Int(seconds.rounded())
-        return s >= 3600 ? String(format: "%dh%02dm", s / 3600, s % 3600 / 60) : String(format: "%dm%02ds", s / 60, s % 60)
+        return s >= 3600
+            ? String(format: "%dh%02dm", s / 3600, s % 3600 / 60) : String(format: "%dm%02ds", s / 60, s % 60)
     }
 }

@@ -24,10 +24,11 @@ struct ProgressBar {
         let eta = perIteration * Double(total - done)
         // A log file gets every field; a terminal gets what fits in its width (less one column,
         // so that the cursor never wraps).
-        lastLine = ProgressLine.compose(done: done, total: total, metaLoss: m.metaLoss, accuracy: m.metaAccuracy,
-                                        learningRate: m.meanInnerLearningRate, momentum: m.meanInnerMomentum,
-                                        secondsPerIteration: perIteration, eta: format(eta),
-                                        width: isTerminal ? Self.terminalColumns() - 1 : Int.max)
+        lastLine = ProgressLine.compose(
+            done: done, total: total, metaLoss: m.metaLoss, accuracy: m.metaAccuracy,
+            learningRate: m.meanInnerLearningRate, momentum: m.meanInnerMomentum,
+            secondsPerIteration: perIteration, eta: format(eta),
+            width: isTerminal ? Self.terminalColumns() - 1 : Int.max)
         if isTerminal {
             FileHandle.standardError.write(Data(("\r" + lastLine + "\u{1B}[K").utf8))
         } else if done % 10 == 0 || done == total || done == startIteration + 1 {
@@ -57,6 +58,7 @@ struct ProgressBar {
 
     func format(_ seconds: Double) -> String {
         let s = Int(seconds.rounded())
-        return s >= 3600 ? String(format: "%dh%02dm", s / 3600, s % 3600 / 60) : String(format: "%dm%02ds", s / 60, s % 60)
+        return s >= 3600
+            ? String(format: "%dh%02dm", s / 3600, s % 3600 / 60) : String(format: "%dm%02ds", s / 60, s % 60)
     }
 }

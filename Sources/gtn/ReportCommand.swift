@@ -6,13 +6,15 @@ struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a self-contained HTML report (charts, samples, configuration) of one or several runs.",
         discussion: """
-        The page needs no network access: charts are inline SVG, sample grids are embedded PNGs.
-        Runs still training can be reported on; rerun the command to refresh the page.
-        """)
+            The page needs no network access: charts are inline SVG, sample grids are embedded PNGs.
+            Runs still training can be reported on; rerun the command to refresh the page.
+            """)
 
     @Argument(help: "Run directories (as written by gtn train).")
     var runs: [String]
-    @Option(name: .shortAndLong, help: "HTML file to write (default for one run: RUN_DIR/report.html; required for several).")
+    @Option(
+        name: .shortAndLong,
+        help: "HTML file to write (default for one run: RUN_DIR/report.html; required for several).")
     var output: String?
 
     func validate() throws {

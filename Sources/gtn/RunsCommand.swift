@@ -6,11 +6,11 @@ struct Runs: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List the runs in a directory: settings, progress and last accuracies.",
         discussion: """
-        A run is a directory holding config.json (written by gtn train), found up to three levels down.
-        Columns: meta-iterations done of planned, the last meta-loss, the last evaluation of gtn train
-        (taught learner vs real-data control, test accuracy, at meta-iteration @N), and the mean of
-        gtn evaluate's learners where it ran.
-        """)
+            A run is a directory holding config.json (written by gtn train), found up to three levels down.
+            Columns: meta-iterations done of planned, the last meta-loss, the last evaluation of gtn train
+            (taught learner vs real-data control, test accuracy, at meta-iteration @N), and the mean of
+            gtn evaluate's learners where it ran.
+            """)
 
     @Argument(help: "A directory of runs (or one run).")
     var directory = "runs"
@@ -26,32 +26,46 @@ struct Runs: ParsableCommand {
             return
         }
         let root = directory.hasSuffix("/") ? directory : directory + "/"
-        var rows = [["run", "data", "teacher", "learner", "T", "B", "done", "meta-loss", "last eval (taught / real)", "gtn evaluate"]]
+        var rows = [
+            [
+                "run", "data", "teacher", "learner", "T", "B", "done", "meta-loss", "last eval (taught / real)",
+                "gtn evaluate",
+            ]
+        ]
         var problems: [String] = []
         for path in found {
             let name = path.hasPrefix(root) ? String(path.dropFirst(root.count)) : path
             do {
                 let s = try RunSummary(directory: path)
-                let eval = s.lastEvaluation.map { e in
-                    "\(percent(e.taught)) / \(percent(e.real)) @\(e.iteration)"
-                } ?? "-"
-                let evaluate = s.evaluate.map { e in
-                    "\(percent(e.mean)) (\(counted(e.learners, "learner")))" + (e.real.map { " vs \(percent($0))" } ?? "")
-                } ?? "-"
-                rows.append([name.isEmpty ? "." : name, s.data ?? "?", s.teacher, s.learner, s.innerSteps.map(String.init) ?? "?",
-                             s.batchSize.map(String.init) ?? "?", "\(s.iterationsDone)/\(s.metaIterations.map(String.init) ?? "?")",
-                             s.lastMetaLoss.map { String(format: "%.4f", $0) } ?? "-", eval, evaluate])
+                let eval =
+                    s.lastEvaluation.map { e in
+                        "\(percent(e.taught)) / \(percent(e.real)) @\(e.iteration)"
+                    } ?? "-"
+                let evaluate =
+                    s.evaluate.map { e in
+                        "\(percent(e.mean)) (\(counted(e.learners, "learner")))"
+                            + (e.real.map { " vs \(percent($0))" } ?? "")
+                    } ?? "-"
+                rows.append([
+                    name.isEmpty ? "." : name, s.data ?? "?", s.teacher, s.learner,
+                    s.innerSteps.map(String.init) ?? "?",
+                    s.batchSize.map(String.init) ?? "?",
+                    "\(s.iterationsDone)/\(s.metaIterations.map(String.init) ?? "?")",
+                    s.lastMetaLoss.map { String(format: "%.4f", $0) } ?? "-", eval, evaluate,
+                ])
             } catch {
                 problems.append("\(name): \(error)")
             }
         }
         let widths = rows[0].indices.map { c in rows.map { $0[c].count }.max()! }
         for row in rows {
-            print(zip(row, widths).enumerated().map { c, cell in
-                // Text left, numbers right.
-                c < 4 ? cell.0.padding(toLength: cell.1, withPad: " ", startingAt: 0)
-                      : String(repeating: " ", count: cell.1 - cell.0.count) + cell.0
-            }.joined(separator: "  "))
+            print(
+                zip(row, widths).enumerated().map { c, cell in
+                    // Text left, numbers right.
+                    c < 4
+                        ? cell.0.padding(toLength: cell.1, withPad: " ", startingAt: 0)
+                        : String(repeating: " ", count: cell.1 - cell.0.count) + cell.0
+                }.joined(separator: "  "))
         }
         for p in problems { FileHandle.standardError.write(Data("gtn runs: \(p)\n".utf8)) }
     }

@@ -33,15 +33,18 @@ struct TerminalRun {
             case .evaluating(_, let fullTest):
                 if fullTest { bar.log("evaluating a fresh learner on the whole test set...") }
             case .evaluated(let r):
-                var line = String(format: "eval @%d: %@ %.2f%% test (%@), real-data control %.2f%%", r.iteration, learnerName,
-                                  100 * r.testAccuracy, counted(r.validationPerStep.count, "step"), 100 * r.realDataTestAccuracy)
+                var line = String(
+                    format: "eval @%d: %@ %.2f%% test (%@), real-data control %.2f%%", r.iteration, learnerName,
+                    100 * r.testAccuracy, counted(r.validationPerStep.count, "step"), 100 * r.realDataTestAccuracy)
                 if showEvaluationSeconds { line += String(format: "  [%.0f s]", r.seconds) }
                 bar.log(line)
             case .checkpointed: break
             case .samples(let path): bar.log("samples: \(path)")
             case .interrupted(let i):
-                bar.log(i == total ? "stopped during the final evaluation; the run is complete and saved. \(completeHint)"
-                                   : "stopped after meta-iteration \(i); checkpoint saved. \(continueHint)")
+                bar.log(
+                    i == total
+                        ? "stopped during the final evaluation; the run is complete and saved. \(completeHint)"
+                        : "stopped after meta-iteration \(i); checkpoint saved. \(continueHint)")
                 stopped = true
             case .finished(let r):
                 bar.finish()

@@ -10,19 +10,25 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Meta-train a GTN (defaults: Fashion-MNIST from Debian's dataset-fashion-mnist, a 10-15 minute run).",
         discussion: """
-        Settings are taken from the defaults, then --config FILE (JSON, keys as in config.json of a run), then flags.
-        A run directory holds config.json, metrics.jsonl (one row per meta-iteration), evaluations.jsonl,
-        checkpoint.safetensors and samples/*.png. Ctrl-C stops after the current meta-iteration and saves;
-        --resume DIR continues.
-        """)
+            Settings are taken from the defaults, then --config FILE (JSON, keys as in config.json of a run), then flags.
+            A run directory holds config.json, metrics.jsonl (one row per meta-iteration), evaluations.jsonl,
+            checkpoint.safetensors and samples/*.png. Ctrl-C stops after the current meta-iteration and saves;
+            --resume DIR continues.
+            """)
 
-    @Option(help: "Data directory (IDX files, plain or .gz, or CIFAR-10 binary batches; default \(DataSource.defaultDirectory), or, with --resume, the run's own).")
+    @Option(
+        help:
+            .init(
+                "Data directory (IDX files, plain or .gz, or CIFAR-10 binary batches; "
+                    + "default \(DataSource.defaultDirectory), or, with --resume, the run's own).")
+    )
     var data: String?
     @Option(name: .shortAndLong, help: "Run directory to create.")
     var output: String?
     @Option(help: "Continue the run in this directory from its checkpoint.")
     var resume: String?
-    @Flag(help: "Let -o replace the files of a directory that holds no checkpoint (a run stopped before its first one).")
+    @Flag(
+        help: "Let -o replace the files of a directory that holds no checkpoint (a run stopped before its first one).")
     var overwrite = false
     @Option(help: "JSON configuration file.")
     var config: String?
@@ -31,27 +37,53 @@ struct Train: ParsableCommand {
     @Option(help: "Inner steps T (learner SGD steps per meta-iteration).") var innerSteps: Int?
     @Option(help: "Generated batch size B per inner step.") var batchSize: Int?
     @Option(help: "Real batch size of the meta-loss.") var metaBatchSize: Int?
-    @Option(help: "Teacher: gtn (generator), real (real-data control), distillation (learned pixels); all meta-learn the inner lr and momentum.")
+    @Option(
+        help:
+            .init(
+                "Teacher: gtn (generator), real (real-data control), distillation (learned pixels); all meta-learn the "
+                    + "inner lr and momentum.")
+    )
     var teacher: TeacherKind?
-    @Option(help: "Generator targets: conditional (the requested label, one-hot) or dark_knowledge (its own soft label).")
+    @Option(
+        help: "Generator targets: conditional (the requested label, one-hot) or dark_knowledge (its own soft label).")
     var generator: GeneratorKind?
     @Option(help: "Learner: \(LearnerKind.allCases.map(\.rawValue).joined(separator: ", ")).") var learner: LearnerKind?
-    @Option(help: "Curriculum: \(CurriculumKind.allCases.map(\.rawValue).joined(separator: ", ")).") var curriculum: CurriculumKind?
+    @Option(help: "Curriculum: \(CurriculumKind.allCases.map(\.rawValue).joined(separator: ", ")).") var curriculum:
+        CurriculumKind?
     @Flag(help: "Sample learner widths at random every meta-iteration.") var randomWidths = false
     @Flag(help: "Turn weight normalisation off (learner and generator).") var noWeightNorm = false
     @Option(help: "Meta (Adam) learning rate.") var metaLr: Double?
     @Option(help: "Initial inner learning rate (meta-learned per step).") var innerLr: Double?
     @Option(help: "Initial inner momentum (meta-learned per step).") var innerMomentum: Double?
     @Option(help: "Clip the meta-gradient to this L2 norm.") var gradientClip: Double?
-    @Option(help: "Inner steps per checkpointed block (0: no gradient checkpointing; more memory).") var checkpointBlock: Int?
-    @Option(name: .customLong("replay-cache-mb"), help: "Megabytes of convolution and matrix-product results that checkpointed blocks keep for their replay instead of recomputing them (same results; more is faster and takes more memory; default 512).") var replayCacheMegabytes: Int?
-    @Option(help: "Also score the learner on real data before every K-th inner step and add it to the meta-loss (0: final step only).") var intermediateLosses: Int?
-    @Option(help: "Inner optimiser: \(InnerOptimizer.allCases.map(\.rawValue).joined(separator: ", ")) (learning rate and momentum meta-learned per step).") var innerOptimizer: InnerOptimizer?
-    @Option(help: "Fresh learners per meta-iteration, meta-gradients averaged (official virtual_batch_size).") var learnersPerIteration: Int?
+    @Option(help: "Inner steps per checkpointed block (0: no gradient checkpointing; more memory).")
+    var checkpointBlock: Int?
+    @Option(
+        name: .customLong("replay-cache-mb"),
+        help:
+            .init(
+                "Megabytes of convolution and matrix-product results that checkpointed blocks keep for their replay "
+                    + "instead of recomputing them (same results; more is faster and takes more memory; default 512).")
+    ) var replayCacheMegabytes: Int?
+    @Option(
+        help:
+            .init(
+                "Also score the learner on real data before every K-th inner step and add it to the meta-loss (0: final "
+                    + "step only).")
+    ) var intermediateLosses: Int?
+    @Option(
+        help:
+            .init(
+                "Inner optimiser: \(InnerOptimizer.allCases.map(\.rawValue).joined(separator: ", ")) (learning rate and "
+                    + "momentum meta-learned per step).")
+    ) var innerOptimizer: InnerOptimizer?
+    @Option(help: "Fresh learners per meta-iteration, meta-gradients averaged (official virtual_batch_size).")
+    var learnersPerIteration: Int?
     @Option(help: "Random seed.") var seed: UInt64?
 
     @Option(help: "Evaluate a fresh learner every N meta-iterations.") var evalEvery = 25
-    @Option(help: "Validation/test examples per evaluation (the last one uses the full test set).") var evalExamples = 2000
+    @Option(help: "Validation/test examples per evaluation (the last one uses the full test set).") var evalExamples =
+        2000
     @Option(help: "Write a checkpoint every N meta-iterations.") var checkpointEvery = 5
     @Option(help: "Write a sample grid every N meta-iterations.") var samplesEvery = 25
 
@@ -74,9 +106,13 @@ struct Train: ParsableCommand {
 
     func validate() throws {
         if resume != nil && (output != nil || config != nil) {
-            throw ValidationError("--resume continues a run with its own settings; do not combine it with --output or --config")
+            throw ValidationError(
+                "--resume continues a run with its own settings; do not combine it with --output or --config")
         }
-        for (name, v) in [("--eval-every", evalEvery), ("--checkpoint-every", checkpointEvery), ("--samples-every", samplesEvery), ("--eval-examples", evalExamples)] where v < 1 {
+        for (name, v) in [
+            ("--eval-every", evalEvery), ("--checkpoint-every", checkpointEvery), ("--samples-every", samplesEvery),
+            ("--eval-examples", evalExamples),
+        ] where v < 1 {
             throw ValidationError("\(name) must be at least 1, got \(v)")
         }
     }
@@ -84,7 +120,9 @@ struct Train: ParsableCommand {
     func resolvedConfig(_ data: DataSplits) throws -> GTNConfig {
         var c = Self.defaults(for: data)
         if let path = config {
-            guard let bytes = FileManager.default.contents(atPath: path) else { throw CommandError("--config \(path): cannot read the file") }
+            guard let bytes = FileManager.default.contents(atPath: path) else {
+                throw CommandError("--config \(path): cannot read the file")
+            }
             do { c = try GTNConfig.decode(file: bytes, over: c) } catch let e as ConfigError {
                 throw CommandError("--config \(path): \(e.message)")
             }
@@ -98,7 +136,10 @@ struct Train: ParsableCommand {
         if let v = learner { c.learner.kind = v }
         if let v = curriculum { c.curriculum = v }
         if randomWidths { c.randomLearnerWidths = true }
-        if noWeightNorm { c.learner.weightNorm = false; c.generator.weightNorm = false }
+        if noWeightNorm {
+            c.learner.weightNorm = false
+            c.generator.weightNorm = false
+        }
         if let v = metaLr { c.metaLearningRate = v }
         if let v = innerLr { c.innerLearningRate = v }
         if let v = innerMomentum { c.innerMomentum = v }
@@ -120,49 +161,80 @@ struct Train: ParsableCommand {
         (options.evaluateEvery, options.checkpointEvery, options.samplesEvery, options.evaluationExamples) =
             (evalEvery, checkpointEvery, samplesEvery, evalExamples)
         options.overwrite = overwrite
-        let splits = try resume.map { try loadData(forRun: $0, explicit: data) } ?? loadData(data ?? DataSource.defaultDirectory)
+        let splits =
+            try resume.map { try loadData(forRun: $0, explicit: data) } ?? loadData(data ?? DataSource.defaultDirectory)
         options.dataDirectory = data ?? DataSource.defaultDirectory
         var session: TrainingSession
         if resume != nil {
             // A resumed run keeps its settings: a flag that would change what it computes is an
             // error rather than silently ignored.
             let fixed: [(String, Bool)] = [
-                ("--inner-steps", innerSteps != nil), ("--batch-size", batchSize != nil), ("--meta-batch-size", metaBatchSize != nil),
+                ("--inner-steps", innerSteps != nil), ("--batch-size", batchSize != nil),
+                ("--meta-batch-size", metaBatchSize != nil),
                 ("--teacher", teacher != nil), ("--generator", generator != nil), ("--learner", learner != nil),
-                ("--curriculum", curriculum != nil), ("--random-widths", randomWidths), ("--no-weight-norm", noWeightNorm),
-                ("--meta-lr", metaLr != nil), ("--inner-lr", innerLr != nil), ("--inner-momentum", innerMomentum != nil),
+                ("--curriculum", curriculum != nil), ("--random-widths", randomWidths),
+                ("--no-weight-norm", noWeightNorm),
+                ("--meta-lr", metaLr != nil), ("--inner-lr", innerLr != nil),
+                ("--inner-momentum", innerMomentum != nil),
                 ("--gradient-clip", gradientClip != nil), ("--intermediate-losses", intermediateLosses != nil),
                 ("--inner-optimizer", innerOptimizer != nil), ("--learners-per-iteration", learnersPerIteration != nil),
                 ("--seed", seed != nil),
             ]
             let given = fixed.filter(\.1).map(\.0)
             if !given.isEmpty {
-                throw CommandError("--resume continues a run with its own settings; \(given.joined(separator: ", ")) cannot change them (a resumed run takes --iterations, --checkpoint-block, --replay-cache-mb and the --eval-every/--checkpoint-every/--samples-every/--eval-examples cadence)")
+                throw CommandError(
+                    "--resume continues a run with its own settings; \(given.joined(separator: ", ")) cannot change "
+                        + "them (a resumed run takes --iterations, --checkpoint-block, --replay-cache-mb and the "
+                        + "--eval-every/--checkpoint-every/--samples-every/--eval-examples cadence)"
+                )
             }
             session = try TrainingSession(resuming: options, data: splits)
             do {
-                try session.resumeChanges(iterations: iterations, checkpointBlock: checkpointBlock, replayCacheMegabytes: replayCacheMegabytes)
+                try session.resumeChanges(
+                    iterations: iterations, checkpointBlock: checkpointBlock, replayCacheMegabytes: replayCacheMegabytes
+                )
             } catch let e as ConfigError { throw CommandError(e.message) }
             if session.isComplete {
-                print("gtn: \(directory) is complete (\(session.trainer.state.iteration) of \(counted(session.trainer.config.metaIterations, "meta-iteration"))); pass --iterations N with N > \(session.trainer.state.iteration) to extend it")
+                print(
+                    "gtn: \(directory) is complete (\(session.trainer.state.iteration) "
+                        + "of \(counted(session.trainer.config.metaIterations, "meta-iteration"))); pass --iterations "
+                        + "N with N > \(session.trainer.state.iteration) to extend it"
+                )
                 return
             }
         } else {
             session = try TrainingSession(config: try resolvedConfig(splits), data: splits, options: options)
         }
         let c = session.trainer.config
-        print("gtn: \(splits.name) (\(splits.train.count) train / \(splits.validation.count) validation / \(splits.test.count) test) -> \(directory)")
-        let source = c.teacher == .gtn ? "GTN (\(c.generator.kind.rawValue) generator, curriculum \(c.curriculum.rawValue))" : c.teacher.rawValue
-        print("gtn: teacher \(source), learner \(c.learner.kind.rawValue), T=\(c.innerSteps), B=\(c.batchSize), \(counted(c.metaIterations, "meta-iteration")), weight norm \(c.learner.weightNorm ? "on" : "off"), seed \(c.seed)")
-        let terminal = TerminalRun(command: "gtn", learnerName: "taught learner",
-                                   continueHint: "Continue with: gtn train --resume \(directory)",
-                                   completeHint: "Evaluate it with: gtn evaluate \(directory)")
+        print(
+            "gtn: \(splits.name) (\(splits.train.count) train / \(splits.validation.count) validation "
+                + "/ \(splits.test.count) test) -> \(directory)"
+        )
+        let source =
+            c.teacher == .gtn
+            ? "GTN (\(c.generator.kind.rawValue) generator, curriculum \(c.curriculum.rawValue))" : c.teacher.rawValue
+        print(
+            "gtn: teacher \(source), learner \(c.learner.kind.rawValue), T=\(c.innerSteps), B=\(c.batchSize),"
+                + " \(counted(c.metaIterations, "meta-iteration")), weight "
+                + "norm \(c.learner.weightNorm ? "on" : "off"), seed \(c.seed)"
+        )
+        let terminal = TerminalRun(
+            command: "gtn", learnerName: "taught learner",
+            continueHint: "Continue with: gtn train --resume \(directory)",
+            completeHint: "Evaluate it with: gtn evaluate \(directory)")
         try terminal.run(&session) { r in
             if let r {
-                print(String(format: "gtn: done. After %@: teacher's data %.2f%% test accuracy, real data (plain SGD) %.2f%%.",
-                             counted(r.validationPerStep.count, "inner step"), 100 * r.testAccuracy, 100 * r.realDataTestAccuracy))
+                print(
+                    String(
+                        format:
+                            "gtn: done. After %@: teacher's data %.2f%% test accuracy, real data (plain SGD) %.2f%%.",
+                        counted(r.validationPerStep.count, "inner step"), 100 * r.testAccuracy,
+                        100 * r.realDataTestAccuracy))
             }
-            print("gtn: metrics in \(directory)/metrics.jsonl, evaluations in \(directory)/evaluations.jsonl, samples in \(directory)/samples/")
+            print(
+                "gtn: metrics in \(directory)/metrics.jsonl, evaluations in \(directory)/evaluations.jsonl, samples "
+                    + "in \(directory)/samples/"
+            )
         }
     }
 }

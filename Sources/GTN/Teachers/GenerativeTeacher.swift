@@ -6,16 +6,23 @@ import GTNTensor
 /// noise are meta-learned. Each step's noise is either fresh (curriculum `none`) or rows of the
 /// learned curriculum tensor, in an order the curriculum kind fixes per episode.
 struct GenerativeTeacher: Teacher {
-    func initialParameters(_ config: GTNConfig, _ rng: inout RandomSource) -> (parameters: ParameterList<Float>, curriculum: Tensor<Float>?) {
+    func initialParameters(_ config: GTNConfig, _ rng: inout RandomSource) -> (
+        parameters: ParameterList<Float>, curriculum: Tensor<Float>?
+    ) {
         let generator: ParameterList<Float> = config.generator.initialParameters(&rng)
-        let shape = config.curriculum.parameterShape(steps: config.innerSteps, batch: config.batchSize, noise: config.generator.noise)
+        let shape = config.curriculum.parameterShape(
+            steps: config.innerSteps, batch: config.batchSize, noise: config.generator.noise)
         return (generator, config.curriculum.isLearned ? .randomNormal(shape, using: &rng) : nil)
     }
 
-    func prepared(_ raw: ParameterList<Float>, _ config: GTNConfig) -> ParameterList<Float> { config.generator.prepare(raw) }
+    func prepared(_ raw: ParameterList<Float>, _ config: GTNConfig) -> ParameterList<Float> {
+        config.generator.prepare(raw)
+    }
 
-    func drawEpisode(_ e: inout MetaTrainer.Episode, _ config: GTNConfig, seed: UInt64, steps: Int,
-                     batchMultiplier k: Int, realData: RealBatchSource?, rng: inout RandomSource) {
+    func drawEpisode(
+        _ e: inout MetaTrainer.Episode, _ config: GTNConfig, seed: UInt64, steps: Int,
+        batchMultiplier k: Int, realData: RealBatchSource?, rng: inout RandomSource
+    ) {
         let (t, b) = (config.innerSteps, config.batchSize)
         e.noiseRows = config.curriculum.rows(steps: t, batch: b, rng: &rng)
         if !config.curriculum.isLearned {
@@ -27,25 +34,32 @@ struct GenerativeTeacher: Teacher {
         }
     }
 
-    func batch(step t: Int, _ teacher: MetaTrainer.TeacherVariables, _ episode: MetaTrainer.Episode,
-               _ config: GTNConfig) -> (images: Variable<Float>, targets: Variable<Float>) {
-        config.generator.generateWithTargets(prepared: teacher.generator, noise: noise(step: t, teacher.curriculum, episode, config),
-                                             labels: Variable(episode.labels))
+    func batch(
+        step t: Int, _ teacher: MetaTrainer.TeacherVariables, _ episode: MetaTrainer.Episode,
+        _ config: GTNConfig
+    ) -> (images: Variable<Float>, targets: Variable<Float>) {
+        config.generator.generateWithTargets(
+            prepared: teacher.generator, noise: noise(step: t, teacher.curriculum, episode, config),
+            labels: Variable(episode.labels))
     }
 
     /// The noise of inner step `t`.
-    func noise(step t: Int, _ curriculum: Variable<Float>?, _ episode: MetaTrainer.Episode, _ config: GTNConfig) -> Variable<Float> {
+    func noise(step t: Int, _ curriculum: Variable<Float>?, _ episode: MetaTrainer.Episode, _ config: GTNConfig)
+        -> Variable<Float>
+    {
         if let fresh = episode.freshNoise { return Variable(fresh[t]) }
         let learned = learnedNoise(step: t % config.innerSteps, curriculum!, episode, config)
         guard let extra = episode.extraNoise else { return learned }
         return concat([learned, Variable(extra[t])], axis: 0)
     }
 
-    func learnedNoise(step t: Int, _ curriculum: Variable<Float>, _ episode: MetaTrainer.Episode, _ config: GTNConfig) -> Variable<Float> {
+    func learnedNoise(step t: Int, _ curriculum: Variable<Float>, _ episode: MetaTrainer.Episode, _ config: GTNConfig)
+        -> Variable<Float>
+    {
         let pool = curriculum.reshaped([-1, config.generator.noise])
         let rows = episode.noiseRows![t]
         let contiguous = rows.last! - rows.first! + 1 == rows.count && rows == Array(rows.first!...rows.last!)
-        if contiguous { return pool.slice(axis: 0, rows.first! ..< rows.last! + 1) }
+        if contiguous { return pool.slice(axis: 0, rows.first!..<rows.last! + 1) }
         let n = config.generator.noise
         var idx = [Int32]()
         idx.reserveCapacity(rows.count * n)
