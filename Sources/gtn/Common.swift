@@ -80,3 +80,12 @@ extension TeacherKind: ExpressibleByArgument {}
 extension GeneratorKind: ExpressibleByArgument {}
 extension CurriculumKind: ExpressibleByArgument {}
 extension InnerOptimizer: ExpressibleByArgument {}
+
+/// `--data`, spelled and explained the same way by every command that reads a data set.
+struct DataOption: ParsableArguments {
+    @Option(
+        help: .init(
+            "Data directory: MNIST-format IDX files (plain or .gz) or CIFAR-10 binary batches. Default: the data "
+                + "the run was trained on (data.json); for a new run \(DataSource.defaultDirectory)."))
+    var data: String?
+}

@@ -19,7 +19,8 @@ struct Evaluate: ParsableCommand {
 
     @Argument(help: "A checkpoint.safetensors file, or a run directory holding one.")
     var checkpoint: String
-    @Option(help: "Data directory (default: the one the run was trained on).") var data: String?
+    @OptionGroup var dataOption: DataOption
+    var data: String? { dataOption.data }
     @Option(help: "Fresh learners to train.") var learners = 5
     @Option(help: "Inner steps to train each learner for (default: the T it was meta-trained for).") var steps: Int?
     @Option(help: "Examples per step, as a multiple of the meta-trained batch size B.") var batchMultiplier = 1

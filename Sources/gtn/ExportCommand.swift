@@ -34,7 +34,8 @@ struct Export: ParsableCommand {
     var output: String
     @Option(help: "Format: idx, npz or png.") var format: Format = .npz
     @Option(help: "The episode's seed (its noise and curriculum order).") var seed: UInt64 = 0
-    @Option(help: "Data directory, for its normalisation (default: the one the run was trained on).") var data: String?
+    @OptionGroup var dataOption: DataOption
+    var data: String? { dataOption.data }
 
     func run() throws {
         let path = checkpointPath(runDirectory)

@@ -52,8 +52,8 @@ struct NAS: ParsableCommand {
             "With --train-gtn: the initial inner learning rate (meta-learned per step; the main job's default is 0.02)."
     )
     var trainInnerLr: Double?
-    @Option(help: "Data directory (default: the one the --gtn run was trained on; else as for train).")
-    var data: String?
+    @OptionGroup var dataOption: DataOption
+    var data: String? { dataOption.data }
     @Option(name: .shortAndLong, help: "Output directory.")
     var output: String?
 

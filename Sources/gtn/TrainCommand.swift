@@ -16,13 +16,8 @@ struct Train: ParsableCommand {
             --resume DIR continues.
             """)
 
-    @Option(
-        help:
-            .init(
-                "Data directory (IDX files, plain or .gz, or CIFAR-10 binary batches; "
-                    + "default \(DataSource.defaultDirectory), or, with --resume, the run's own).")
-    )
-    var data: String?
+    @OptionGroup var dataOption: DataOption
+    var data: String? { dataOption.data }
     @Option(name: .shortAndLong, help: "Run directory to create.")
     var output: String?
     @Option(help: "Continue the run in this directory from its checkpoint.")
