@@ -55,6 +55,16 @@ struct ChartSeries {
     var band: [(x: Double, low: Double, high: Double)] = []
     /// A shorter text for the legend than for the points' tooltips.
     var legendLabel: String?
+    /// How the points are drawn: joined by a line (the default), or as marks alone (a scatter plot).
+    var mark = Mark.line
+    /// Per-point tooltips for point marks (default: the label and the coordinates).
+    var tooltips: [String]?
+
+    enum Mark: Equatable {
+        case line
+        /// Circles of `radius`, filled (with `fillOpacity`), or hollow rings around other points.
+        case points(radius: Double, fillOpacity: Double, ring: Bool)
+    }
 }
 
 /// A tiny line chart: axes with nice tick labels, a legend, optional vertical markers.
@@ -73,6 +83,8 @@ struct LineChart {
     /// A span the x-axis covers whatever the data (all of meta-training so far, for evaluations
     /// that are few and far between).
     var xSpan: ClosedRange<Double>?
+    /// Bounds the x-axis may not cross (a scatter plot of percentages).
+    var xLimits: ClosedRange<Double>?
     var verticalMarkers: [(x: Double, label: String)] = []
     /// Legend-only entries: a key to the line styles when colours stand for runs.
     var legendExtras: [ChartSeries] = []
@@ -137,7 +149,12 @@ struct LineChart {
         guard !points.isEmpty else { return nil }
         let xs = points.map(\.x) + verticalMarkers.map(\.x) + (xSpan.map { [$0.lowerBound, $0.upperBound] } ?? [])
         let ys = points.map(\.y) + series.flatMap { $0.band.flatMap { [$0.low, $0.high] } }.filter(\.isFinite)
-        let xAxis = Axis.forX(min: xs.min()!, max: xs.max()!, integer: integerX)
+        var xAxis = Axis.forX(min: xs.min()!, max: xs.max()!, integer: integerX)
+        if let limits = xLimits {
+            // A scatter plot: padded like a y-axis, so no point sits on the frame.
+            xAxis = Axis.forY(min: xs.min()!, max: xs.max()!, includeZero: false)
+            (xAxis.low, xAxis.high) = (max(xAxis.low, limits.lowerBound), min(xAxis.high, limits.upperBound))
+        }
         var yAxis =
             yRange.map { Axis.fixed($0) } ?? Axis.forY(min: ys.min()!, max: ys.max()!, includeZero: yIncludesZero)
         if let limits = yLimits {
@@ -207,9 +224,32 @@ struct LineChart {
             + (tooltip.map { "<title>\(escapeHTML($0))</title>" } ?? "") + "</circle>"
     }
 
+    /// A point mark: a filled circle or a hollow ring.
+    func mark(_ s: ChartSeries, _ x: Double, _ y: Double, tooltip: String? = nil) -> String {
+        guard case .points(let radius, let fillOpacity, let ring) = s.mark else {
+            return dot(s, x, y, tooltip: tooltip)
+        }
+        let paint =
+            ring
+            ? "fill=\"none\" stroke=\"\(s.color)\" stroke-width=\"1.5\""
+            : "fill=\"\(s.color)\"" + (fillOpacity < 1 ? " fill-opacity=\"\(f(fillOpacity))\"" : "")
+        return "<circle cx=\"\(f(x))\" cy=\"\(f(y))\" r=\"\(f(radius))\" \(paint)>"
+            + (tooltip.map { "<title>\(escapeHTML($0))</title>" } ?? "") + "</circle>"
+    }
+
     func seriesSVG(_ s: ChartSeries, _ fr: Frame) -> String {
         let points = visiblePoints(s)
         guard !points.isEmpty else { return "" }
+        if s.mark != .line {
+            var out = "<g data-series=\"\(escapeHTML(s.key))\">"
+            for (i, p) in s.points.enumerated() where p.x.isFinite && p.y.isFinite {
+                let tip =
+                    s.tooltips?[i]
+                    ?? "\(s.label): \(fr.xAxis.label(p.x, exact: true)), \(fr.yAxis.label(p.y, exact: true))"
+                out += mark(s, fr.sx(p.x), fr.sy(p.y), tooltip: tip)
+            }
+            return out + "</g>\n"
+        }
         var out = "<g>"
         let band = s.band.filter { $0.x.isFinite && $0.low.isFinite && $0.high.isFinite }
         if !band.isEmpty {
@@ -260,8 +300,12 @@ struct LineChart {
             }
             let y = margin.title + 4 + Double(row) * rowHeight
             let x0 = margin.left + x
-            out += "<g>" + line(x0, y, x0 + 22, y, stroke(s, minimumWidth: 2, minimumOpacity: 0.5))
-            if s.dots { out += dot(s, x0 + 11, y) }
+            if s.mark != .line {
+                out += "<g>" + mark(s, x0 + 11, y)
+            } else {
+                out += "<g>" + line(x0, y, x0 + 22, y, stroke(s, minimumWidth: 2, minimumOpacity: 0.5))
+                if s.dots { out += dot(s, x0 + 11, y) }
+            }
             out += text(label, x: x0 + 27, y: y + 4, anchor: "start") + "</g>\n"
             x += entryWidth + 14
         }
@@ -354,4 +398,41 @@ func movingAverage(_ points: [(x: Double, y: Double)], window: Int) -> [(x: Doub
         out.append((p.x, sum / Double(min(i + 1, window))))
     }
     return out
+}
+
+/// A group of points of a scatter plot (`scatterChartSVG`): one legend entry, one look.
+public struct ScatterGroup {
+    public var label: String
+    public var color: String
+    public var points: [(x: Double, y: Double)]
+    public var tooltips: [String]
+    public var radius: Double
+    public var fillOpacity: Double
+    /// Hollow rings, drawn over other groups' points to mark some of them.
+    public var ring: Bool
+
+    public init(
+        label: String, color: String, points: [(x: Double, y: Double)], tooltips: [String], radius: Double = 4,
+        fillOpacity: Double = 1, ring: Bool = false
+    ) {
+        (self.label, self.color, self.points, self.tooltips) = (label, color, points, tooltips)
+        (self.radius, self.fillOpacity, self.ring) = (radius, fillOpacity, ring)
+    }
+}
+
+/// A scatter plot drawn by the same chart as the report's lines (axes, ticks, legend), groups in the
+/// order given (later ones on top). `yLimits` bounds the automatic y range (percentages: 0...100).
+public func scatterChartSVG(
+    key: String, title: String, xLabel: String, yLabel: String, groups: [ScatterGroup],
+    limits: ClosedRange<Double>? = nil
+) -> String {
+    let series = groups.enumerated().map { i, g in
+        ChartSeries(
+            label: g.label, key: "\(key)-\(i)", points: g.points, color: g.color,
+            mark: .points(radius: g.radius, fillOpacity: g.fillOpacity, ring: g.ring), tooltips: g.tooltips)
+    }
+    var chart = LineChart(key: key, title: title, xLabel: xLabel, yLabel: yLabel, series: series, yLimits: limits)
+    chart.integerX = false
+    chart.xLimits = limits
+    return chart.svg()
 }

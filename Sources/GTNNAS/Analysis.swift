@@ -1,4 +1,5 @@
 import Foundation
+import GTN
 import GTNIO
 
 // MARK: Rank statistics
@@ -166,90 +167,42 @@ func niceTicks(_ lo: Double, _ hi: Double) -> [Double] {
     return out
 }
 
-/// An SVG scatter plot of proxy accuracy (x) against real accuracy (y), in percent. The proxy's top
-/// 10% are filled orange; the real top 10% are circled.
-public func scatterPlotSVG(_ rows: [StudyRow], width: Int = 800, height: Int = 480) -> String {
+/// An SVG scatter plot of proxy accuracy (x) against real accuracy (y), in percent, drawn by the
+/// report's chart (`scatterChartSVG`). The proxy's top 10% are filled orange; the real top 10% are
+/// circled; a point's tooltip names its genome.
+public func scatterPlotSVG(_ rows: [StudyRow]) -> String {
     let p = rows.map { 100 * $0.proxy.accuracy }
     let r = rows.map { 100 * $0.real.accuracy }
     let k = topTenPercentCount(rows.count)
     let proxyTop = Set(topIndices(p, k: k))
     let realTop = Set(topIndices(r, k: k))
-    func range(_ xs: [Double]) -> (Double, Double) {
-        guard let lo = xs.min(), let hi = xs.max() else { return (0, 100) }
-        let pad = max((hi - lo) * 0.06, 0.5)
-        return (max(0, lo - pad), min(100, hi + pad))
+    func group(_ indices: [Int]) -> (points: [(x: Double, y: Double)], tooltips: [String]) {
+        (
+            indices.map { (p[$0], r[$0]) },
+            indices.map {
+                "\(rows[$0].genome): proxy \(String(format: "%.2f", p[$0]))%, real \(String(format: "%.2f", r[$0]))%"
+            }
+        )
     }
-    let (x0, x1) = range(p)
-    let (y0, y1) = range(r)
-    // The legend sits right of the plot area, so it never hides a point.
-    let (left, right, top, bottom) = (70.0, 190.0, 40.0, 60.0)
-    let (w, h) = (Double(width), Double(height))
-    func sx(_ v: Double) -> Double { left + (v - x0) / max(x1 - x0, 1e-9) * (w - left - right) }
-    func sy(_ v: Double) -> Double { h - bottom - (v - y0) / max(y1 - y0, 1e-9) * (h - top - bottom) }
-    func n(_ v: Double) -> String { String(format: "%.1f", v) }
-    var s =
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 "
-        + "0 \(width) \(height)\" font-family=\"sans-serif\" font-size=\"12\">\n"
-    s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+    let ordinary = group(rows.indices.filter { !proxyTop.contains($0) })
+    let hot = group(rows.indices.filter { proxyTop.contains($0) })
+    let circled = group(rows.indices.filter { realTop.contains($0) })
     let rho = spearmanCorrelation(p, r).map { String(format: "%.3f", $0) } ?? "undefined"
-    s +=
-        "<text x=\"\(n(left + (w - left - right) / 2))\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">GTN proxy "
-        + "vs real training: \(rows.count) architectures, Spearman \u{03C1} = \(rho)</text>\n"
-    // Grid and ticks.
-    for t in niceTicks(x0, x1) {
-        s +=
-            "<line x1=\"\(n(sx(t)))\" y1=\"\(n(top))\" x2=\"\(n(sx(t)))\" y2=\"\(n(h - bottom))\" "
-            + "stroke=\"#e4e4e4\"/>\n"
-        s +=
-            "<text x=\"\(n(sx(t)))\" y=\"\(n(h - bottom + 16))\" "
-            + "text-anchor=\"middle\">\(String(format: "%g", t))</text>\n"
-    }
-    for t in niceTicks(y0, y1) {
-        s +=
-            "<line x1=\"\(n(left))\" y1=\"\(n(sy(t)))\" x2=\"\(n(w - right))\" y2=\"\(n(sy(t)))\" "
-            + "stroke=\"#e4e4e4\"/>\n"
-        s += "<text x=\"\(n(left - 6))\" y=\"\(n(sy(t) + 4))\" text-anchor=\"end\">\(String(format: "%g", t))</text>\n"
-    }
-    s +=
-        "<rect x=\"\(n(left))\" y=\"\(n(top))\" width=\"\(n(w - left - right))\" height=\"\(n(h - top - bottom))\" "
-        + "fill=\"none\" stroke=\"#333\"/>\n"
-    s +=
-        "<text x=\"\(n(left + (w - left - right) / 2))\" y=\"\(n(h - 18))\" text-anchor=\"middle\">GTN proxy "
-        + "validation accuracy (%)</text>\n"
-    s +=
-        "<text transform=\"translate(18 \(n(top + (h - top - bottom) / 2))) rotate(-90)\" text-anchor=\"middle\">"
-        + "real-training validation accuracy (%)</text>\n"
-    // Points: ordinary first, highlighted on top.
-    let order = rows.indices.sorted { (proxyTop.contains($0) ? 1 : 0, $0) < (proxyTop.contains($1) ? 1 : 0, $1) }
-    for i in order {
-        let hot = proxyTop.contains(i)
-        s +=
-            "<circle cx=\"\(n(sx(p[i])))\" cy=\"\(n(sy(r[i])))\" r=\"\(hot ? 5 : 4)\" "
-            + "fill=\"\(hot ? "#e8710a" : "#1f6fb4")\" fill-opacity=\"\(hot ? "0.95" : "0.6")\">"
-            + "<title>\(htmlEscape(rows[i].genome)): proxy \(String(format: "%.2f", p[i]))%, "
-            + "real \(String(format: "%.2f", r[i]))%</title></circle>\n"
-        if realTop.contains(i) {
-            s +=
-                "<circle cx=\"\(n(sx(p[i])))\" cy=\"\(n(sy(r[i])))\" r=\"8\" fill=\"none\" stroke=\"#c0392b\" "
-                + "stroke-width=\"1.5\"/>\n"
-        }
-    }
-    // Legend.
-    let lx = w - right + 20
-    let ly = top + 14
-    s +=
-        "<circle cx=\"\(n(lx + 4))\" cy=\"\(n(ly))\" r=\"4\" fill=\"#1f6fb4\" fill-opacity=\"0.6\"/><text "
-        + "x=\"\(n(lx + 18))\" y=\"\(n(ly + 4))\">architecture</text>\n"
-    s +=
-        "<circle cx=\"\(n(lx + 4))\" cy=\"\(n(ly + 22))\" r=\"5\" fill=\"#e8710a\"/><text x=\"\(n(lx + 18))\" "
-        + "y=\"\(n(ly + 26))\">proxy's top 10% (\(k))</text>\n"
-    s +=
-        "<circle cx=\"\(n(lx + 4))\" cy=\"\(n(ly + 44))\" r=\"8\" fill=\"none\" stroke=\"#c0392b\" "
-        + "stroke-width=\"1.5\"/><text x=\"\(n(lx + 18))\" y=\"\(n(ly + 48))\">real top 10% (\(k))</text>\n"
-    s +=
-        "<text x=\"\(n(lx - 4))\" y=\"\(n(ly + 76))\" font-size=\"11\" fill=\"#555\">hover a point for its genome"
-        + "</text>\n"
-    return s + "</svg>\n"
+    return scatterChartSVG(
+        key: "proxy-vs-real",
+        title: "GTN proxy vs real training: \(rows.count) architectures, Spearman \u{03C1} = \(rho)",
+        xLabel: "GTN proxy validation accuracy (%)", yLabel: "real-training validation accuracy (%)",
+        groups: [
+            ScatterGroup(
+                label: "architecture", color: "#1f6fb4", points: ordinary.points, tooltips: ordinary.tooltips,
+                fillOpacity: 0.6),
+            ScatterGroup(
+                label: "proxy's top 10% (\(k))", color: "#e8710a", points: hot.points, tooltips: hot.tooltips,
+                radius: 5),
+            ScatterGroup(
+                label: "real top 10% (\(k))", color: "#c0392b", points: circled.points, tooltips: circled.tooltips,
+                radius: 8, ring: true),
+        ], limits: 0...100) + "\n"
 }
 
 /// A self-contained HTML page: the figures, the scatter plot, the settings and every architecture.
