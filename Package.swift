@@ -47,6 +47,8 @@ let package = Package(
         .systemLibrary(name: "CMalloc"),
         // zlib from Debian (zlib1g-dev), for gzip-compressed IDX files.
         .systemLibrary(name: "SystemZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // Open MPI from Debian (libopenmpi-dev), for `mpirun -np N gtn train`.
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
         .target(name: "GTNTensor", dependencies: ["CBLAS", "CMalloc"], swiftSettings: optimise),
         .target(name: "GTNAutodiff", dependencies: ["GTNTensor"], swiftSettings: optimise),
         .target(name: "GTNData", dependencies: ["GTNTensor", "SystemZlib"], swiftSettings: optimise),
@@ -61,10 +63,12 @@ let package = Package(
         .target(
             name: "GTNNAS", dependencies: ["GTNTensor", "GTNAutodiff", "GTNNN", "GTNData", "GTNIO", "GTN"],
             swiftSettings: optimise),
+        // Meta-gradients averaged over MPI ranks (GTN's `Collective` over Open MPI).
+        .target(name: "GTNMPI", dependencies: ["CMPI", "GTN"], swiftSettings: optimise),
         .executableTarget(
             name: "gtn",
             dependencies: [
-                "GTN", "GTNNAS", "GTNData", "GTNIO", "GTNTensor",
+                "GTN", "GTNNAS", "GTNData", "GTNIO", "GTNTensor", "GTNMPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimise),
@@ -81,7 +85,7 @@ let package = Package(
         .testTarget(name: "GTNDataTests", dependencies: ["GTNTensor", "GTNData"]),
         .testTarget(name: "GTNIOTests", dependencies: ["GTNTensor", "GTNIO", "SystemZlib"]),
         // Runs the built `gtn` binary as a user would (the dependency makes SwiftPM build it first).
-        .testTarget(name: "GTNCLITests", dependencies: ["gtn", "GTNData"]),
+        .testTarget(name: "GTNCLITests", dependencies: ["gtn", "GTNData", "GTNIO"]),
         .testTarget(
             name: "GTNNASTests", dependencies: ["GTNTensor", "GTNAutodiff", "GTNNN", "GTNData", "GTN", "GTNNAS"]),
     ],

@@ -18,6 +18,8 @@ public struct MetaTrainer {
     /// one network). The architectures must take `config.learner`'s images and classes. A closure
     /// is not part of the saved configuration: set it again after loading a checkpoint.
     public var learnerSampler: (@Sendable (inout RandomSource) -> any LearnerArchitecture)?
+    /// The other workers of a distributed run (MPI), or nil: see `Collective`. Not saved.
+    public var collective: (any Collective)?
 
     public init(config: GTNConfig) {
         self.config = config
@@ -255,16 +257,37 @@ public struct MetaTrainer {
 
     /// One meta-iteration: unroll, score on a real batch, differentiate, update.
     public mutating func step(realBatch: RealBatchSource) -> MetaStepMetrics {
+        // In a distributed run the leader tells the followers that another iteration comes.
+        if let c = collective { precondition(c.rank == 0 && c.agree(true), "MetaTrainer.step: only the leader steps") }
+        return stepAfterAgreement(realBatch: realBatch)
+    }
+
+    mutating func stepAfterAgreement(realBatch: RealBatchSource) -> MetaStepMetrics {
         let start = DispatchTime.now().uptimeNanoseconds
         let iteration = state.iteration
-        var (loss, accuracy, grads) = metaGradient(iteration: iteration, realBatch: realBatch)
-        if config.learnersPerIteration > 1 {
-            for j in 1..<config.learnersPerIteration {
-                let more = metaGradient(iteration: iteration, learner: j, realBatch: realBatch)
-                (loss, accuracy) = (loss + more.loss, accuracy + more.accuracy)
-                grads = zip(grads, more.gradients).map { $0 + $1 }
+        let learners = localLearners
+        var (loss, accuracy, grads) = metaGradient(
+            iteration: iteration, learner: learners.lowerBound, realBatch: realBatch)
+        for j in learners.dropFirst() {
+            let more = metaGradient(iteration: iteration, learner: j, realBatch: realBatch)
+            (loss, accuracy) = (loss + more.loss, accuracy + more.accuracy)
+            grads = zip(grads, more.gradients).map { $0 + $1 }
+        }
+        if let c = collective, c.size > 1 {
+            // One allreduce of all the meta-gradients as a flat buffer, one of the two statistics.
+            var flat = grads.flatMap(\.scalars)
+            c.allReduceSum(&flat)
+            var offset = 0
+            grads = grads.map { g in
+                defer { offset += g.count }
+                return Tensor(shape: g.shape, scalars: Array(flat[offset..<(offset + g.count)]))
             }
-            let n = Float(config.learnersPerIteration)
+            var stats = [loss, accuracy]
+            c.allReduceSum(&stats)
+            (loss, accuracy) = (stats[0], stats[1])
+        }
+        if totalLearners > 1 {
+            let n = Float(totalLearners)
             (loss, accuracy) = (loss / Double(n), accuracy / Double(n))
             grads = grads.map { $0 * (1 / n) }
         }

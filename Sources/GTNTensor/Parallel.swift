@@ -4,8 +4,15 @@ import Foundation
     import CMalloc
 #endif
 
-/// How many workers the tensor layer splits large kernels over (the machine's cores).
-public let workerCount = max(1, ProcessInfo.processInfo.activeProcessorCount)
+/// How many workers the tensor layer splits large kernels over: GTN_THREADS or OMP_NUM_THREADS if
+/// set; otherwise the machine's cores, shared among the MPI ranks on this machine
+/// (OMPI_COMM_WORLD_LOCAL_SIZE, set by mpirun), so N ranks on one machine do not oversubscribe it.
+public let workerCount: Int = {
+    let env = ProcessInfo.processInfo.environment
+    if let n = Int(env["GTN_THREADS"] ?? env["OMP_NUM_THREADS"] ?? ""), n >= 1 { return n }
+    let ranksHere = max(1, Int(env["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? 1)
+    return max(1, ProcessInfo.processInfo.activeProcessorCount / ranksHere)
+}()
 
 /// Runs `body(range)` over `0..<count` split into contiguous chunks, one per worker, when the work
 /// is large enough to pay for a thread hand-off (`grain` is the smallest chunk worth a thread).

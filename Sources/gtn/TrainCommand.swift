@@ -3,6 +3,7 @@ import Foundation
 import GTN
 import GTNData
 import GTNIO
+import GTNMPI
 import GTNTensor
 import Synchronization
 
@@ -150,6 +151,38 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        guard MPICollective.isLaunchedByMPI else { return try runLeader(mpi: nil) }
+        let mpi = MPICollective()
+        do {
+            if mpi.rank == 0 { try runLeader(mpi: mpi) } else { try runFollower(mpi) }
+        } catch let code as ExitCode {
+            mpi.finish()
+            throw code
+        } catch {
+            // One rank's error ends the whole job, and says which rank it was.
+            FileHandle.standardError.write(Data("gtn: rank \(mpi.rank) of \(mpi.size): \(error)\n".utf8))
+            mpi.abort(1)
+        }
+        mpi.finish()
+    }
+
+    /// A follower rank of `mpirun -np N gtn train`: loads the same data as the leader (so a
+    /// missing directory fails before any collective call), takes the leader's teacher (its
+    /// checkpoint, broadcast: same start for new and resumed runs), then computes its learners'
+    /// meta-gradients each iteration until the leader ends the run. It writes and prints nothing.
+    func runFollower(_ mpi: MPICollective) throws {
+        let splits =
+            try resume.map { try loadData(forRun: $0, explicit: data) } ?? loadData(data ?? DataSource.defaultDirectory)
+        Interrupt.install()  // the leader decides when to stop; a signal must not kill a follower
+        let bytes = mpi.broadcast(nil)
+        guard !bytes.isEmpty else { return }  // the leader has nothing to run
+        var trainer = try Checkpoint.restore(SafeTensorsFile(data: bytes, source: "rank 0"), source: "rank 0's teacher")
+        trainer.collective = mpi
+        let train = splits.train
+        while trainer.followerStep(realBatch: { n, rng in train.randomBatch(size: n, using: &rng) }) {}
+    }
+
+    func runLeader(mpi: MPICollective?) throws {
         setlinebuf(stdout)  // keep stdout lines in order with the progress lines on stderr in logs
         let directory = resume ?? output ?? "runs/gtn-\(Int(Date().timeIntervalSince1970))"
         var options = RunOptions(directory: directory)
@@ -190,6 +223,7 @@ struct Train: ParsableCommand {
                 )
             } catch let e as ConfigError { throw CommandError(e.message) }
             if session.isComplete {
+                _ = mpi?.broadcast(Data())
                 print(
                     "gtn: \(directory) is complete (\(session.trainer.state.iteration) "
                         + "of \(counted(session.trainer.config.metaIterations, "meta-iteration"))); pass --iterations "
@@ -213,6 +247,14 @@ struct Train: ParsableCommand {
                 + " \(counted(c.metaIterations, "meta-iteration")), weight "
                 + "norm \(c.learner.weightNorm ? "on" : "off"), seed \(c.seed)"
         )
+        if let mpi {
+            _ = mpi.broadcast(Checkpoint.encode(session.trainer).encoded())
+            session.trainer.collective = mpi
+            print(
+                "gtn: \(mpi.size) MPI ranks x \(counted(c.learnersPerIteration, "learner")) = "
+                    + "\(counted(session.trainer.totalLearners, "learner")) per meta-iteration; rank 0 writes the run")
+        }
+        defer { session.trainer.releaseFollowers() }
         let terminal = TerminalRun(
             command: "gtn", learnerName: "taught learner",
             continueHint: "Continue with: gtn train --resume \(directory)",

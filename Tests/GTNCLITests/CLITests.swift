@@ -1,10 +1,13 @@
 import Foundation
 import GTNData
+import GTNIO
 import Testing
 
 /// The `gtn` binary beside the test bundle (SwiftPM builds both into one products directory).
 let gtnBinary: String = {
-    let bundle = Bundle.main.bundleURL.path.hasSuffix(".xctest") ? Bundle.main.bundleURL : URL(fileURLWithPath: CommandLine.arguments[0])
+    let bundle =
+        Bundle.main.bundleURL.path.hasSuffix(".xctest")
+        ? Bundle.main.bundleURL : URL(fileURLWithPath: CommandLine.arguments[0])
     return bundle.deletingLastPathComponent().appendingPathComponent("gtn").path
 }()
 
@@ -15,10 +18,14 @@ struct CommandResult {
 }
 
 /// Runs `gtn` with `arguments` and waits for it.
-func gtn(_ arguments: [String]) throws -> CommandResult {
+func gtn(_ arguments: [String]) throws -> CommandResult { try run(gtnBinary, arguments) }
+
+/// Runs `executable` with `arguments` (and `environment` added to this process's) and waits for it.
+func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: gtnBinary)
+    process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     // Output goes to files, not pipes: a chatty child can never block on a full pipe.
     let base = NSTemporaryDirectory() + "gtn-cli-output-\(UUID().uuidString)"
     _ = FileManager.default.createFile(atPath: base + ".out", contents: nil)
@@ -28,7 +35,9 @@ func gtn(_ arguments: [String]) throws -> CommandResult {
     process.standardError = FileHandle(forWritingAtPath: base + ".err")
     try process.run()
     process.waitUntilExit()
-    func read(_ s: String) -> String { String(decoding: FileManager.default.contents(atPath: base + s) ?? Data(), as: UTF8.self) }
+    func read(_ s: String) -> String {
+        String(decoding: FileManager.default.contents(atPath: base + s) ?? Data(), as: UTF8.self)
+    }
     return CommandResult(status: process.terminationStatus, stdout: read(".out"), stderr: read(".err"))
 }
 
@@ -42,7 +51,8 @@ func temporaryDirectory(_ tag: String) -> String {
 /// the validation split) and 40 test images, with a learnable pattern (the class sets a row).
 func writeTinyIDX(_ directory: String) throws {
     func images(_ n: Int, salt: Int) -> ([UInt8], [UInt8]) {
-        var pixels = [UInt8](), labels = [UInt8]()
+        var pixels = [UInt8]()
+        var labels = [UInt8]()
         for i in 0..<n {
             let label = (i * 7 + salt) % 10
             labels.append(UInt8(label))
@@ -50,11 +60,14 @@ func writeTinyIDX(_ directory: String) throws {
         }
         return (pixels, labels)
     }
-    let (train, trainLabels) = images(120, salt: 1), (test, testLabels) = images(40, salt: 2)
-    for (name, bytes) in [("train-images-idx3-ubyte", IDX.encodeImages(train, count: 120, rows: 8, cols: 8)),
-                          ("train-labels-idx1-ubyte", IDX.encodeLabels(trainLabels)),
-                          ("t10k-images-idx3-ubyte", IDX.encodeImages(test, count: 40, rows: 8, cols: 8)),
-                          ("t10k-labels-idx1-ubyte", IDX.encodeLabels(testLabels))] {
+    let (train, trainLabels) = images(120, salt: 1)
+    let (test, testLabels) = images(40, salt: 2)
+    for (name, bytes) in [
+        ("train-images-idx3-ubyte", IDX.encodeImages(train, count: 120, rows: 8, cols: 8)),
+        ("train-labels-idx1-ubyte", IDX.encodeLabels(trainLabels)),
+        ("t10k-images-idx3-ubyte", IDX.encodeImages(test, count: 40, rows: 8, cols: 8)),
+        ("t10k-labels-idx1-ubyte", IDX.encodeLabels(testLabels)),
+    ] {
         try Data(bytes).write(to: URL(fileURLWithPath: directory).appendingPathComponent(name))
     }
 }
@@ -90,9 +103,12 @@ struct CLITests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir + "/data", withIntermediateDirectories: true)
         try writeTinyIDX(dir + "/data")
-        let train = try gtn(["train", "--data", dir + "/data", "-o", dir + "/runs/tiny", "--iterations", "1"] + tinyTrainFlags)
+        let train = try gtn(
+            ["train", "--data", dir + "/data", "-o", dir + "/runs/tiny", "--iterations", "1"] + tinyTrainFlags)
         #expect(train.status == 0, "\(train.stderr)")
-        #expect(train.stdout.contains("1 meta-iteration,") && !train.stdout.contains("1 meta-iterations"), "\(train.stdout)")
+        #expect(
+            train.stdout.contains("1 meta-iteration,") && !train.stdout.contains("1 meta-iterations"), "\(train.stdout)"
+        )
 
         let runs = try gtn(["runs", dir + "/runs"])
         #expect(runs.status == 0, "\(runs.stderr)")
@@ -103,12 +119,15 @@ struct CLITests {
 
         // T x B = 2 x 10 images of 8x8.
         let npz = try gtn(["export", dir + "/runs/tiny", "-o", dir + "/export/tiny.npz"])
-        #expect(npz.status == 0 && npz.stdout.contains("20 images (2 steps of 10, 1x8x8)"), "\(npz.stdout) \(npz.stderr)")
+        #expect(
+            npz.status == 0 && npz.stdout.contains("20 images (2 steps of 10, 1x8x8)"), "\(npz.stdout) \(npz.stderr)")
         let zip = try #require(FileManager.default.contents(atPath: dir + "/export/tiny.npz"))
         #expect(zip.starts(with: [0x50, 0x4B, 0x03, 0x04]))  // a zip archive
         #expect(try gtn(["export", dir + "/runs/tiny", "-o", dir + "/export/idx", "--format", "idx"]).status == 0)
         let images = try #require(FileManager.default.contents(atPath: dir + "/export/idx/train-images-idx3-ubyte"))
-        #expect(Array(images.prefix(16)) == [0, 0, 8, 3, 0, 0, 0, 20, 0, 0, 0, 8, 0, 0, 0, 8] && images.count == 16 + 20 * 64)
+        #expect(
+            Array(images.prefix(16)) == [0, 0, 8, 3, 0, 0, 0, 20, 0, 0, 0, 8, 0, 0, 0, 8]
+                && images.count == 16 + 20 * 64)
         let steps = try #require(FileManager.default.contents(atPath: dir + "/export/idx/train-steps-idx1-ubyte"))
         #expect(Array(steps.dropFirst(8)) == Array(repeating: 0, count: 10) + Array(repeating: 1, count: 10))
         #expect(try gtn(["export", dir + "/runs/tiny", "-o", dir + "/export/png", "--format", "png"]).status == 0)
@@ -117,5 +136,55 @@ struct CLITests {
         // Exporting into a directory that has files is refused.
         let again = try gtn(["export", dir + "/runs/tiny", "-o", dir + "/export/png", "--format", "png"])
         #expect(again.status != 0 && again.stderr.contains("not empty"), "\(again.stderr)")
+    }
+
+    /// `mpirun -np 2 gtn train --learners-per-iteration 1` computes what one process with 2 learners
+    /// per iteration does: the same learners (global indices), their meta-gradients summed by one
+    /// allreduce. Checked on the run's files: every meta-loss, and every tensor of the checkpoint.
+    @Test func mpiRanksAverageLikeLearnersInOneProcess() throws {
+        let mpirun = try #require(
+            ["/usr/bin/mpirun", "/usr/local/bin/mpirun"].first(where: FileManager.default.isExecutableFile),
+            "mpirun not found: scripts/setup.sh installs Open MPI (openmpi-bin)")
+        let dir = temporaryDirectory("mpi")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/data", withIntermediateDirectories: true)
+        try writeTinyIDX(dir + "/data")
+        let flags = ["--data", dir + "/data", "--iterations", "2", "--seed", "5"] + tinyTrainFlags
+        // One thread per process in both: the kernels' summation order then cannot differ.
+        let single = try run(
+            gtnBinary, ["train", "-o", dir + "/single", "--learners-per-iteration", "2"] + flags,
+            environment: ["GTN_THREADS": "1"])
+        #expect(single.status == 0, "\(single.stderr)")
+        // Root in CI containers: Open MPI refuses it unless told twice.
+        let ranks = try run(
+            mpirun,
+            [
+                "--allow-run-as-root", "--oversubscribe", "-np", "2", gtnBinary, "train", "-o", dir + "/mpi",
+                "--learners-per-iteration", "1",
+            ] + flags,
+            environment: [
+                "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+                "OMPI_MCA_rmaps_base_oversubscribe": "1", "GTN_THREADS": "1",
+            ])
+        #expect(ranks.status == 0, "\(ranks.stdout)\n\(ranks.stderr)")
+        #expect(ranks.stdout.contains("2 MPI ranks x 1 learner = 2 learners per meta-iteration"), "\(ranks.stdout)")
+        func losses(_ run: String) throws -> [Double] {
+            try String(contentsOfFile: dir + "/\(run)/metrics.jsonl", encoding: .utf8).split(separator: "\n").map {
+                try #require(
+                    (try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["metaLoss"] as? Double)
+            }
+        }
+        let (a, b) = (try losses("single"), try losses("mpi"))
+        #expect(a.count == 2 && a.count == b.count)
+        for (x, y) in zip(a, b) { #expect(abs(x - y) <= 1e-6 * max(abs(x), 1e-12), "meta-loss \(x) vs \(y)") }
+        let p = try SafeTensorsFile.read(path: dir + "/single/checkpoint.safetensors")
+        let q = try SafeTensorsFile.read(path: dir + "/mpi/checkpoint.safetensors")
+        #expect(Set(p.tensors.keys) == Set(q.tensors.keys) && !p.tensors.isEmpty)
+        for (name, t) in p.tensors {
+            let u = try #require(q.tensors[name])
+            let scale = max(t.scalars.map { abs($0) }.max() ?? 0, 1e-12)
+            let worst = zip(t.scalars, u.scalars).map { abs($0 - $1) }.max() ?? 0
+            #expect(t.shape == u.shape && worst <= 1e-6 * scale, "\(name): \(worst) of \(scale)")
+        }
     }
 }
