@@ -184,7 +184,7 @@ public struct EvaluationStopped: Error {}
 public func evaluateTeacher(
     _ trainer: MetaTrainer, train: Dataset, perStep: Dataset, final: Dataset,
     learners: Int, steps: Int? = nil, batchMultiplier: Int = 1, realDataControl: Bool,
-    seed: UInt64 = 0xE7A1, shouldStop: () -> Bool = { false },
+    seed: UInt64 = 0xE7A1, shouldStop: () -> Bool = { false }, collective: (any Collective)? = nil,
     progress: ((_ learner: Int, _ taught: Double, _ real: Double?) -> Void)? = nil
 )
     throws(EvaluationStopped) -> TeacherEvaluation
@@ -192,17 +192,19 @@ public func evaluateTeacher(
     let start = DispatchTime.now().uptimeNanoseconds
     let n = steps ?? trainer.config.innerSteps
     let source: RealBatchSource = { size, rng in train.randomBatch(size: size, using: &rng) }
-    var curves: [[Double]] = []
-    var realCurves: [[Double]] = []
-    var finals: [Double] = []
-    var realFinals: [Double] = []
-    var summed: Tensor<Float>?
-    var ensemble: [Double] = []
+    // Indexed by learner. In a distributed evaluation (MPI) rank r trains learners r, r + N, ...;
+    // the others' entries stay zero until the sums below gather everything on every rank.
+    var curves = [[Double]](repeating: [Double](repeating: 0, count: n), count: learners)
+    var realCurves = curves
+    var finals = [Double](repeating: 0, count: learners)
+    var realFinals = finals
+    var probabilities = [Tensor<Float>?](repeating: nil, count: learners)
     // A stop asked for while learners train (Ctrl-C in the final evaluation, which scores the
     // whole test set) skips the remaining scoring, which is most of the time, and the training
     // steps left only run to the end of the current learner.
     func stopIfAsked() throws(EvaluationStopped) { if shouldStop() { throw EvaluationStopped() } }
-    for k in 0..<learners {
+    let (rank, ranks) = (collective?.rank ?? 0, collective?.size ?? 1)
+    for k in stride(from: rank, to: learners, by: ranks) {
         try stopIfAsked()
         let s = seed &+ UInt64(k)
         var curve: [Double] = []
@@ -212,12 +214,9 @@ public func evaluateTeacher(
             }
         }
         try stopIfAsked()
-        let probs = learner.logProbabilities(final.images).exp()
-        summed = summed.map { $0 + probs } ?? probs
-        ensemble.append(
-            Double(zip(summed!.argmaxRows(), final.labels).filter { $0 == $1 }.count) / Double(max(final.count, 1)))
-        curves.append(curve)
-        finals.append(learner.accuracy(on: final))
+        probabilities[k] = learner.logProbabilities(final.images).exp()
+        curves[k] = curve
+        finals[k] = learner.accuracy(on: final)
         var realFinal: Double?
         if realDataControl {
             var realCurve: [Double] = []
@@ -227,11 +226,34 @@ public func evaluateTeacher(
                 }
             }
             try stopIfAsked()
-            realCurves.append(realCurve)
+            realCurves[k] = realCurve
             realFinal = real.accuracy(on: final)
-            realFinals.append(realFinal!)
+            realFinals[k] = realFinal!
         }
-        progress?(k, finals.last!, realFinal)
+        progress?(k, finals[k], realFinal)
+    }
+    if let c = collective, c.size > 1 {
+        // Every rank's learners on every rank: each entry is non-zero on exactly one rank.
+        var numbers = curves.flatMap { $0 } + realCurves.flatMap { $0 } + finals + realFinals
+        c.allReduceSum(&numbers)
+        let m = learners * n
+        curves = (0..<learners).map { Array(numbers[($0 * n)..<($0 * n + n)]) }
+        realCurves = (0..<learners).map { Array(numbers[(m + $0 * n)..<(m + $0 * n + n)]) }
+        finals = Array(numbers[(2 * m)..<(2 * m + learners)])
+        realFinals = Array(numbers[(2 * m + learners)...])
+        let shape = [final.count, trainer.config.learner.classes]
+        let size = shape.reduce(1, *)
+        var flat = (0..<learners).flatMap { probabilities[$0]?.scalars ?? [Float](repeating: 0, count: size) }
+        c.allReduceSum(&flat)
+        probabilities = (0..<learners).map {
+            Tensor(shape: shape, scalars: Array(flat[($0 * size)..<($0 * size + size)]))
+        }
+    }
+    // The ensemble of the first k learners, k = 1 ... learners, in learner order.
+    var summed: Tensor<Float>?
+    let ensemble = probabilities.map { probs -> Double in
+        summed = summed.map { $0 + probs! } ?? probs!
+        return Double(zip(summed!.argmaxRows(), final.labels).filter { $0 == $1 }.count) / Double(max(final.count, 1))
     }
     func mean(_ xs: [Double]) -> Double { xs.reduce(0, +) / Double(max(xs.count, 1)) }
     func sd(_ xs: [Double]) -> Double {

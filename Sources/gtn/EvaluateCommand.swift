@@ -3,6 +3,7 @@ import Foundation
 import GTN
 import GTNData
 import GTNIO
+import GTNMPI
 import GTNTensor
 import Synchronization
 
@@ -45,6 +46,20 @@ struct Evaluate: ParsableCommand {
     }
 
     func run() throws {
+        guard MPICollective.isLaunchedByMPI else { return try evaluate(mpi: nil) }
+        // `mpirun -np N gtn evaluate`: the learners are shared out over the ranks (rank r trains
+        // learners r, r + N, ...); rank 0 prints and writes the figures of all of them.
+        let mpi = MPICollective()
+        do { try evaluate(mpi: mpi) } catch {
+            FileHandle.standardError.write(Data("gtn evaluate: rank \(mpi.rank) of \(mpi.size): \(error)\n".utf8))
+            mpi.abort(1)
+        }
+        mpi.finish()
+    }
+
+    func evaluate(mpi: MPICollective?) throws {
+        let isLeader = (mpi?.rank ?? 0) == 0
+        func print(_ line: String) { if isLeader { Swift.print(line) } }
         let path = checkpointPath(checkpoint)
         let trainer = try Checkpoint.load(path: path)
         let c = trainer.config
@@ -81,14 +96,24 @@ struct Evaluate: ParsableCommand {
         let teacherName = c.teacher == .gtn ? "GTN" : c.teacher.rawValue
         let e = try evaluateTeacher(
             trainer, train: splits.train, perStep: stepSet, final: splits.test, learners: learners,
-            steps: n, batchMultiplier: batchMultiplier, realDataControl: realDataControl,
+            steps: n, batchMultiplier: batchMultiplier, realDataControl: realDataControl, collective: mpi,
             progress: { k, taught, real in
+                guard mpi == nil else { return }  // printed below, once every rank's learners are in
                 var line = String(
                     format: "learner %d: %.2f%% test accuracy after %@ on %@ data", k, 100 * taught,
                     counted(n, "step"), teacherName)
                 if let real { line += String(format: ", %.2f%% on real data", 100 * real) }
                 print(line)
             })
+        if mpi != nil {
+            for k in 0..<learners {
+                var line = String(
+                    format: "learner %d: %.2f%% test accuracy after %@ on %@ data", k, 100 * e.gtnFinal[k],
+                    counted(n, "step"), teacherName)
+                if let real = e.realFinal?[k] { line += String(format: ", %.2f%% on real data", 100 * real) }
+                print(line)
+            }
+        }
         func mean(_ xs: [Double]) -> Double { xs.reduce(0, +) / Double(max(xs.count, 1)) }
         func sd(_ xs: [Double]) -> Double {
             let m = mean(xs)
@@ -111,7 +136,7 @@ struct Evaluate: ParsableCommand {
                     format: "real data (%@, lr %g, momentum %g): mean %.2f%% (sd %.2f)", counted(n, "SGD step"),
                     c.innerLearningRate, c.innerMomentum, 100 * mean(r), 100 * sd(r)))
         }
-        try writeAtomically(JSONEncoder.sorted.encode(e), to: out)
+        if isLeader { try writeAtomically(JSONEncoder.sorted.encode(e), to: out) }
         print("gtn evaluate: figures in \(out)")
     }
 }

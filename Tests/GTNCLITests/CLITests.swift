@@ -186,5 +186,31 @@ struct CLITests {
             let worst = zip(t.scalars, u.scalars).map { abs($0 - $1) }.max() ?? 0
             #expect(t.shape == u.shape && worst <= 1e-6 * scale, "\(name): \(worst) of \(scale)")
         }
+
+        // gtn evaluate: the learners shared out over the ranks give the figures of one process.
+        let evaluateFlags = [
+            "evaluate", dir + "/single", "--learners", "3", "--real-data-control", "--step-examples", "20",
+        ]
+        let one = try run(
+            gtnBinary, evaluateFlags + ["--output", dir + "/one.json"], environment: ["GTN_THREADS": "1"])
+        #expect(one.status == 0, "\(one.stderr)")
+        let two = try run(
+            mpirun,
+            ["--allow-run-as-root", "--oversubscribe", "-np", "2", gtnBinary] + evaluateFlags + [
+                "--output", dir + "/two.json",
+            ],
+            environment: ["OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1", "GTN_THREADS": "1"])
+        #expect(two.status == 0, "\(two.stdout)\n\(two.stderr)")
+        #expect(two.stdout.components(separatedBy: "learner ").count - 1 >= 3, "\(two.stdout)")
+        var figures: [[String: Any]] = []
+        for name in ["one", "two"] {
+            let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/\(name).json"))
+            figures.append(try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any]))
+        }
+        for key in ["gtnFinal", "realFinal", "gtnPerStep", "realPerStep", "ensembleBySize"] {
+            let a = figures[0][key] as? [Double]
+            let b = figures[1][key] as? [Double]
+            #expect(a != nil && a == b, "\(key): \(String(describing: a)) vs \(String(describing: b))")
+        }
     }
 }
