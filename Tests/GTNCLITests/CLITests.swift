@@ -213,4 +213,47 @@ struct CLITests {
             #expect(a != nil && a == b, "\(key): \(String(describing: a)) vs \(String(describing: b))")
         }
     }
+
+    /// A rank that dies mid-run ends the job, and the last checkpoint stays readable.
+    @Test func aRankThatDiesEndsTheJobAndLeavesTheCheckpoint() throws {
+        let mpirun = try #require(
+            ["/usr/bin/mpirun", "/usr/local/bin/mpirun"].first(where: FileManager.default.isExecutableFile))
+        let dir = temporaryDirectory("mpi-fault")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/data", withIntermediateDirectories: true)
+        try writeTinyIDX(dir + "/data")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: mpirun)
+        process.arguments =
+            [
+                "--allow-run-as-root", "--oversubscribe", "-np", "2", gtnBinary, "train", "--data", dir + "/data", "-o",
+                dir + "/run", "--iterations", "500", "--checkpoint-every", "1",
+            ] + tinyTrainFlags
+        process.environment = ProcessInfo.processInfo.environment.merging(
+            ["OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1", "GTN_THREADS": "1"]) { $1 }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Wait for two finished meta-iterations, then kill rank 1 (found by its MPI rank and our run's path).
+        let metrics = dir + "/run/metrics.jsonl"
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline,
+            ((try? String(contentsOfFile: metrics, encoding: .utf8))?.split(separator: "\n").count ?? 0) < 2
+        {
+            usleep(100_000)
+        }
+        let rankOne = try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap(Int32.init).first { pid in
+            let environ = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/environ"))) ?? Data()
+            let fields = environ.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            let command = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
+            return fields.contains("OMPI_COMM_WORLD_RANK=1")
+                && String(decoding: command, as: UTF8.self).contains(dir + "/run")
+        }
+        let pid = try #require(rankOne, "rank 1 not found")
+        kill(pid, SIGKILL)
+        process.waitUntilExit()
+        #expect(process.terminationStatus != 0)
+        let saved = try SafeTensorsFile.read(path: dir + "/run/checkpoint.safetensors")
+        #expect(!saved.tensors.isEmpty)
+    }
 }
