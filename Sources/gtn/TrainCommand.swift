@@ -166,13 +166,18 @@ struct Train: ParsableCommand {
         mpi.finish()
     }
 
+    /// The data of this run: a resumed run's own (unless --data names other data), else --data or
+    /// the default. Leader and followers load it the same way.
+    func trainingData() throws -> DataSplits {
+        try resume.map { try loadData(forRun: $0, explicit: data) } ?? loadData(data ?? DataSource.defaultDirectory)
+    }
+
     /// A follower rank of `mpirun -np N gtn train`: loads the same data as the leader (so a
     /// missing directory fails before any collective call), takes the leader's teacher (its
     /// checkpoint, broadcast: same start for new and resumed runs), then computes its learners'
     /// meta-gradients each iteration until the leader ends the run. It writes and prints nothing.
     func runFollower(_ mpi: MPICollective) throws {
-        let splits =
-            try resume.map { try loadData(forRun: $0, explicit: data) } ?? loadData(data ?? DataSource.defaultDirectory)
+        let splits = try trainingData()
         Interrupt.install()  // the leader decides when to stop; a signal must not kill a follower
         let bytes = mpi.broadcast(nil)
         guard !bytes.isEmpty else { return }  // the leader has nothing to run
@@ -189,8 +194,7 @@ struct Train: ParsableCommand {
         (options.evaluateEvery, options.checkpointEvery, options.samplesEvery, options.evaluationExamples) =
             (evalEvery, checkpointEvery, samplesEvery, evalExamples)
         options.overwrite = overwrite
-        let splits =
-            try resume.map { try loadData(forRun: $0, explicit: data) } ?? loadData(data ?? DataSource.defaultDirectory)
+        let splits = try trainingData()
         options.dataDirectory = data ?? DataSource.defaultDirectory
         var session: TrainingSession
         if resume != nil {

@@ -339,9 +339,6 @@ private func temporaryDirectory() throws -> String {
 /// Cross-check with Python's own json/struct modules (no numpy, no safetensors): a reader written
 /// from the format description must see what we wrote. Skipped when python3 is absent.
 @Test func pythonReadsOurFile() throws {
-    guard let python = ["/usr/bin/python3", "/usr/local/bin/python3"].first(where: FileManager.default.isExecutableFile) else {
-        return
-    }
     let dir = try temporaryDirectory()
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let path = dir + "/x.safetensors"
@@ -365,15 +362,8 @@ private func temporaryDirectory() throws -> String {
             out[k] = [v['dtype'], v['shape'], list(struct.unpack('<%d%s' % ((e - b) // size, fmt[v['dtype']]), data[b:e]))]
         print(json.dumps(out, sort_keys=True))
         """
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: python)
-    process.arguments = ["-c", script, path]
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    try process.run()
-    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    #expect(process.terminationStatus == 0)
+    guard let (status, output) = try runPython(script, path) else { return }
+    #expect(status == 0)
     #expect(output == #"{"__metadata__": {"k": "v"}, "a": ["F32", [2, 3], [1.0, 2.0, 3.0, 4.0, 5.0, 6.5]], "#
         + #""b": ["F64", [], [-0.25]], "c": ["I64", [2], [-7, 1099511627776]]}"# + "\n")
 }

@@ -107,15 +107,22 @@ struct TrainingSessionTests {
         try TrainingSession.checkSizes(tinyConfig(), splits, batchMultiplier: 4, evaluating: true)
     }
 
+    /// A tiny run in `dir` that evaluates every `evaluateEvery` iterations (checkpoints and samples
+    /// every 10), and the options to resume it with.
+    func tinySession(in dir: String, evaluateEvery: Int, iterations: Int) throws -> (TrainingSession, RunOptions) {
+        var options = RunOptions(directory: dir)
+        (options.evaluateEvery, options.checkpointEvery, options.samplesEvery, options.evaluationExamples) =
+            (evaluateEvery, 10, 10, 16)
+        var config = tinyConfig()
+        config.metaIterations = iterations
+        return (try TrainingSession(config: config, data: tinySplits(), options: options), options)
+    }
+
     @Test("a stop asked for during an evaluation still leaves a checkpoint of that iteration, and the run resumes from it")
     func stopDuringEvaluation() throws {
         let dir = directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        var options = RunOptions(directory: dir)
-        (options.evaluateEvery, options.checkpointEvery, options.samplesEvery, options.evaluationExamples) = (2, 10, 10, 16)
-        var config = tinyConfig()
-        config.metaIterations = 5
-        var session = try TrainingSession(config: config, data: tinySplits(), options: options)
+        var (session, options) = try tinySession(in: dir, evaluateEvery: 2, iterations: 5)
         // Ctrl-C arrives while iteration 2 is being evaluated: after the run's checkpoint check
         // for iteration 2 (which saw no stop), before its check for a stop after the evaluation.
         var stopRequested = false
@@ -148,11 +155,7 @@ extension TrainingSessionTests {
     func stopDuringFinalEvaluation() throws {
         let dir = directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        var options = RunOptions(directory: dir)
-        (options.evaluateEvery, options.checkpointEvery, options.samplesEvery, options.evaluationExamples) = (10, 10, 10, 16)
-        var config = tinyConfig()
-        config.metaIterations = 2
-        var session = try TrainingSession(config: config, data: tinySplits(), options: options)
+        var (session, options) = try tinySession(in: dir, evaluateEvery: 10, iterations: 2)
         // Ctrl-C arrives as the final evaluation starts.
         var stopRequested = false
         var events: [String] = []
