@@ -133,10 +133,12 @@ extension MetaTrainer {
             momenta: (0..<n).map { moms[$0 % t] }, batch: batchMaker(ep), afterStep: afterStep)
     }
 
-    /// The control: the same fresh learner trained on real batches with the configured (not
-    /// meta-learned) inner learning rate and momentum, for T steps of B by default.
+    /// The control: the same fresh learner trained on real batches with plain SGD + momentum at a
+    /// constant learning rate and momentum (by default the configured initial ones, not the
+    /// meta-learned schedule), for T steps of B by default.
     public func trainOnRealData(
         seed: UInt64, data: RealBatchSource, steps: Int? = nil, batchMultiplier: Int = 1,
+        learningRate: Double? = nil, momentum: Double? = nil,
         afterStep: ((Int, TrainedLearner) -> Void)? = nil
     ) -> TrainedLearner {
         let ep = episode(seed: seed, steps: 0)
@@ -144,13 +146,73 @@ extension MetaTrainer {
         let t = steps ?? config.innerSteps
         return trainLearner(
             ep.learner, initialWeights: ep.learnerInit, steps: t,
-            learningRates: Array(repeating: Float(config.innerLearningRate), count: t),
-            momenta: Array(repeating: Float(config.innerMomentum), count: t),
+            learningRates: Array(repeating: Float(learningRate ?? config.innerLearningRate), count: t),
+            momenta: Array(repeating: Float(momentum ?? config.innerMomentum), count: t),
             batch: { _ in
                 let b = data(config.batchSize * batchMultiplier, &rng)
                 return (b.images, oneHot(b.labels, classes: config.learner.classes))
             }, afterStep: afterStep)
     }
+}
+
+/// The real-data control's learning rate and momentum, chosen as a reviewer would insist: every
+/// pair of a grid is tried on fresh learners that are not among the evaluated ones, for the same
+/// steps and batch, and scored on the validation split; the best mean wins.
+public struct RealDataTuning: Codable, Sendable {
+    public var learningRates: [Double]
+    public var momenta: [Double]
+    /// Mean validation accuracy of the tuning learners, [learning rate][momentum].
+    public var validationAccuracy: [[Double]]
+    public var tuningLearners: Int
+    public var bestLearningRate: Double
+    public var bestMomentum: Double
+
+    public static let defaultLearningRates = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5]
+    public static let defaultMomenta = [0.0, 0.5, 0.9]
+    /// Tuning learners are drawn from seeds far from the evaluated learners' (seed + k).
+    static let seedOffset: UInt64 = 0x7075_6E65
+
+    /// True when the best pair lies on the grid's edge in learning rate (a wider grid might do better).
+    public var bestIsOnEdge: Bool {
+        bestLearningRate == learningRates.first || bestLearningRate == learningRates.last
+    }
+}
+
+/// Tunes the real-data control's constant learning rate and momentum on `validation` (see
+/// `RealDataTuning`). Grid points are shared out over the ranks of `collective`.
+public func tuneRealDataControl(
+    _ trainer: MetaTrainer, train: Dataset, validation: Dataset, steps: Int? = nil, batchMultiplier: Int = 1,
+    learningRates: [Double] = RealDataTuning.defaultLearningRates, momenta: [Double] = RealDataTuning.defaultMomenta,
+    tuningLearners: Int = 2, seed: UInt64 = 0xE7A1, collective: (any Collective)? = nil,
+    shouldStop: () -> Bool = { false },
+    progress: ((_ learningRate: Double, _ momentum: Double, _ accuracy: Double) -> Void)? = nil
+) throws(EvaluationStopped) -> RealDataTuning {
+    precondition(!learningRates.isEmpty && !momenta.isEmpty && tuningLearners > 0)
+    let source: RealBatchSource = { size, rng in train.randomBatch(size: size, using: &rng) }
+    let (rank, ranks) = (collective?.rank ?? 0, collective?.size ?? 1)
+    var scores = [Double](repeating: 0, count: learningRates.count * momenta.count)
+    for p in stride(from: rank, to: scores.count, by: ranks) {
+        let (lr, m) = (learningRates[p / momenta.count], momenta[p % momenta.count])
+        var sum = 0.0
+        for j in 0..<tuningLearners {
+            if shouldStop() { throw EvaluationStopped() }
+            let learner = trainer.trainOnRealData(
+                seed: seed &+ RealDataTuning.seedOffset &+ UInt64(j), data: source, steps: steps,
+                batchMultiplier: batchMultiplier, learningRate: lr, momentum: m)
+            sum += learner.accuracy(on: validation)  // a diverged learner scores what it predicts (often < chance)
+        }
+        scores[p] = sum / Double(tuningLearners)
+        progress?(lr, m, scores[p])
+    }
+    if let c = collective, c.size > 1 { c.allReduceSum(&scores) }
+    let best = scores.indices.max { scores[$0] < scores[$1] || (scores[$0] == scores[$1] && $0 > $1) }!
+    return RealDataTuning(
+        learningRates: learningRates, momenta: momenta,
+        validationAccuracy: learningRates.indices.map { i in
+            Array(scores[(i * momenta.count)..<((i + 1) * momenta.count)])
+        },
+        tuningLearners: tuningLearners, bestLearningRate: learningRates[best / momenta.count],
+        bestMomentum: momenta[best % momenta.count])
 }
 
 /// What `evaluateTeacher` measured (written by `gtn evaluate` as evaluate.json; `gtn report`
@@ -165,8 +227,14 @@ public struct TeacherEvaluation: Codable, Sendable {
     /// Mean and standard deviation over learners of the accuracy after inner step 1, 2, ..., steps.
     public var gtnPerStep: [Double]
     public var gtnPerStepSD: [Double]
-    /// The real-data control's mean accuracy per step (when run).
+    /// The real-data control's mean accuracy per step (when run), and the constant learning rate
+    /// and momentum it trained with (tuned on the validation split by `gtn evaluate`: `realTuning`).
     public var realPerStep: [Double]?
+    public var realLearningRate: Double?
+    public var realMomentum: Double?
+    public var realTuning: RealDataTuning?
+    /// Other teachers evaluated on the same fresh learners (`gtn evaluate --compare RUN`).
+    public var compared: [ComparedTeacher]?
     /// Final accuracy of every learner on the final set.
     public var gtnFinal: [Double]
     public var realFinal: [Double]?
@@ -184,7 +252,8 @@ public struct EvaluationStopped: Error {}
 public func evaluateTeacher(
     _ trainer: MetaTrainer, train: Dataset, perStep: Dataset, final: Dataset,
     learners: Int, steps: Int? = nil, batchMultiplier: Int = 1, realDataControl: Bool,
-    seed: UInt64 = 0xE7A1, shouldStop: () -> Bool = { false }, collective: (any Collective)? = nil,
+    realLearningRate: Double? = nil, realMomentum: Double? = nil, seed: UInt64 = 0xE7A1,
+    shouldStop: () -> Bool = { false }, collective: (any Collective)? = nil,
     progress: ((_ learner: Int, _ taught: Double, _ real: Double?) -> Void)? = nil
 )
     throws(EvaluationStopped) -> TeacherEvaluation
@@ -221,7 +290,10 @@ public func evaluateTeacher(
         if realDataControl {
             var realCurve: [Double] = []
             let real = withoutActuallyEscaping(shouldStop) { stop in
-                trainer.trainOnRealData(seed: s, data: source, steps: n, batchMultiplier: batchMultiplier) { _, l in
+                trainer.trainOnRealData(
+                    seed: s, data: source, steps: n, batchMultiplier: batchMultiplier, learningRate: realLearningRate,
+                    momentum: realMomentum
+                ) { _, l in
                     if !stop() { realCurve.append(l.accuracy(on: perStep)) }
                 }
             }
@@ -266,6 +338,23 @@ public func evaluateTeacher(
         gtnPerStep: (0..<n).map { t in mean(curves.map { $0[t] }) },
         gtnPerStepSD: (0..<n).map { t in sd(curves.map { $0[t] }) },
         realPerStep: realDataControl ? (0..<n).map { t in mean(realCurves.map { $0[t] }) } : nil,
+        realLearningRate: realDataControl ? realLearningRate ?? trainer.config.innerLearningRate : nil,
+        realMomentum: realDataControl ? realMomentum ?? trainer.config.innerMomentum : nil,
         gtnFinal: finals, realFinal: realDataControl ? realFinals : nil, ensembleBySize: ensemble,
         seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+}
+
+/// Another trained teacher evaluated on the same fresh learners as the main one (same seeds and
+/// architecture, so learner k starts from the same weights in every row): the paper's Fig. 2a
+/// comparison of GTN, real data with a meta-learned schedule, and dataset distillation.
+public struct ComparedTeacher: Codable, Sendable {
+    public var path: String
+    public var teacher: String
+    public var iteration: Int
+    public var perStep: [Double]
+    public var final: [Double]
+
+    public init(path: String, teacher: String, iteration: Int, perStep: [Double], final: [Double]) {
+        (self.path, self.teacher, self.iteration, self.perStep, self.final) = (path, teacher, iteration, perStep, final)
+    }
 }

@@ -415,6 +415,9 @@ private struct ReportPage {
             if let ensemble = e.ensembleBySize?.last { text += String(format: ", ensemble %.2f%%", 100 * ensemble) }
             if let real = e.realFinal, !real.isEmpty {
                 text += String(format: "; real-data control %.2f%%", 100 * mean(real))
+                if let lr = e.realLearningRate, let m = e.realMomentum {
+                    text += String(format: " (lr %g, momentum %g%@)", lr, m, e.realTuned ? ", tuned on validation" : "")
+                }
             }
             if let steps = e.steps {
                 text += " (\(steps) steps" + (e.iteration.map { ", checkpoint of meta-iteration \($0))" } ?? ")")

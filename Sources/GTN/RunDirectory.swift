@@ -30,6 +30,9 @@ struct SampleGrid {
 struct EvaluateSummary {
     var iteration, learners, innerSteps, steps, batchSize: Int?
     var gtnPerStep, gtnPerStepSD, realPerStep, gtnFinal, realFinal, ensembleBySize: [Double]?
+    /// The real-data control's constant lr and momentum, and whether they were tuned on validation.
+    var realLearningRate, realMomentum: Double?
+    var realTuned = false
 }
 
 /// One JSON object (a config, a JSON-lines row) with typed accessors whose errors name the file,
@@ -247,7 +250,8 @@ struct RunData {
             batchSize: try f.integer("batchSize"), gtnPerStep: try f.numbers("gtnPerStep"),
             gtnPerStepSD: try f.numbers("gtnPerStepSD"), realPerStep: try f.numbers("realPerStep"),
             gtnFinal: try f.numbers("gtnFinal"), realFinal: try f.numbers("realFinal"),
-            ensembleBySize: try f.numbers("ensembleBySize"))
+            ensembleBySize: try f.numbers("ensembleBySize"), realLearningRate: try f.number("realLearningRate"),
+            realMomentum: try f.number("realMomentum"), realTuned: object["realTuning"] is [String: Any])
     }
 }
 

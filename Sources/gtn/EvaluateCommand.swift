@@ -30,10 +30,28 @@ struct Evaluate: ParsableCommand {
     @Flag(
         help:
             .init(
-                "Also train each fresh learner on real data (initial inner lr and momentum, same steps and batch) and "
-                    + "report it alongside.")
+                "Also train each fresh learner on real data with plain SGD + momentum (same steps and batch), its "
+                    + "constant lr and momentum tuned on the validation split first (--real-lrs x --real-momenta).")
     )
     var realDataControl = false
+    @Option(
+        help: .init("Learning rates the real-data control's tuning tries (comma-separated).", valueName: "lrs"),
+        transform: parseNumbers)
+    var realLrs: [Double] = RealDataTuning.defaultLearningRates
+    @Option(
+        help: .init("Momenta the real-data control's tuning tries (comma-separated).", valueName: "momenta"),
+        transform: parseNumbers)
+    var realMomenta: [Double] = RealDataTuning.defaultMomenta
+    @Option(help: "Fresh learners (not among the evaluated ones) per grid point of the tuning.")
+    var tuningLearners = 2
+    @Flag(help: "Skip the tuning: the real-data control uses the run's initial inner lr and momentum.")
+    var untunedControl = false
+    @Option(
+        help:
+            .init(
+                "Another run (a real-data or distillation teacher, say) to evaluate on the same fresh learners, for "
+                    + "the paired table of the paper's Fig. 2a. Repeatable.", valueName: "run"))
+    var compare: [String] = []
     @Option(help: "Where to write the figures (default: evaluate.json next to the checkpoint).") var output: String?
 
     func validate() throws {
@@ -43,6 +61,16 @@ struct Evaluate: ParsableCommand {
             throw ValidationError("--batch-multiplier must be at least 1, got \(batchMultiplier)")
         }
         if stepExamples < 1 { throw ValidationError("--step-examples must be at least 1, got \(stepExamples)") }
+        if tuningLearners < 1 { throw ValidationError("--tuning-learners must be at least 1, got \(tuningLearners)") }
+        if let bad = realLrs.first(where: { !($0 > 0 && $0.isFinite) }) {
+            throw ValidationError("--real-lrs: every learning rate must be a positive finite number, got \(bad)")
+        }
+        if let bad = realMomenta.first(where: { !($0 >= 0 && $0 < 1) }) {
+            throw ValidationError("--real-momenta: every momentum must be in [0, 1), got \(bad)")
+        }
+        if untunedControl && !realDataControl {
+            throw ValidationError("--untuned-control changes the real-data control; add --real-data-control")
+        }
     }
 
     func run() throws {
@@ -93,10 +121,38 @@ struct Evaluate: ParsableCommand {
                 + " \(counted(learners, "learner")), \(counted(n, "step")) of \(c.batchSize * batchMultiplier) "
                 + "examples (meta-trained: T=\(c.innerSteps), B=\(c.batchSize)), \(splits.name)"
         )
+        // The other teachers are loaded (and checked to teach the same learners) before anything trains.
+        let others = try compare.map { run -> (String, MetaTrainer) in
+            let other = try Checkpoint.load(path: checkpointPath(run))
+            let o = other.config
+            guard o.learner == c.learner, o.randomLearnerWidths == c.randomLearnerWidths,
+                o.batchSize == c.batchSize
+            else {
+                throw CommandError(
+                    "--compare \(run): its learner or batch size differs from \(path)'s (\(o.learner.kind.rawValue), "
+                        + "B=\(o.batchSize) vs \(c.learner.kind.rawValue), B=\(c.batchSize)); the rows are paired by "
+                        + "learner, so they must train the same fresh learners")
+            }
+            return (run, other)
+        }
+        var tuning: RealDataTuning?
+        if realDataControl && !untunedControl {
+            print(
+                "tuning the real-data control on the validation split: \(realLrs.count * realMomenta.count) lr x "
+                    + "momentum pairs, \(counted(tuningLearners, "learner")) each, \(counted(n, "step"))")
+            do {
+                tuning = try tuneRealDataControl(
+                    trainer, train: splits.train, validation: splits.validation, steps: n,
+                    batchMultiplier: batchMultiplier, learningRates: realLrs, momenta: realMomenta,
+                    tuningLearners: tuningLearners, collective: mpi)
+            } catch { throw CommandError("stopped") }
+            print(tuningTable(tuning!))
+        }
         let teacherName = c.teacher == .gtn ? "GTN" : c.teacher.rawValue
-        let e = try evaluateTeacher(
+        var e = try evaluateTeacher(
             trainer, train: splits.train, perStep: stepSet, final: splits.test, learners: learners,
-            steps: n, batchMultiplier: batchMultiplier, realDataControl: realDataControl, collective: mpi,
+            steps: n, batchMultiplier: batchMultiplier, realDataControl: realDataControl,
+            realLearningRate: tuning?.bestLearningRate, realMomentum: tuning?.bestMomentum, collective: mpi,
             progress: { k, taught, real in
                 guard mpi == nil else { return }  // printed below, once every rank's learners are in
                 var line = String(
@@ -133,10 +189,84 @@ struct Evaluate: ParsableCommand {
         if let r = e.realFinal {
             print(
                 String(
-                    format: "real data (%@, lr %g, momentum %g): mean %.2f%% (sd %.2f)", counted(n, "SGD step"),
-                    c.innerLearningRate, c.innerMomentum, 100 * mean(r), 100 * sd(r)))
+                    format: "real data (%@, lr %g, momentum %g%@): mean %.2f%% (sd %.2f)", counted(n, "SGD step"),
+                    e.realLearningRate!, e.realMomentum!, tuning == nil ? ", untuned" : ", tuned on validation",
+                    100 * mean(r), 100 * sd(r)))
         }
+        e.realTuning = tuning
+        if !others.isEmpty {
+            e.compared = []
+            for (run, other) in others {
+                let o = try evaluateTeacher(
+                    other, train: splits.train, perStep: stepSet, final: splits.test, learners: learners, steps: n,
+                    batchMultiplier: batchMultiplier, realDataControl: false, collective: mpi)
+                e.compared!.append(
+                    ComparedTeacher(
+                        path: run, teacher: other.config.teacher.rawValue, iteration: other.state.iteration,
+                        perStep: o.gtnPerStep, final: o.gtnFinal))
+            }
+        }
+        print(pairedTable(e, teacherName: teacherName))
         if isLeader { try writeAtomically(JSONEncoder.sorted.encode(e), to: out) }
         print("gtn evaluate: figures in \(out)")
     }
+}
+
+/// "0.01,0.1" -> [0.01, 0.1], for list-valued options.
+func parseNumbers(_ text: String) throws -> [Double] {
+    let parts = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+    let values = parts.compactMap(Double.init)
+    guard !parts.isEmpty, values.count == parts.count else {
+        throw ValidationError("expected comma-separated numbers such as 0.01,0.1; got \"\(text)\"")
+    }
+    return values
+}
+
+/// The tuning grid: validation accuracy per learning rate (rows) and momentum (columns), the best marked.
+func tuningTable(_ t: RealDataTuning) -> String {
+    var lines = ["  lr \\ momentum" + t.momenta.map { String(format: " %8g", $0) }.joined()]
+    for (i, lr) in t.learningRates.enumerated() {
+        var line = String(format: "  %-14g", lr)
+        for (j, m) in t.momenta.enumerated() {
+            let best = lr == t.bestLearningRate && m == t.bestMomentum
+            line += String(format: " %7.2f%@", 100 * t.validationAccuracy[i][j], best ? "*" : " ")
+        }
+        lines.append(line)
+    }
+    lines.append(
+        String(format: "  best: lr %g, momentum %g", t.bestLearningRate, t.bestMomentum)
+            + (t.bestIsOnEdge ? " (on the grid's edge: widen --real-lrs)" : ""))
+    return lines.joined(separator: "\n")
+}
+
+/// Every teacher's final test accuracy over the same learners, and its paired differences with
+/// the real-data control (learner k of every row starts from the same weights).
+func pairedTable(_ e: TeacherEvaluation, teacherName: String) -> String {
+    var rows: [(String, [Double])] = [(teacherName, e.gtnFinal)]
+    for o in e.compared ?? [] { rows.append(("\(o.teacher) (\(o.path), meta-iteration \(o.iteration))", o.final)) }
+    let real = e.realFinal
+    if let real {
+        rows.append(
+            (String(format: "real data, plain SGD (lr %g, momentum %g)", e.realLearningRate!, e.realMomentum!), real))
+    }
+    func mean(_ xs: [Double]) -> Double { xs.reduce(0, +) / Double(max(xs.count, 1)) }
+    func sd(_ xs: [Double]) -> Double {
+        let m = mean(xs)
+        return (xs.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(max(1, xs.count - 1))).squareRoot()
+    }
+    var lines = [
+        "teacher: test accuracy after \(counted(e.steps, "step")), mean (sd) over \(counted(e.learners, "learner"))"
+            + (real == nil ? "" : "; paired difference with real data: mean [min, max], learners ahead")
+    ]
+    for (name, finals) in rows {
+        var line = String(format: "  %6.2f%% (%4.2f)  ", 100 * mean(finals), 100 * sd(finals))
+        if let real, finals != real {
+            let d = zip(finals, real).map { 100 * ($0 - $1) }
+            line += String(
+                format: "%+6.2f [%+.2f, %+.2f] %d/%d  ", mean(d), d.min()!, d.max()!, d.filter { $0 > 0 }.count, d.count
+            )
+        }
+        lines.append(line + name)
+    }
+    return lines.joined(separator: "\n")
 }

@@ -11,7 +11,8 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Meta-train a GTN (defaults: Fashion-MNIST from Debian's dataset-fashion-mnist, a 10-15 minute run).",
         discussion: """
-            Settings are taken from the defaults, then --config FILE (JSON, keys as in config.json of a run), then flags.
+            Settings are taken from the defaults, then --preset NAME, then --config FILE (JSON, keys as in config.json of
+            a run), then flags.
             A run directory holds config.json, metrics.jsonl (one row per meta-iteration), evaluations.jsonl,
             checkpoint.safetensors and samples/*.png. Ctrl-C stops after the current meta-iteration and saves;
             --resume DIR continues.
@@ -28,6 +29,10 @@ struct Train: ParsableCommand {
     var overwrite = false
     @Option(help: "JSON configuration file.")
     var config: String?
+    @Option(help: "A shipped configuration, laid over the defaults before --config and flags (see --list-presets).")
+    var preset: String?
+    @Flag(help: "Print the shipped presets (name, what it is, its settings) and exit.")
+    var listPresets = false
 
     @Option(help: "Meta-iterations.") var iterations: Int?
     @Option(help: "Inner steps T (learner SGD steps per meta-iteration).") var innerSteps: Int?
@@ -101,9 +106,9 @@ struct Train: ParsableCommand {
     }
 
     func validate() throws {
-        if resume != nil && (output != nil || config != nil) {
+        if resume != nil && (output != nil || config != nil || preset != nil) {
             throw ValidationError(
-                "--resume continues a run with its own settings; do not combine it with --output or --config")
+                "--resume continues a run with its own settings; do not combine it with --output, --config or --preset")
         }
         for (name, v) in [
             ("--eval-every", evalEvery), ("--checkpoint-every", checkpointEvery), ("--samples-every", samplesEvery),
@@ -115,6 +120,11 @@ struct Train: ParsableCommand {
 
     func resolvedConfig(_ data: DataSplits) throws -> GTNConfig {
         var c = Self.defaults(for: data)
+        if let name = preset {
+            do { c = try Preset.named(name).apply(over: c) } catch let e as ConfigError {
+                throw CommandError(e.message)
+            }
+        }
         if let path = config {
             guard let bytes = FileManager.default.contents(atPath: path) else {
                 throw CommandError("--config \(path): cannot read the file")
@@ -151,6 +161,12 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        if listPresets {
+            for p in Preset.all {
+                print("\(p.name): \(p.summary)\n    \(p.json.split(separator: "\n").joined(separator: "\n    "))")
+            }
+            return
+        }
         guard MPICollective.isLaunchedByMPI else { return try runLeader(mpi: nil) }
         let mpi = MPICollective()
         do {

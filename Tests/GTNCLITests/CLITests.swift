@@ -83,6 +83,19 @@ struct CLITests {
         #expect(r.stdout.hasPrefix("gtn "), "\(r.stdout)")
     }
 
+    @Test func presetsAreListedAndAMisspeltOneIsNamed() throws {
+        let list = try gtn(["train", "--list-presets"])
+        #expect(list.status == 0)
+        #expect(list.stdout.contains("paper-mnist:") && list.stdout.contains("fast:"), "\(list.stdout)")
+        #expect(list.stdout.contains("\"innerSteps\": 32"), "\(list.stdout)")
+        let dir = temporaryDirectory("preset")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let typo = try gtn(["train", "--preset", "paper-mnsit", "-o", dir + "/run"])
+        #expect(typo.status != 0)
+        #expect(typo.stderr.contains("paper-mnsit") && typo.stderr.contains("valid values: paper-mnist"), "\(typo.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/run"))
+    }
+
     /// A problem found while a command runs is one line naming the flag, not the root command's
     /// usage ("Usage: gtn <subcommand>"), and nothing is created.
     @Test func errorsWhileRunningNameTheFlagWithoutTheRootUsage() throws {

@@ -1,0 +1,67 @@
+import Foundation
+import GTN
+import GTNData
+import GTNTensor
+import Testing
+
+@Suite("Presets and the tuned real-data control (issue 15)")
+struct PaperFidelityTests {
+    @Test("every preset lays over the defaults and validates; paper-mnist is the official MNIST config at T = 32")
+    func presets() throws {
+        var defaults = GTNConfig()
+        defaults.innerSteps = 8
+        defaults.metaIterations = 160
+        for p in Preset.all {
+            let c = try p.apply(over: defaults)
+            try c.validate()
+            #expect(c != defaults, "preset \(p.name) changes nothing")
+        }
+        let paper = try Preset.named("paper-mnist").apply(over: defaults)
+        #expect(paper.innerSteps == 32 && paper.batchSize == 128 && paper.metaBatchSize == 128)
+        #expect(paper.metaIterations == 2000 && paper.metaLearningRate == 0.02 && paper.metaLearningRateFinalFraction == 0.1)
+        #expect(paper.innerLearningRate == 0.02 && paper.innerMomentum == 0.5 && paper.intermediateLossEvery == 1)
+        #expect(paper.learner.kind == .baseFC && paper.curriculum == .full && paper.teacher == .gtn)
+        // What the preset does not name keeps the defaults' value (the data's image shape, the seed).
+        #expect(paper.learner.image == defaults.learner.image && paper.seed == defaults.seed)
+        #expect(throws: ConfigError.self) { try Preset.named("paper-mnsit") }
+        do { _ = try Preset.named("paper-mnsit") } catch let e as ConfigError {
+            #expect(e.message.contains("paper-mnist") && e.message.contains("fast"))
+        }
+    }
+
+    @Test("the tuning picks the grid point with the best validation accuracy, and the control trains with it")
+    func tunedControl() throws {
+        var config = tinyConfig(learner: .linear)
+        config.innerLearningRate = 1e-6  // the untuned control barely moves
+        let trainer = MetaTrainer(config: config)
+        let splits = tinySplits()
+        // A learning rate that cannot teach in 3 steps, and two that can.
+        let tuning = try tuneRealDataControl(
+            trainer, train: splits.train, validation: splits.validation, learningRates: [1e-6, 0.05, 0.2],
+            momenta: [0, 0.5], tuningLearners: 2)
+        #expect(tuning.validationAccuracy.count == 3 && tuning.validationAccuracy.allSatisfy { $0.count == 2 })
+        let flat = tuning.validationAccuracy.flatMap { $0 }
+        let i = tuning.learningRates.firstIndex(of: tuning.bestLearningRate)!
+        let j = tuning.momenta.firstIndex(of: tuning.bestMomentum)!
+        #expect(tuning.validationAccuracy[i][j] == flat.max()!)
+        #expect(tuning.bestLearningRate != 1e-6, "\(tuning.validationAccuracy)")
+        #expect(flat.max()! > tuning.validationAccuracy[0].max()! + 0.1, "\(tuning.validationAccuracy)")
+
+        let tuned = try evaluateTeacher(
+            trainer, train: splits.train, perStep: splits.validation, final: splits.test, learners: 2,
+            realDataControl: true, realLearningRate: tuning.bestLearningRate, realMomentum: tuning.bestMomentum)
+        let untuned = try evaluateTeacher(
+            trainer, train: splits.train, perStep: splits.validation, final: splits.test, learners: 2,
+            realDataControl: true)
+        #expect(tuned.realLearningRate == tuning.bestLearningRate && tuned.realMomentum == tuning.bestMomentum)
+        #expect(untuned.realLearningRate == 1e-6)
+        // Same learners, so the taught rows agree; the tuned control learns, the untuned one does not.
+        #expect(tuned.gtnFinal == untuned.gtnFinal)
+        #expect(tuned.realFinal!.reduce(0, +) > untuned.realFinal!.reduce(0, +) + 0.2, "\(tuned.realFinal!) vs \(untuned.realFinal!)")
+        // The control is the learner the tuned settings train from the same initialisation.
+        let direct = trainer.trainOnRealData(
+            seed: 0xE7A1, data: { n, r in splits.train.randomBatch(size: n, using: &r) },
+            learningRate: tuning.bestLearningRate, momentum: tuning.bestMomentum)
+        #expect(direct.accuracy(on: splits.test) == tuned.realFinal![0])
+    }
+}
