@@ -70,8 +70,14 @@ struct NAS: ParsableCommand {
     @Option(help: "Evolution: members sampled per tournament.")
     var sampleSize = 5
 
-    @Option(help: "Real training: SGD steps.")
-    var realSteps = 80
+    @Option(help: "Real training: SGD steps (default 80).")
+    var realSteps: Int?
+    @Option(
+        help:
+            .init(
+                "Real training: whole epochs of the training split instead of --real-steps, the learning rate "
+                    + "cosine-annealed over all of them (the paper's true score is a full training)."))
+    var realEpochs: Int?
     @Option(help: "Real training: batch size.")
     var realBatchSize = 64
     @Option(help: "Real training: initial learning rate (cosine-annealed to 0).")
@@ -103,12 +109,16 @@ struct NAS: ParsableCommand {
     func validate() throws {
         for (name, v, least) in [
             ("--architectures", architectures, 2), ("--budget", budget, 1), ("--top-k", topK, 0),
-            ("--population", population, 1), ("--sample-size", sampleSize, 1), ("--real-steps", realSteps, 1),
+            ("--population", population, 1), ("--sample-size", sampleSize, 1), ("--real-steps", realSteps ?? 1, 1),
+            ("--real-epochs", realEpochs ?? 1, 1),
             ("--real-batch-size", realBatchSize, 1), ("--proxy-learners", proxyLearners, 1),
             ("--validation-examples", validationExamples, 1), ("--nodes", nodes, 1),
             ("--channels", channels, 1), ("--cells-per-stage", cellsPerStage, 1), ("--stem-stride", stemStride, 1),
         ] where v < least {
             throw ValidationError("\(name) must be at least \(least), got \(v)")
+        }
+        if realSteps != nil && realEpochs != nil {
+            throw ValidationError("give --real-steps or --real-epochs, not both")
         }
         if let p = proxySteps, p < 1 { throw ValidationError("--proxy-steps must be at least 1, got \(p)") }
         if !(realLr > 0) { throw ValidationError("--real-lr must be positive, got \(realLr)") }
@@ -216,7 +226,7 @@ struct NAS: ParsableCommand {
         let checkpointID = "\(URL(fileURLWithPath: path).standardizedFileURL.path)@\(trainer.state.iteration)"
         let proxySettings = GTNProxyEvaluator.Settings(steps: proxySteps, learners: proxyLearners, seed: seed)
         let realSettings = RealDataEvaluator.Settings(
-            steps: realSteps, batchSize: realBatchSize, learningRate: realLr,
+            steps: realStepCount(trainCount: splits.train.count), batchSize: realBatchSize, learningRate: realLr,
             momentum: realMomentum, seed: seed)
         let cacheDirectory = measure ? nil : out
         let proxy = try GTNProxyEvaluator(
@@ -238,7 +248,7 @@ struct NAS: ParsableCommand {
         )
         print(
             "gtn nas: proxy: \(counted(proxyStepCount, "step")) on GTN data, learned lr/momentum,"
-                + " \(counted(proxyLearners, "learner")); real: \(counted(realSteps, "SGD step")) of \(realBatchSize),"
+                + " \(counted(proxyLearners, "learner")); real: \(realDescription(splits.train.count)) of \(realBatchSize),"
                 + " lr \(realLr) (cosine), momentum \(realMomentum); both scored on \(validation.count) validation "
                 + "images"
         )
@@ -274,7 +284,7 @@ struct NAS: ParsableCommand {
             ),
             (
                 "real training",
-                "\(counted(realSteps, "SGD step")) of \(realBatchSize), lr \(realLr) cosine-annealed, "
+                "\(realDescription(splits.train.count)) of \(realBatchSize), lr \(realLr) cosine-annealed, "
                     + "momentum \(realMomentum)"
             ),
             ("seed", "\(seed)"),
@@ -285,6 +295,17 @@ struct NAS: ParsableCommand {
         } else {
             try runStudy(space: space, proxy: proxy, real: real, out: out, settings: settings)
         }
+    }
+
+    /// Real training's SGD steps: --real-steps, or --real-epochs whole passes over the training split.
+    func realStepCount(trainCount: Int) -> Int {
+        if let e = realEpochs { return e * ((trainCount + realBatchSize - 1) / realBatchSize) }
+        return realSteps ?? 80
+    }
+
+    func realDescription(_ trainCount: Int) -> String {
+        let steps = counted(realStepCount(trainCount: trainCount), "SGD step")
+        return realEpochs.map { "\(counted($0, "epoch")) (\(steps))" } ?? steps
     }
 
     // MARK: Correlation study
