@@ -18,19 +18,29 @@ public enum Checkpoint {
         file.tensors["inner.log_momenta"] = s.logMomenta
         for (i, m) in s.optimizer.firstMoments.enumerated() { file.tensors["adam.m.\(i)"] = m }
         for (i, v) in s.optimizer.secondMoments.enumerated() { file.tensors["adam.v.\(i)"] = v }
+        for (spec, t) in zip(trainer.discriminatorSpecs, s.discriminator) {
+            file.tensors["discriminator.\(spec.name)"] = t
+        }
+        for (i, m) in s.discriminatorOptimizer.firstMoments.enumerated() {
+            file.tensors["discriminator.adam.m.\(i)"] = m
+        }
+        for (i, v) in s.discriminatorOptimizer.secondMoments.enumerated() {
+            file.tensors["discriminator.adam.v.\(i)"] = v
+        }
         let config =
             (try? JSONEncoder.sorted.encode(trainer.config)).flatMap { String(data: $0, encoding: .utf8) } ?? "{}"
         file.metadata = [
             "format": "gtn-checkpoint", "version": formatVersion, "config": config,
             "iteration": String(s.iteration), "adam.step": String(s.optimizer.step),
         ]
+        if !s.discriminator.isEmpty { file.metadata["discriminator.adam.step"] = String(s.discriminatorOptimizer.step) }
         return file
     }
 
     /// The tensor name of a data-making parameter: "generator.<layer>" for a GTN; the distilled
     /// images keep their own name ("distilled.images").
     static func dataKey(_ spec: ParameterSpec, _ config: GTNConfig) -> String {
-        config.teacher == .gtn ? "generator.\(spec.name)" : spec.name
+        config.teacher == .gtn || config.teacher == .gan ? "generator.\(spec.name)" : spec.name
     }
 
     public static func save(_ trainer: MetaTrainer, to path: String) throws {
@@ -82,9 +92,24 @@ public enum Checkpoint {
         let shapes = s.parameters.map(\.shape)
         let m = step == 0 ? [] : try shapes.indices.map { try tensor("adam.m.\($0)", shape: shapes[$0]) }
         let v = step == 0 ? [] : try shapes.indices.map { try tensor("adam.v.\($0)", shape: shapes[$0]) }
-        s.optimizer = Adam(
-            learningRate: config.metaLearningRate, beta1: config.metaBeta1, beta2: config.metaBeta2,
-            epsilon: config.metaEpsilon, step: step, firstMoments: m, secondMoments: v)
+        s.optimizer = MetaTrainer.outerOptimizer(config, step: step, first: m, second: v)
+        if !s.discriminator.isEmpty {
+            let specs = trainer.discriminatorSpecs
+            s.discriminator = try zip(specs, s.discriminator).map {
+                try tensor("discriminator.\($0.name)", shape: $1.shape)
+            }
+            guard let dStep = Int(file.metadata["discriminator.adam.step"] ?? "") else {
+                throw CheckpointError(path: source, message: "metadata lacks discriminator.adam.step")
+            }
+            let shapes = s.discriminator.map(\.shape)
+            let dm =
+                dStep == 0 ? [] : try shapes.indices.map { try tensor("discriminator.adam.m.\($0)", shape: shapes[$0]) }
+            let dv =
+                dStep == 0 ? [] : try shapes.indices.map { try tensor("discriminator.adam.v.\($0)", shape: shapes[$0]) }
+            s.discriminatorOptimizer = Adam(
+                learningRate: config.gan.learningRate, beta1: config.gan.beta1, beta2: config.gan.beta2,
+                epsilon: 1e-8, step: dStep, firstMoments: dm, secondMoments: dv)
+        }
         trainer.state = s
         return trainer
     }

@@ -7,7 +7,7 @@ extension GTNConfig {
         case teacher, generator, learner, randomLearnerWidths, curriculum, innerSteps, batchSize, metaBatchSize
         case innerLearningRate, innerMomentum, metaLearningRate, metaBeta1, metaBeta2, metaEpsilon
         case metaLearningRateFinalFraction, metaIterations, gradientClip, checkpointBlock, replayCacheMegabytes,
-            intermediateLossEvery, innerOptimizer, learnersPerIteration, seed
+            intermediateLossEvery, innerOptimizer, learnersPerIteration, gan, seed
     }
 
     struct AnyKey: CodingKey {
@@ -53,6 +53,7 @@ extension GTNConfig {
         try read(.intermediateLossEvery, &intermediateLossEvery)
         try read(.learnersPerIteration, &learnersPerIteration)
         try read(.innerOptimizer, &innerOptimizer)
+        try read(.gan, &gan)
         if c.contains(.gradientClip) { gradientClip = try c.decodeIfPresent(Double.self, forKey: .gradientClip) }
     }
 
@@ -62,7 +63,7 @@ extension GTNConfig {
         "metaIterations": "--iterations", "innerLearningRate": "--inner-lr", "innerMomentum": "--inner-momentum",
         "metaLearningRate": "--meta-lr", "gradientClip": "--gradient-clip", "checkpointBlock": "--checkpoint-block",
         "replayCacheMegabytes": "--replay-cache-mb", "intermediateLossEvery": "--intermediate-losses",
-        "learnersPerIteration": "--learners-per-iteration",
+        "learnersPerIteration": "--learners-per-iteration", "gan.weight": "--gan-weight",
     ]
 
     /// Checks values a run cannot start with; the message names the setting (and its flag), so
@@ -106,6 +107,21 @@ extension GTNConfig {
             try fail("learnersPerIteration", "must be at least 1, got \(learnersPerIteration)")
         }
         if let c = gradientClip { try positiveFinite("gradientClip", c) }
+        if !(gan.weight >= 0 && gan.weight.isFinite) {
+            try fail("gan.weight", "must be 0 (off) or positive, got \(gan.weight)")
+        }
+        if gan.weight > 0 && teacher != .gtn {
+            try fail("gan.weight", "adds a GAN loss to a GTN's meta-loss; the \(teacher.rawValue) teacher has none")
+        }
+        if teacher == .gan && curriculum != .none {
+            throw ConfigError(
+                message: "the gan teacher draws fresh noise every step; it has no learned curriculum (curriculum "
+                    + "\(curriculum.rawValue) asked for; use curriculum none)")
+        }
+        if gan.channels < 1 { try fail("gan.channels", "must be at least 1, got \(gan.channels)") }
+        try positiveFinite("gan.learningRate", gan.learningRate)
+        try fraction("gan.beta1", gan.beta1, open: false)
+        try fraction("gan.beta2", gan.beta2, open: false)
         if generator.image != learner.image {
             throw ConfigError(
                 message: "generator image \(generator.image.dims) differs from learner image \(learner.image.dims)")

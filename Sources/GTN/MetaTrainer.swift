@@ -31,9 +31,23 @@ public struct MetaTrainer {
             generator: gen.values.map(\.value), curriculum: curriculum,
             logLearningRates: Tensor(repeating: Float(Foundation.log(config.innerLearningRate)), shape: [t]),
             logMomenta: Tensor(repeating: Float(Foundation.log(config.innerMomentum)), shape: [t]),
-            optimizer: Adam(
-                learningRate: config.metaLearningRate, beta1: config.metaBeta1,
-                beta2: config.metaBeta2, epsilon: config.metaEpsilon))
+            optimizer: Self.outerOptimizer(config))
+        state.discriminator = Self.initialDiscriminator(config)
+        state.discriminatorOptimizer = Adam(
+            learningRate: config.gan.learningRate, beta1: config.gan.beta1, beta2: config.gan.beta2)
+    }
+
+    /// The teacher's optimiser: Adam with the meta settings, or DCGAN's for the plain GAN's generator.
+    static func outerOptimizer(
+        _ config: GTNConfig, step: Int = 0, first: [Tensor<Float>] = [], second: [Tensor<Float>] = []
+    )
+        -> Adam<Float>
+    {
+        let gan = config.teacher == .gan
+        return Adam(
+            learningRate: gan ? config.gan.learningRate : config.metaLearningRate,
+            beta1: gan ? config.gan.beta1 : config.metaBeta1, beta2: gan ? config.gan.beta2 : config.metaBeta2,
+            epsilon: config.metaEpsilon, step: step, firstMoments: first, secondMoments: second)
     }
 
     /// The random choices of one meta-iteration (learner init, noise draws, real batches), all
@@ -263,6 +277,7 @@ public struct MetaTrainer {
     }
 
     mutating func stepAfterAgreement(realBatch: RealBatchSource) -> MetaStepMetrics {
+        if config.teacher == .gan { return ganStep(realBatch: realBatch) }
         let start = DispatchTime.now().uptimeNanoseconds
         let iteration = state.iteration
         let learners = localLearners
@@ -291,6 +306,20 @@ public struct MetaTrainer {
             (loss, accuracy) = (loss / Double(n), accuracy / Double(n))
             grads = grads.map { $0 * (1 / n) }
         }
+        var adversarial: (loss: Double, discriminator: DiscriminatorMetrics)?
+        if config.gan.weight > 0 {
+            // GTN + GAN: λ x the generator's adversarial loss on one inner-loop batch joins the
+            // meta-loss's gradient; then the discriminator takes its step on that batch.
+            let a = adversarialGradient(iteration: iteration)
+            let lambda = Float(config.gan.weight)
+            grads = zip(grads, a.gradients).map { $0 + $1 * lambda }
+            var rng = RandomSource(seed: config.seed ^ 0xD15C &+ UInt64(iteration))
+            let real = realBatch(a.images.shape[0], &rng)
+            let dm = updateDiscriminator(
+                real: (real.images, oneHot(real.labels, classes: config.generator.classes)),
+                generated: (a.images, a.labels))
+            adversarial = (a.loss, dm)
+        }
         let norm =
             config.gradientClip.map { clipGradients(&grads, maxNorm: $0) }
             ?? grads.reduce(0.0) { acc, g in acc + g.scalars.reduce(0.0) { $0 + Double($1) * Double($1) } }.squareRoot()
@@ -306,6 +335,9 @@ public struct MetaTrainer {
             iteration: iteration, metaLoss: loss, metaAccuracy: accuracy,
             meanInnerLearningRate: mean(state.logLearningRates), meanInnerMomentum: mean(state.logMomenta),
             metaLearningRate: lr, gradientNorm: norm,
-            seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9,
+            discriminatorLoss: adversarial?.discriminator.loss,
+            discriminatorAccuracy: adversarial?.discriminator.accuracy,
+            adversarialLoss: adversarial?.loss)
     }
 }

@@ -154,11 +154,21 @@ public struct LearnerConfig: LearnerArchitecture, Hashable, Codable {
         _ params: ParameterList<S>, _ x: Variable<S>,
         means: inout Layers.BatchMeans<S>
     ) -> Variable<S> {
+        forward(params, x, means: &means).logProbabilities
+    }
+
+    /// The forward pass with its penultimate features (the input of the last linear layer), which
+    /// a frozen reference classifier provides for Fréchet distances between image sets.
+    public func forward<S>(
+        _ params: ParameterList<S>, _ x: Variable<S>,
+        means: inout Layers.BatchMeans<S>
+    ) -> (features: Variable<S>, logProbabilities: Variable<S>) {
         var p = ParameterReader(params)
         let wn = weightNorm
+        var h = x
+        let head: String
         switch kind {
         case .baseFC, .base:
-            var h = x
             for i in 1...2 {
                 h = Layers.conv(h, &p, "conv\(i)", padding: 1, bias: false, weightNorm: wn)
                 h = maxPool2d(h, kernel: 3, stride: 2, padding: 1)
@@ -167,28 +177,30 @@ public struct LearnerConfig: LearnerArchitecture, Hashable, Codable {
             if kind == .baseFC {
                 h = Layers.linear(h.flattened(), &p, "fc1", bias: false, weightNorm: wn)
                 h = Layers.meanOnlyBatchNorm(h, &p, "bn3", means: &means).leakyRelu(slope: 0.1)
-                h = Layers.linear(h, &p, "fc2", bias: true, weightNorm: wn)
+                head = "fc2"
             } else {
-                h = Layers.linear(globalAvgPool2d(h), &p, "fc", bias: true, weightNorm: wn)
+                h = globalAvgPool2d(h)
+                head = "fc"
             }
-            return h.logSoftmax()
         case .larger2, .larger3:
-            var h = x
             for (i, (name, _, _, k, stride)) in largerStages.enumerated() {
                 h = Layers.conv(h, &p, name, stride: stride, padding: k / 2, bias: false, weightNorm: wn)
                 h = Layers.meanOnlyBatchNorm(h, &p, "bn\(i + 1)", means: &means).leakyRelu(slope: 0.1)
             }
             if kind == .larger2 {
-                return Layers.linear(globalAvgPool2d(h), &p, "fc", bias: true, weightNorm: wn).logSoftmax()
+                h = globalAvgPool2d(h)
+                head = "fc"
+            } else {
+                h = Layers.linear(h.flattened(), &p, "fc1", bias: false, weightNorm: wn)
+                h = Layers.meanOnlyBatchNorm(h, &p, "bnfc", means: &means).leakyRelu(slope: 0.1)
+                head = "fc2"
             }
-            h = Layers.linear(h.flattened(), &p, "fc1", bias: false, weightNorm: wn)
-            h = Layers.meanOnlyBatchNorm(h, &p, "bnfc", means: &means).leakyRelu(slope: 0.1)
-            return Layers.linear(h, &p, "fc2", bias: true, weightNorm: wn).logSoftmax()
         case .linear:
-            var h = Layers.linear(x.flattened(), &p, "fc1", bias: false, weightNorm: wn)
+            h = Layers.linear(x.flattened(), &p, "fc1", bias: false, weightNorm: wn)
             h = Layers.meanOnlyBatchNorm(h, &p, "bn1", means: &means).leakyRelu(slope: 0.1)
-            return Layers.linear(h, &p, "fc2", bias: true, weightNorm: wn).logSoftmax()
+            head = "fc2"
         }
+        return (h, Layers.linear(h, &p, head, bias: true, weightNorm: wn).logSoftmax())
     }
 
     /// Training-mode forward (batch statistics), discarding the collected means.

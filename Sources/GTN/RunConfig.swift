@@ -44,6 +44,8 @@ public struct GTNConfig: Sendable, Codable, Hashable {
     /// Fresh learners per meta-iteration; their meta-gradients are averaged (the official
     /// `virtual_batch_size`, and what its Horovod workers do across machines).
     public var learnersPerIteration = 1
+    /// The discriminator and the weight of the auxiliary GAN loss (paper Figs. 9, 10).
+    public var gan = GANConfig()
     public var seed: UInt64 = 0
 
     public init() {}
@@ -59,4 +61,7 @@ public enum TeacherKind: String, Sendable, Codable, CaseIterable {
     /// Dataset distillation (Wang et al. 2018): the T x B training images are themselves the
     /// meta-learned parameters, x = 2 tanh(p), with evenly distributed labels.
     case distillation
+    /// A plain conditional GAN (paper Fig. 9) with the GTN's generator: adversarial Adam steps,
+    /// no meta-gradient; its samples (fresh noise) can teach learners like any teacher's.
+    case gan
 }

@@ -13,6 +13,11 @@ public struct MetaStepMetrics: Sendable, Codable {
     public var metaLearningRate: Double
     public var gradientNorm: Double
     public var seconds: Double
+    /// With a discriminator (`--teacher gan`, `--gan-weight`): its loss and accuracy on this
+    /// iteration's real and generated batches, and the generator's adversarial loss.
+    public var discriminatorLoss: Double? = nil
+    public var discriminatorAccuracy: Double? = nil
+    public var adversarialLoss: Double? = nil
 }
 
 /// The meta-learned state: the parameters that make the training data (the generator's weights
@@ -26,6 +31,10 @@ public struct TeacherState: Sendable {
     public var logMomenta: Tensor<Float>
     public var optimizer: Adam<Float>
     public var iteration = 0
+    /// The discriminator's weights and optimiser (empty without a GAN part; never meta-learned:
+    /// it trains by its own Adam steps, alternating with the teacher's).
+    public var discriminator: [Tensor<Float>] = []
+    public var discriminatorOptimizer = Adam<Float>(learningRate: 2e-4, beta1: 0.5)
 
     public var parameters: [Tensor<Float>] {
         generator + (curriculum.map { [$0] } ?? []) + [logLearningRates, logMomenta]

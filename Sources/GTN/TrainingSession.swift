@@ -18,6 +18,9 @@ public struct RunOptions: Sendable {
     /// The directory the data was read from: a new run records it with a fingerprint of the data
     /// (`DataRecord`, data.json), so that resume, evaluate and nas find it again.
     public var dataDirectory: String?
+    /// A reference classifier (`gtn classifier train`): with one, every sample grid is also scored
+    /// for realism and coverage (`SampleScores`) into scores.jsonl.
+    public var classifierPath: String?
     public init(directory: String) { self.directory = directory }
 }
 
@@ -55,10 +58,13 @@ public struct TrainingSession {
     public let data: DataSplits
     public let options: RunOptions
     public var resumed = false
+    /// Loaded from `options.classifierPath` when the run starts.
+    var classifier: ReferenceClassifier?
 
     public var checkpointPath: String { options.directory + "/checkpoint.safetensors" }
     var metricsPath: String { options.directory + "/metrics.jsonl" }
     var evaluationsPath: String { options.directory + "/evaluations.jsonl" }
+    var scoresPath: String { options.directory + "/scores.jsonl" }
 
     /// A new run. Refuses to overwrite a directory that already holds a run.
     public init(config: GTNConfig, data: DataSplits, options: RunOptions) throws {
@@ -101,6 +107,7 @@ public struct TrainingSession {
         // Rows written after the checkpoint belong to iterations that will run again.
         try Self.truncateRows(path: metricsPath, keepingBelow: trainer.state.iteration)
         try Self.truncateRows(path: evaluationsPath, keepingBelow: trainer.state.iteration + 1)
+        try Self.truncateRows(path: scoresPath, keepingBelow: trainer.state.iteration + 1)
     }
 
     /// What a resumed run may change, none of which alters what the finished iterations computed:
@@ -213,6 +220,7 @@ public struct TrainingSession {
         e.outputFormatting = [.sortedKeys]
         var line = try e.encode(row)
         line.append(0x0A)
+        if !FileManager.default.fileExists(atPath: path) { try writeAtomically(Data(), to: path) }
         guard let h = FileHandle(forWritingAtPath: path) else {
             throw FileError(path: path, errno: nil, message: "\(path): cannot open for appending")
         }
@@ -225,6 +233,15 @@ public struct TrainingSession {
     /// iterations); always leaves a checkpoint of the last finished iteration.
     public mutating func run(shouldStop: () -> Bool = { false }, report: (RunEvent) -> Void) throws {
         let total = trainer.config.metaIterations
+        if let path = options.classifierPath, classifier == nil {
+            let c = try ReferenceClassifier.load(path: path)
+            guard c.learner.image.dims == data.imageShape && c.learner.classes == data.classes else {
+                throw ConfigError(
+                    message: "--classifier \(path): trained for images \(c.learner.image.dims) with "
+                        + "\(c.learner.classes) classes, but the data has \(data.imageShape), \(data.classes)")
+            }
+            classifier = c
+        }
         report(.started(iteration: trainer.state.iteration, of: total, resumed: resumed))
         let train = data.train
         let source: RealBatchSource = { n, rng in train.randomBatch(size: n, using: &rng) }
@@ -251,6 +268,7 @@ public struct TrainingSession {
             // The real-data teacher has no data of its own to draw.
             if trainer.config.teacher != .real && (done % options.samplesEvery == 0 || done == total) {
                 report(.samples(path: try writeSamples()))
+                if classifier != nil { try append(try scoreSamples(), to: scoresPath) }
             }
             if done % options.evaluateEvery == 0 || done == total {
                 report(.evaluating(iteration: done, fullTest: done == total))
@@ -291,6 +309,16 @@ public struct TrainingSession {
             realDataTestAccuracy: e.realFinal?[0] ?? .nan, seconds: e.seconds)
     }
 
+    /// The realism and coverage scores of the teacher's T x B images (episode 0) against as many
+    /// test images, by the run's reference classifier.
+    public func scoreSamples() throws -> ScoreRecord {
+        let set = try SyntheticDataset(teacher: trainer, seed: 0)
+        let real = data.test.slice(0..<min(set.images.shape[0], data.test.count))
+        let s = try SampleScores.measure(
+            set.images, requested: set.targets.argmaxRows(), real: real.images, classifier: classifier!)
+        return ScoreRecord(iteration: trainer.state.iteration, scores: s)
+    }
+
     /// A grid of generated images: one column per class, one row per inner step (paper Fig. 2c).
     public func writeSamples() throws -> String {
         let classes = trainer.config.learner.classes
@@ -327,4 +355,10 @@ public struct DivergedError: Error, CustomStringConvertible {
             + (checkpoint.map { "The last checkpoint, \($0), is intact. " } ?? "No checkpoint was written yet. ")
             + "Try a lower --inner-lr or --meta-lr, or --gradient-clip."
     }
+}
+
+/// One row of scores.jsonl: the sample scores after `iteration` meta-iterations.
+public struct ScoreRecord: Codable, Sendable {
+    public var iteration: Int
+    public var scores: SampleScores
 }

@@ -86,6 +86,7 @@ struct Evaluate: ParsableCommand {
     }
 
     func evaluate(mpi: MPICollective?) throws {
+        setlinebuf(stdout)  // progress lines reach a log file as they happen
         let isLeader = (mpi?.rank ?? 0) == 0
         func print(_ line: String) { if isLeader { Swift.print(line) } }
         let path = checkpointPath(checkpoint)

@@ -12,5 +12,7 @@ struct GTNCommand: ParsableCommand {
         commandName: "gtn",
         abstract: "Generative Teaching Networks: meta-train a generator of synthetic training data.",
         version: "gtn \(GTNVersion.string)",
-        subcommands: [Train.self, Evaluate.self, Report.self, NAS.self, Export.self, Runs.self])
+        subcommands: [
+            Train.self, Evaluate.self, Report.self, NAS.self, Export.self, Runs.self, Score.self, Classifier.self,
+        ])
 }

@@ -41,8 +41,8 @@ struct Train: ParsableCommand {
     @Option(
         help:
             .init(
-                "Teacher: gtn (generator), real (real-data control), distillation (learned pixels); all meta-learn the "
-                    + "inner lr and momentum.")
+                "Teacher: gtn (generator), real (real-data control), distillation (learned pixels), all of which "
+                    + "meta-learn the inner lr and momentum; gan (a plain conditional GAN with the GTN's generator).")
     )
     var teacher: TeacherKind?
     @Option(
@@ -80,6 +80,12 @@ struct Train: ParsableCommand {
     ) var innerOptimizer: InnerOptimizer?
     @Option(help: "Fresh learners per meta-iteration, meta-gradients averaged (official virtual_batch_size).")
     var learnersPerIteration: Int?
+    @Option(
+        help:
+            .init(
+                "GTN + GAN: add this weight times the generator's adversarial loss (one inner-loop batch per "
+                    + "meta-iteration, against a discriminator trained alongside) to the meta-loss (paper Fig. 10).")
+    ) var ganWeight: Double?
     @Option(help: "Random seed.") var seed: UInt64?
 
     @Option(help: "Evaluate a fresh learner every N meta-iterations.") var evalEvery = 25
@@ -87,6 +93,12 @@ struct Train: ParsableCommand {
         2000
     @Option(help: "Write a checkpoint every N meta-iterations.") var checkpointEvery = 5
     @Option(help: "Write a sample grid every N meta-iterations.") var samplesEvery = 25
+    @Option(
+        help:
+            .init(
+                "A reference classifier (gtn classifier train): score the teacher's images for realism and coverage at "
+                    + "every sample grid, into scores.jsonl."))
+    var classifier: String?
 
     /// The main job's defaults: the official MNIST architecture with fewer inner steps and
     /// meta-iterations, sized to finish in about 20 minutes on a 2-core machine.
@@ -140,7 +152,7 @@ struct Train: ParsableCommand {
         if let v = teacher { c.teacher = v }
         if let v = generator { c.generator.kind = v }
         if let v = learner { c.learner.kind = v }
-        if let v = curriculum { c.curriculum = v }
+        if let v = curriculum { c.curriculum = v } else if teacher == .gan { c.curriculum = .none }
         if randomWidths { c.randomLearnerWidths = true }
         if noWeightNorm {
             c.learner.weightNorm = false
@@ -155,6 +167,7 @@ struct Train: ParsableCommand {
         if let v = intermediateLosses { c.intermediateLossEvery = v }
         if let v = innerOptimizer { c.innerOptimizer = v }
         if let v = learnersPerIteration { c.learnersPerIteration = v }
+        if let v = ganWeight { c.gan.weight = v }
         if let v = seed { c.seed = v }
         do { try c.validate() } catch let e as ConfigError { throw CommandError(e.message) }
         return c
@@ -210,6 +223,12 @@ struct Train: ParsableCommand {
         (options.evaluateEvery, options.checkpointEvery, options.samplesEvery, options.evaluationExamples) =
             (evalEvery, checkpointEvery, samplesEvery, evalExamples)
         options.overwrite = overwrite
+        if let path = classifier {
+            guard FileManager.default.isReadableFile(atPath: path) else {
+                throw CommandError("--classifier \(path): cannot read the file")
+            }
+            options.classifierPath = path
+        }
         let splits = try trainingData()
         options.dataDirectory = data ?? DataSource.defaultDirectory
         var session: TrainingSession
@@ -226,7 +245,7 @@ struct Train: ParsableCommand {
                 ("--inner-momentum", innerMomentum != nil),
                 ("--gradient-clip", gradientClip != nil), ("--intermediate-losses", intermediateLosses != nil),
                 ("--inner-optimizer", innerOptimizer != nil), ("--learners-per-iteration", learnersPerIteration != nil),
-                ("--seed", seed != nil),
+                ("--seed", seed != nil), ("--gan-weight", ganWeight != nil),
             ]
             let given = fixed.filter(\.1).map(\.0)
             if !given.isEmpty {
@@ -255,13 +274,21 @@ struct Train: ParsableCommand {
             session = try TrainingSession(config: try resolvedConfig(splits), data: splits, options: options)
         }
         let c = session.trainer.config
+        if mpi != nil && session.trainer.hasDiscriminator {
+            // The discriminator's steps are not shared out over ranks yet.
+            throw CommandError("--teacher gan and --gan-weight run in one process; mpirun is not supported for them")
+        }
         print(
             "gtn: \(splits.name) (\(splits.train.count) train / \(splits.validation.count) validation "
                 + "/ \(splits.test.count) test) -> \(directory)"
         )
         let source =
             c.teacher == .gtn
-            ? "GTN (\(c.generator.kind.rawValue) generator, curriculum \(c.curriculum.rawValue))" : c.teacher.rawValue
+            ? "GTN (\(c.generator.kind.rawValue) generator, curriculum \(c.curriculum.rawValue)"
+                + (c.gan.weight > 0 ? ", GAN loss weight \(c.gan.weight))" : ")")
+            : c.teacher == .gan
+                ? "GAN (plain, conditional; the GTN's generator, DCGAN-style discriminator)"
+                : c.teacher.rawValue
         print(
             "gtn: teacher \(source), learner \(c.learner.kind.rawValue), T=\(c.innerSteps), B=\(c.batchSize),"
                 + " \(counted(c.metaIterations, "meta-iteration")), weight "

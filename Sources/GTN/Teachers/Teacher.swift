@@ -42,7 +42,7 @@ extension TeacherKind {
     /// The teacher this kind names.
     var teacher: any Teacher {
         switch self {
-        case .gtn: GenerativeTeacher()
+        case .gtn, .gan: GenerativeTeacher()
         case .real: RealDataTeacher()
         case .distillation: DistillationTeacher()
         }
