@@ -303,6 +303,47 @@ private struct ReportPage {
                 { $0.meanInnerMomentum },
                 "The meta-learned inner momentum, averaged over the inner steps."
             ))
+        if runs.contains(where: { $0.metrics.contains { $0.discriminatorAccuracy != nil } }) {
+            charts.append(
+                (
+                    noisyChart(
+                        key: "discriminator-accuracy", title: "Discriminator accuracy", yLabel: "accuracy (%)",
+                        scale: 100, yRange: 0...100
+                    ) { $0.discriminatorAccuracy },
+                    "GAN runs: the share of real and generated images the discriminator told apart (50%: it cannot)."
+                ))
+        }
+        let scored: [(String, String, String, (ScoreRow) -> Double?, String)] = [
+            (
+                "frechet", "Fréchet distance to real images", "distance (lower: more realistic)",
+                { $0.frechetDistance },
+                "Between the reference classifier's penultimate features of the teacher's images and of test images."
+            ),
+            (
+                "classifier-score", "Classifier score", "exp E KL(p(y|x) || p(y))", { $0.classifierScore },
+                "The Inception score's formula with the reference classifier: high when images are recognisable and varied."
+            ),
+            (
+                "classes-covered", "Classes covered", "classes", { $0.classesCovered },
+                "Classes the reference classifier finds in at least a tenth of an even share of the images (collapse lowers it)."
+            ),
+        ]
+        if runs.contains(where: { !$0.scores.isEmpty }) {
+            for (key, title, yLabel, value, caption) in scored {
+                let series = runs.enumerated().map { i, run in
+                    ChartSeries(
+                        label: single ? title : run.label, key: "score-\(key)" + (single ? "" : "-\(i)"),
+                        points: run.scores.compactMap { r in value(r).map { (Double(r.iteration), $0) } },
+                        color: color(i), width: 1.8, dots: true, inLegend: !single)
+                }
+                charts.append(
+                    (
+                        LineChart(
+                            key: "score-\(key)", title: title, xLabel: "meta-iterations done", yLabel: yLabel,
+                            series: series, yIncludesZero: true), caption + " (gtn train --classifier)"
+                    ))
+            }
+        }
         charts.append(
             (
                 simpleChart(key: "seconds", title: "Time per meta-iteration", yLabel: "seconds", includeZero: true) {

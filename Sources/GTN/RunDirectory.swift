@@ -9,6 +9,14 @@ struct MetricRow {
     var iteration: Int
     var metaLoss, metaAccuracy, meanInnerLearningRate, meanInnerMomentum, metaLearningRate, gradientNorm,
         seconds: Double?
+    /// GAN runs (teacher gan, --gan-weight): the discriminator's accuracy on the iteration's batches.
+    var discriminatorAccuracy: Double? = nil
+}
+
+/// One row of scores.jsonl (`gtn train --classifier`).
+struct ScoreRow {
+    var iteration: Int
+    var classifierScore, frechetDistance, classesCovered, labelAgreement: Double?
 }
 
 struct EvaluationRow {
@@ -93,6 +101,7 @@ struct RunData {
     let configText: String
     let metrics: [MetricRow]
     let evaluations: [EvaluationRow]
+    let scores: [ScoreRow]
     let samples: [SampleGrid]
     let evaluation: EvaluateSummary?
     /// Things worth telling the reader that are not errors (a row still being written).
@@ -149,7 +158,14 @@ struct RunData {
                 meanInnerLearningRate: try f.number("meanInnerLearningRate"),
                 meanInnerMomentum: try f.number("meanInnerMomentum"),
                 metaLearningRate: try f.number("metaLearningRate"), gradientNorm: try f.number("gradientNorm"),
-                seconds: try f.number("seconds"))
+                seconds: try f.number("seconds"), discriminatorAccuracy: try f.number("discriminatorAccuracy"))
+        }
+        let scores = try jsonLines(base + "/scores.jsonl", notes: &notes).map { f in
+            let s = JSONFields(object: f.object["scores"] as? [String: Any] ?? [:], path: f.path, line: f.line)
+            return ScoreRow(
+                iteration: try f.required("iteration", f.integer("iteration")),
+                classifierScore: try s.number("classifierScore"), frechetDistance: try s.number("frechetDistance"),
+                classesCovered: try s.number("classesCovered"), labelAgreement: try s.number("labelAgreement"))
         }
         let evaluations = try jsonLines(base + "/evaluations.jsonl", notes: &notes).map { f in
             EvaluationRow(
@@ -167,7 +183,7 @@ struct RunData {
         return RunData(
             directory: directory, name: name, config: config,
             configText: String(decoding: configData, as: UTF8.self),
-            metrics: metrics, evaluations: evaluations, samples: try sampleGrids(base + "/samples"),
+            metrics: metrics, evaluations: evaluations, scores: scores, samples: try sampleGrids(base + "/samples"),
             evaluation: try evaluateSummary(base + "/evaluate.json"), notes: notes, data: data)
     }
 

@@ -85,6 +85,31 @@ struct ReportTests {
         #expect(html.contains("test accuracy (%)") && html.contains("meta-iteration"))
     }
 
+    @Test("a GAN run adds the discriminator's accuracy, and scores.jsonl the realism and coverage charts")
+    func ganCharts() throws {
+        let run = try FakeRun(config: #"{"batchSize":16,"curriculum":"none","innerSteps":3,"learner":{"kind":"base_fc","weightNorm":true},"metaIterations":10,"seed":7,"teacher":"gan"}"#)
+        defer { run.remove() }
+        try run.write((0..<5).map { i in
+            #"{"discriminatorAccuracy":0.\#(5 + i),"gradientNorm":1.5,"iteration":\#(i),"meanInnerLearningRate":0.02,"meanInnerMomentum":0.5,"metaAccuracy":0.5,"metaLearningRate":0.0002,"metaLoss":1.2,"seconds":1}"#
+        }.joined(separator: "\n") + "\n", "metrics.jsonl")
+        try run.write("""
+            {"iteration":2,"scores":{"classEntropy":1.2,"classesCovered":6,"classifierScore":2.5,"frechetDistance":300.5,"labelAgreement":0.2,"samples":48}}
+            {"iteration":4,"scores":{"classEntropy":2.0,"classesCovered":9,"classifierScore":5.5,"frechetDistance":120.25,"labelAgreement":0.6,"samples":48}}
+
+            """, "scores.jsonl")
+        let html = try RunReport.html(runs: [run.directory])
+        for key in ["discriminator-accuracy", "score-frechet", "score-classifier-score", "score-classes-covered"] {
+            #expect(html.contains("data-chart=\"\(key)\""), "no \(key) chart")
+        }
+        let frechet = try #require(polyline(html, series: "score-frechet"))
+        #expect(frechet.count == 2 && frechet[0].x < frechet[1].x && frechet[0].y < frechet[1].y, "lower distance drawn lower")
+        #expect(polyline(html, series: "discriminator-accuracy")?.count == 5)
+        // A run without them has none of these charts.
+        let plain = try FakeRun()
+        defer { plain.remove() }
+        #expect(!(try RunReport.html(runs: [plain.directory])).contains("score-frechet"))
+    }
+
     @Test("evaluate.json adds the per-step and ensemble charts, with a marker at the T meta-trained for")
     func evaluateSummary() throws {
         let run = try FakeRun()
