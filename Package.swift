@@ -70,7 +70,7 @@ let package = Package(
         .executableTarget(
             name: "gtn",
             dependencies: [
-                "GTN", "GTNNAS", "GTNData", "GTNIO", "GTNTensor", "GTNMPI",
+                "GTN", "GTNNAS", "GTNData", "GTNIO", "GTNTensor", "GTNMPI", "GTNRL",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimise),

@@ -55,6 +55,9 @@ public struct VectorEnvironment<E: Environment> {
         public var terminated: [Bool]
         public var truncated: [Bool]
         public var finishedReturns: [Double]
+        /// The last state of each episode cut by the time limit (copy index, state), whose value
+        /// a learner bootstraps from: the copy itself already shows the next episode.
+        public var finalStates: [(Int, [Double])]
     }
 
     public mutating func step(_ actions: [Int]) -> Transition {
@@ -62,7 +65,7 @@ public struct VectorEnvironment<E: Environment> {
         let d = environment.observationSize
         var t = Transition(
             rewards: Array(repeating: 0, count: count), terminated: Array(repeating: false, count: count),
-            truncated: Array(repeating: false, count: count), finishedReturns: [])
+            truncated: Array(repeating: false, count: count), finishedReturns: [], finalStates: [])
         for i in 0..<count {
             let r = environment.step(Array(states[(i * d)..<((i + 1) * d)]), action: actions[i])
             episodeSteps[i] += 1
@@ -73,6 +76,7 @@ public struct VectorEnvironment<E: Environment> {
             var next = r.state
             if t.terminated[i] || t.truncated[i] {
                 t.finishedReturns.append(episodeReturns[i])
+                if t.truncated[i] { t.finalStates.append((i, r.state)) }
                 (episodeSteps[i], episodeReturns[i]) = (0, 0)
                 next = environment.initialState(&rng)
             }

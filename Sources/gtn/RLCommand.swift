@@ -1,0 +1,84 @@
+import ArgumentParser
+import Foundation
+import GTNIO
+import GTNRL
+import GTNTensor
+
+struct RL: ParsableCommand {
+    enum Method: String, ExpressibleByArgument, CaseIterable { case a2c }
+
+    static let configuration = CommandConfiguration(
+        commandName: "rl",
+        abstract: "Reinforcement learning on gymnasium-matched environments: the A2C control of the paper's Fig. 8.",
+        discussion: """
+            Writes DIR/metrics.jsonl: one row every --eval-every updates with the environment steps used, the
+            mean return of the current policy acting greedily over 20 fresh episodes, the mean return of the last
+            20 training episodes, and seconds. The GTN-RL method of Fig. 8 is not implemented yet.
+            """)
+
+    @Option(help: "Method: \(Method.allCases.map(\.rawValue).joined(separator: ", ")).") var method: Method = .a2c
+    @Option(help: "Environment: cartpole (CartPole-v1) or mountaincar (MountainCar-v0).") var env = "cartpole"
+    @Option(help: "Environment steps to train for (all copies together).") var steps = 200_000
+    @Option(help: "Parallel environment copies.") var environments = 8
+    @Option(help: "Evaluate every N updates.") var evalEvery = 250
+    @Option(help: "Random seed.") var seed: UInt64 = 0
+    @Option(name: .shortAndLong, help: "Run directory to create.") var output: String
+
+    func validate() throws {
+        if environment(named: env) == nil {
+            throw ValidationError("--env \(env): unknown environment; valid values: cartpole, mountaincar")
+        }
+        for (name, v) in [("--steps", steps), ("--environments", environments), ("--eval-every", evalEvery)]
+        where v < 1 {
+            throw ValidationError("\(name) must be at least 1, got \(v)")
+        }
+    }
+
+    func run() throws {
+        setlinebuf(stdout)
+        if FileManager.default.fileExists(atPath: output + "/metrics.jsonl") {
+            throw CommandError("--output \(output): holds a run already; choose another directory")
+        }
+        try createDirectory(output)
+        switch environment(named: env)! {
+        case let e as CartPole: try train(e)
+        case let e as MountainCar: try train(e)
+        default: throw CommandError("--env \(env): not supported by rl yet")
+        }
+    }
+
+    func train<E: Environment>(_ env: E) throws {
+        var settings = A2C<E>.Settings()
+        settings.environments = environments
+        settings.seed = seed
+        var agent = A2C(env, settings: settings)
+        let path = output + "/metrics.jsonl"
+        try writeAtomically(Data(), to: path)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        print("gtn rl: \(method.rawValue) on \(env.name), \(environments) environments, \(steps) steps -> \(output)")
+        let start = Date()
+        var updates = 0
+        while agent.environment.totalSteps < steps {
+            agent.update()
+            updates += 1
+            if updates % evalEvery == 0 || agent.environment.totalSteps >= steps {
+                let greedy = evaluatePolicy(env, net: agent.policyNet, parameters: agent.policy, episodes: 20, seed: 7)
+                let recent = agent.finishedReturns.suffix(20)
+                let training = recent.isEmpty ? 0 : recent.reduce(0, +) / Double(recent.count)
+                let row: [String: Any] = [
+                    "method": method.rawValue, "environment": env.name,
+                    "environmentSteps": agent.environment.totalSteps,
+                    "updates": updates, "evaluationReturn": greedy, "trainingReturn": training,
+                    "seconds": Date().timeIntervalSince(start),
+                ]
+                try handle.write(
+                    contentsOf: JSONSerialization.data(withJSONObject: row, options: [.sortedKeys]) + [0x0A])
+                print(
+                    String(
+                        format: "steps %8d  greedy return %7.2f  training return %7.2f  %6.1f s",
+                        agent.environment.totalSteps, greedy, training, Date().timeIntervalSince(start)))
+            }
+        }
+    }
+}
