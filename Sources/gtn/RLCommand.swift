@@ -5,7 +5,7 @@ import GTNRL
 import GTNTensor
 
 struct RL: ParsableCommand {
-    enum Method: String, ExpressibleByArgument, CaseIterable { case a2c }
+    enum Method: String, ExpressibleByArgument, CaseIterable { case a2c, gtn }
 
     static let configuration = CommandConfiguration(
         commandName: "rl",
@@ -13,7 +13,9 @@ struct RL: ParsableCommand {
         discussion: """
             Writes DIR/metrics.jsonl: one row every --eval-every updates with the environment steps used, the
             mean return of the current policy acting greedily over 20 fresh episodes, the mean return of the last
-            20 training episodes, and seconds. The GTN-RL method of Fig. 8 is not implemented yet.
+            20 training episodes, and seconds. --method gtn: GTN-RL (one SGD step of a fresh policy on the
+            generator's synthetic states per meta-iteration); its rows give the greedy return of a fresh policy
+            trained one step on the current teacher's states, and the mean return of the iteration's rollouts.
             """)
 
     @Option(help: "Method: \(Method.allCases.map(\.rawValue).joined(separator: ", ")).") var method: Method = .a2c
@@ -48,6 +50,7 @@ struct RL: ParsableCommand {
     }
 
     func train<E: Environment>(_ env: E) throws {
+        if method == .gtn { return try trainGTN(env) }
         var settings = A2C<E>.Settings()
         settings.environments = environments
         settings.seed = seed
@@ -78,6 +81,42 @@ struct RL: ParsableCommand {
                     String(
                         format: "steps %8d  greedy return %7.2f  training return %7.2f  %6.1f s",
                         agent.environment.totalSteps, greedy, training, Date().timeIntervalSince(start)))
+            }
+        }
+    }
+
+    func trainGTN<E: Environment>(_ env: E) throws {
+        var settings = GTNRLTeacher<E>.Settings()
+        settings.seed = seed
+        settings.rolloutEnvironments = environments
+        var teacher = GTNRLTeacher(env, settings: settings)
+        let path = output + "/metrics.jsonl"
+        try writeAtomically(Data(), to: path)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        print("gtn rl: gtn on \(env.name), \(environments) rollouts a meta-iteration, \(steps) steps -> \(output)")
+        let start = Date()
+        var recent: [Double] = []
+        while teacher.environmentSteps < steps {
+            let m = teacher.step()
+            recent = Array((recent + [m.rolloutReturn]).suffix(20))
+            if teacher.iteration % evalEvery == 0 || teacher.environmentSteps >= steps {
+                let fresh = teacher.freshTrainedPolicy(seed: 0xF2E5 &+ UInt64(teacher.iteration))
+                let greedy = evaluatePolicy(env, net: teacher.policyNet, parameters: fresh, episodes: 20, seed: 7)
+                let training = recent.reduce(0, +) / Double(recent.count)
+                let row: [String: Any] = [
+                    "method": method.rawValue, "environment": env.name, "environmentSteps": teacher.environmentSteps,
+                    "updates": teacher.iteration, "evaluationReturn": greedy, "trainingReturn": training,
+                    "innerLearningRate": m.innerLearningRate, "seconds": Date().timeIntervalSince(start),
+                ]
+                try handle.write(
+                    contentsOf: JSONSerialization.data(withJSONObject: row, options: [.sortedKeys]) + [0x0A])
+                print(
+                    String(
+                        format:
+                            "steps %8d  fresh policy, one step: greedy return %7.2f  rollouts %7.2f  inner lr %.3f  %6.1f s",
+                        teacher.environmentSteps, greedy, training, m.innerLearningRate, Date().timeIntervalSince(start)
+                    ))
             }
         }
     }
