@@ -151,6 +151,12 @@ public struct GTNRLTeacher<E: Environment> {
             innerLearningRate: Double(Foundation.exp(teacher.last!.scalars[0])), environmentSteps: environmentSteps)
     }
 
+    /// The fresh policy `freshTrainedPolicy(seed:)` starts from (the control: no step on GTN data).
+    public func freshPolicy(seed: UInt64) -> [Tensor<Float>] {
+        var r = RandomSource(seed: seed)
+        return policyNet.initialParameters(&r)
+    }
+
     /// A fresh policy trained one step on the current teacher's states (weights), e.g. to evaluate it.
     public func freshTrainedPolicy(seed: UInt64) -> [Tensor<Float>] {
         var r = RandomSource(seed: seed)

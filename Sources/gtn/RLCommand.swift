@@ -14,8 +14,9 @@ struct RL: ParsableCommand {
             Writes DIR/metrics.jsonl: one row every --eval-every updates with the environment steps used, the
             mean return of the current policy acting greedily over 20 fresh episodes, the mean return of the last
             20 training episodes, and seconds. --method gtn: GTN-RL (one SGD step of a fresh policy on the
-            generator's synthetic states per meta-iteration); its rows give the greedy return of a fresh policy
-            trained one step on the current teacher's states, and the mean return of the iteration's rollouts.
+            generator's synthetic states per meta-iteration); its rows give the mean greedy return of 5 fresh
+            policies trained one step on the current teacher's states, the same 5 before their step (the
+            control: what a random initialisation does by itself), and the mean return of recent rollouts.
             """)
 
     @Option(help: "Method: \(Method.allCases.map(\.rawValue).joined(separator: ", ")).") var method: Method = .a2c
@@ -101,22 +102,38 @@ struct RL: ParsableCommand {
             let m = teacher.step()
             recent = Array((recent + [m.rolloutReturn]).suffix(20))
             if teacher.iteration % evalEvery == 0 || teacher.environmentSteps >= steps {
-                let fresh = teacher.freshTrainedPolicy(seed: 0xF2E5 &+ UInt64(teacher.iteration))
-                let greedy = evaluatePolicy(env, net: teacher.policyNet, parameters: fresh, episodes: 20, seed: 7)
+                // Several fresh policies, each also scored before its step: how much the step on the
+                // teacher's states adds to what a random initialisation does by itself.
+                var (greedy, untrained) = (0.0, 0.0)
+                let policies = 5
+                for k in 0..<policies {
+                    let seed = 0xF2E5 &+ UInt64(teacher.iteration) &* 31 &+ UInt64(k)
+                    greedy +=
+                        evaluatePolicy(
+                            env, net: teacher.policyNet, parameters: teacher.freshTrainedPolicy(seed: seed),
+                            episodes: 20,
+                            seed: 7) / Double(policies)
+                    untrained +=
+                        evaluatePolicy(
+                            env, net: teacher.policyNet, parameters: teacher.freshPolicy(seed: seed), episodes: 20,
+                            seed: 7)
+                        / Double(policies)
+                }
                 let training = recent.reduce(0, +) / Double(recent.count)
                 let row: [String: Any] = [
                     "method": method.rawValue, "environment": env.name, "environmentSteps": teacher.environmentSteps,
                     "updates": teacher.iteration, "evaluationReturn": greedy, "trainingReturn": training,
-                    "innerLearningRate": m.innerLearningRate, "seconds": Date().timeIntervalSince(start),
+                    "untrainedReturn": untrained, "innerLearningRate": m.innerLearningRate,
+                    "seconds": Date().timeIntervalSince(start),
                 ]
                 try handle.write(
                     contentsOf: JSONSerialization.data(withJSONObject: row, options: [.sortedKeys]) + [0x0A])
                 print(
                     String(
                         format:
-                            "steps %8d  fresh policy, one step: greedy return %7.2f  rollouts %7.2f  inner lr %.3f  %6.1f s",
-                        teacher.environmentSteps, greedy, training, m.innerLearningRate, Date().timeIntervalSince(start)
-                    ))
+                            "steps %8d  5 fresh policies after one step: greedy %7.2f (before it %7.2f)  rollouts %7.2f  "
+                            + "inner lr %.3f  %6.1f s", teacher.environmentSteps, greedy, untrained, training,
+                        m.innerLearningRate, Date().timeIntervalSince(start)))
             }
         }
     }

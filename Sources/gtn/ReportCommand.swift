@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GTN
+import GTNIO
 
 struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -28,7 +29,11 @@ struct Report: ParsableCommand {
 
     func run() throws {
         let path = output ?? (runs[0].hasSuffix("/") ? runs[0] : runs[0] + "/") + "report.html"
-        try RunReport.write(runs: runs, to: path)
+        if RLReport.handles(runs) {
+            try writeAtomically(Data(try RLReport.html(runs: runs).utf8), to: path)
+        } else {
+            try RunReport.write(runs: runs, to: path)
+        }
         print(path)
     }
 }

@@ -252,3 +252,29 @@ struct ReportTests {
         #expect(try RunReport.html(runs: [run.directory]).contains("not a data record"))
     }
 }
+
+@Suite("RL report")
+struct RLReportTests {
+    @Test("gtn rl runs get the Fig. 8 page: return against environment steps and seconds, a line per kind per run")
+    func rlPage() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("gtn-rl-report-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        for (name, method) in [("a2c", "a2c"), ("gtnrl", "gtn")] {
+            try createDirectory(root + "/" + name)
+            let rows = (1...4).map { i in
+                #"{"environment":"CartPole-v1","environmentSteps":\#(i * 1000),"evaluationReturn":\#(i * 50),"method":"\#(method)","seconds":\#(i),"trainingReturn":\#(i * 20)\#(method == "gtn" ? ",\"untrainedReturn\":9" : "")}"#
+            }
+            try writeAtomically(Data((rows.joined(separator: "\n") + "\n").utf8), to: root + "/\(name)/metrics.jsonl")
+        }
+        let runs = [root + "/a2c", root + "/gtnrl"]
+        #expect(RLReport.handles(runs))
+        #expect(!RLReport.handles(runs + [root]))
+        let html = try RLReport.html(runs: runs)
+        #expect(html.components(separatedBy: "<svg").count - 1 == 2)
+        for key in ["rl-steps-0-greedy", "rl-steps-0-training", "rl-steps-1-greedy", "rl-steps-1-untrained", "rl-seconds-1-greedy"] {
+            #expect(html.contains("data-series=\"\(key)\""), "no \(key)")
+        }
+        #expect(!html.contains("data-series=\"rl-steps-0-untrained\""), "A2C has no untrained control")
+        #expect(html.contains("a2c (a2c)") && html.contains("gtnrl (gtn)"))
+    }
+}
