@@ -213,3 +213,50 @@ public struct GTNRLTeacher<E: Environment> {
             meanReturn: total / Double(settings.rolloutEnvironments))
     }
 }
+
+extension GTNRLTeacher {
+    /// Evolution strategies as the outer optimiser (Salimans et al. 2017), which needs no
+    /// differentiable path from the rollouts to the teacher: `pairs` antithetic perturbations
+    /// ±σε of all teacher parameters, each scored by the mean rollout return of one fresh policy
+    /// trained one step on the perturbed teacher's states (the same fresh initialisation for all,
+    /// so the comparison is paired); the update is Adam on -(1 / 2nσ) Σ (F+ - F-) ε, with returns
+    /// rank-normalised.
+    public mutating func esStep(pairs: Int = 8, sigma: Float = 0.02) -> Metrics {
+        let gSpecs = Self.generatorSpecs(settings, environment)
+        var init0 = rng
+        let policyInit = policyNet.initialParameters(&init0)
+        var noise = rng.split()
+        _ = rng.next()
+        var epsilons: [[Tensor<Float>]] = []
+        var fitness: [Double] = []
+        var returns: [Double] = []
+        for _ in 0..<pairs {
+            let e = teacher.map { Tensor<Float>.randomNormal($0.shape, using: &noise) }
+            epsilons.append(e)
+            for sign: Float in [1, -1] {
+                let perturbed = zip(teacher, e).map { $0 + $1 * (sign * sigma) }
+                let trained = Self.trainedPolicy(
+                    perturbed.map { Variable($0) }, policyInit: policyInit.map { Variable($0, requiresGrad: true) },
+                    policyNet: policyNet, generatorSpecs: gSpecs, targets: targets)
+                let r = rollout(trained.map(\.value))
+                environmentSteps += r.observations.shape[0]
+                fitness.append(r.meanReturn)
+                returns.append(r.meanReturn)
+            }
+        }
+        // Centred ranks in [-0.5, 0.5]: robust to the scale of returns.
+        let order = fitness.indices.sorted { fitness[$0] < fitness[$1] }
+        var rank = [Double](repeating: 0, count: fitness.count)
+        for (k, i) in order.enumerated() { rank[i] = Double(k) / Double(max(fitness.count - 1, 1)) - 0.5 }
+        var grads = teacher.map { Tensor<Float>.zeros($0.shape) }
+        for p in 0..<pairs {
+            let w = Float(-(rank[2 * p] - rank[2 * p + 1]) / (2 * Double(pairs) * Double(sigma)))
+            grads = zip(grads, epsilons[p]).map { $0 + $1 * w }
+        }
+        metaOptimizer.update(&teacher, grads: grads, lr: settings.metaLearningRate)
+        iteration += 1
+        return Metrics(
+            rolloutReturn: returns.reduce(0, +) / Double(returns.count), metaLoss: .nan,
+            innerLearningRate: Double(Foundation.exp(teacher.last!.scalars[0])), environmentSteps: environmentSteps)
+    }
+}

@@ -6,6 +6,7 @@ import GTNTensor
 
 struct RL: ParsableCommand {
     enum Method: String, ExpressibleByArgument, CaseIterable { case a2c, gtn }
+    enum Outer: String, ExpressibleByArgument, CaseIterable { case gradient, es }
 
     static let configuration = CommandConfiguration(
         commandName: "rl",
@@ -20,6 +21,12 @@ struct RL: ParsableCommand {
             """)
 
     @Option(help: "Method: \(Method.allCases.map(\.rawValue).joined(separator: ", ")).") var method: Method = .a2c
+    @Option(
+        help:
+            .init(
+                "GTN-RL's outer optimiser: gradient (through the inner step, actor-critic meta-loss) or es "
+                    + "(evolution strategies: 8 antithetic pairs, σ 0.02, Adam 0.01 on rank-normalised returns)."))
+    var outer: Outer = .gradient
     @Option(help: "Environment: cartpole (CartPole-v1) or mountaincar (MountainCar-v0).") var env = "cartpole"
     @Option(help: "Environment steps to train for (all copies together).") var steps = 200_000
     @Option(help: "Parallel environment copies.") var environments = 8
@@ -90,16 +97,20 @@ struct RL: ParsableCommand {
         var settings = GTNRLTeacher<E>.Settings()
         settings.seed = seed
         settings.rolloutEnvironments = environments
+        if outer == .es { settings.metaLearningRate = 0.01 }
         var teacher = GTNRLTeacher(env, settings: settings)
         let path = output + "/metrics.jsonl"
         try writeAtomically(Data(), to: path)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         defer { try? handle.close() }
-        print("gtn rl: gtn on \(env.name), \(environments) rollouts a meta-iteration, \(steps) steps -> \(output)")
+        print(
+            "gtn rl: gtn (\(outer == .es ? "evolution strategies" : "meta-gradient")) on \(env.name), "
+                + "\(environments) rollouts a \(outer == .es ? "perturbation" : "meta-iteration"), \(steps) steps -> \(output)"
+        )
         let start = Date()
         var recent: [Double] = []
         while teacher.environmentSteps < steps {
-            let m = teacher.step()
+            let m = outer == .es ? teacher.esStep() : teacher.step()
             recent = Array((recent + [m.rolloutReturn]).suffix(20))
             if teacher.iteration % evalEvery == 0 || teacher.environmentSteps >= steps {
                 // Several fresh policies, each also scored before its step: how much the step on the
@@ -121,7 +132,8 @@ struct RL: ParsableCommand {
                 }
                 let training = recent.reduce(0, +) / Double(recent.count)
                 let row: [String: Any] = [
-                    "method": method.rawValue, "environment": env.name, "environmentSteps": teacher.environmentSteps,
+                    "method": method.rawValue + (outer == .es ? "-es" : ""), "environment": env.name,
+                    "environmentSteps": teacher.environmentSteps,
                     "updates": teacher.iteration, "evaluationReturn": greedy, "trainingReturn": training,
                     "untrainedReturn": untrained, "innerLearningRate": m.innerLearningRate,
                     "seconds": Date().timeIntervalSince(start),

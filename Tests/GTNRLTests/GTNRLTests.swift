@@ -49,4 +49,16 @@ struct GTNRLTests {
         let r = evaluatePolicy(CartPole(), net: teacher.policyNet, parameters: fresh, episodes: 4, seed: 1)
         #expect(r >= 8 && r <= 500)
     }
+
+    @Test("an evolution-strategies step moves the teacher and counts the steps of all its perturbations' rollouts")
+    func esStep() {
+        var settings = GTNRLTeacher<CartPole>.Settings()
+        (settings.syntheticStates, settings.rolloutEnvironments, settings.rolloutSteps) = (16, 1, 10)
+        var teacher = GTNRLTeacher(CartPole(), settings: settings)
+        let before = teacher.teacher
+        let m = teacher.esStep(pairs: 2, sigma: 0.05)
+        #expect(m.environmentSteps >= 4 * 8 && m.environmentSteps <= 4 * 10, "4 rollouts of 8 to 10 steps")
+        #expect(zip(before, teacher.teacher).contains { $0 != $1 })
+        #expect(m.metaLoss.isNaN && m.rolloutReturn >= 8)
+    }
 }
