@@ -16,7 +16,7 @@ struct RL: ParsableCommand {
             mean return of the current policy acting greedily over 20 fresh episodes, the mean return of the last
             20 training episodes, and seconds. --method gtn: GTN-RL (one SGD step of a fresh policy on the
             generator's synthetic states per meta-iteration); its rows give the mean greedy return of 5 fresh
-            policies trained one step on the current teacher's states, the same 5 before their step (the
+            policies (20 in the last row) trained one step on the current teacher's states, the same 5 before their step (the
             control: what a random initialisation does by itself), and the mean return of recent rollouts.
             """)
 
@@ -116,7 +116,8 @@ struct RL: ParsableCommand {
                 // Several fresh policies, each also scored before its step: how much the step on the
                 // teacher's states adds to what a random initialisation does by itself.
                 var (greedy, untrained) = (0.0, 0.0)
-                let policies = 5
+                // The last row scores more fresh policies: it is the run's headline figure.
+                let policies = teacher.environmentSteps >= steps ? 20 : 5
                 for k in 0..<policies {
                     let seed = 0xF2E5 &+ UInt64(teacher.iteration) &* 31 &+ UInt64(k)
                     greedy +=
@@ -143,7 +144,7 @@ struct RL: ParsableCommand {
                 print(
                     String(
                         format:
-                            "steps %8d  5 fresh policies after one step: greedy %7.2f (before it %7.2f)  rollouts %7.2f  "
+                            "steps %8d  fresh policies after one step: greedy %7.2f (before it %7.2f)  rollouts %7.2f  "
                             + "inner lr %.3f  %6.1f s", teacher.environmentSteps, greedy, untrained, training,
                         m.innerLearningRate, Date().timeIntervalSince(start)))
             }
