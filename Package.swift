@@ -65,6 +65,8 @@ let package = Package(
             swiftSettings: optimise),
         // Reinforcement learning: gymnasium-matched environments, A2C, GTN-RL (paper Fig. 8).
         .target(name: "GTNRL", dependencies: ["GTNTensor", "GTNAutodiff", "GTNNN"], swiftSettings: optimise),
+        // Bayesian optimisation of hyperparameters (Gaussian process, expected improvement).
+        .target(name: "GTNTune", dependencies: ["GTNTensor"], swiftSettings: optimise),
         // Meta-gradients averaged over MPI ranks (GTN's `Collective` over Open MPI).
         .target(name: "GTNMPI", dependencies: ["CMPI", "GTN"], swiftSettings: optimise),
         .executableTarget(
@@ -88,6 +90,7 @@ let package = Package(
         .testTarget(name: "GTNIOTests", dependencies: ["GTNTensor", "GTNIO", "SystemZlib"]),
         // Runs the built `gtn` binary as a user would (the dependency makes SwiftPM build it first).
         .testTarget(name: "GTNCLITests", dependencies: ["gtn", "GTNData", "GTNIO"]),
+        .testTarget(name: "GTNTuneTests", dependencies: ["GTNTensor", "GTNTune"]),
         // Fixtures: trajectories recorded from gymnasium (scripts/record-gym-fixtures.py), read by path.
         .testTarget(name: "GTNRLTests", dependencies: ["GTNTensor", "GTNRL"], exclude: ["Fixtures"]),
         .testTarget(

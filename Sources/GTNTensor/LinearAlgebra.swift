@@ -72,6 +72,37 @@ public enum LinearAlgebra {
         cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d, d, n, scale, x, d, x, d, 0, c, d)
     }
 
+    /// The Cholesky factor of the symmetric positive-definite n x n matrix `a` (row-major): the
+    /// lower-triangular L with L Lᵀ = a, row-major, zeros above the diagonal (LAPACK dpotrf).
+    /// Throws when `a` is not positive definite.
+    public static func cholesky(_ a: [Double], n: Int) throws -> [Double] {
+        precondition(a.count == n * n, "cholesky: \(a.count) entries for a \(n) x \(n) matrix")
+        // Row-major lower is column-major upper: ask LAPACK for "U" and read the result back row-major.
+        var m = a
+        var (nn, lda, info) = (Int32(n), Int32(n), Int32(0))
+        let uplo: CChar = 85  // "U"
+        withUnsafePointer(to: uplo) { u in dpotrf_(u, &nn, &m, &lda, &info, 1) }
+        guard info == 0 else { throw LAPACKError(routine: "dpotrf (not positive definite)", info: info) }
+        for i in 0..<n { for j in (i + 1)..<max(i + 1, n) { m[i * n + j] = 0 } }
+        return m
+    }
+
+    /// Solves a x = b for x given a's Cholesky factor `l` (from `cholesky`), b with `columns` right-hand
+    /// sides (row-major n x columns) (LAPACK dpotrs).
+    public static func choleskySolve(_ l: [Double], n: Int, _ b: [Double], columns: Int = 1) throws -> [Double] {
+        precondition(l.count == n * n && b.count == n * columns, "choleskySolve: shapes")
+        // LAPACK wants B column-major: transpose in and out.
+        var x = [Double](repeating: 0, count: n * columns)
+        for i in 0..<n { for j in 0..<columns { x[j * n + i] = b[i * columns + j] } }
+        var (nn, nrhs, lda, ldb, info) = (Int32(n), Int32(columns), Int32(n), Int32(n), Int32(0))
+        let uplo: CChar = 85  // "U": column-major upper = our row-major lower factor
+        withUnsafePointer(to: uplo) { u in dpotrs_(u, &nn, &nrhs, l, &lda, &x, &ldb, &info, 1) }
+        guard info == 0 else { throw LAPACKError(routine: "dpotrs", info: info) }
+        var out = [Double](repeating: 0, count: n * columns)
+        for i in 0..<n { for j in 0..<columns { out[i * columns + j] = x[j * n + i] } }
+        return out
+    }
+
     /// Row-major n x n product through BLAS.
     public static func multiply(_ a: [Double], _ b: [Double], _ n: Int) -> [Double] {
         var c = [Double](repeating: 0, count: n * n)
