@@ -58,7 +58,7 @@ let package = Package(
             swiftSettings: optimise),
         .target(name: "GTNNN", dependencies: ["GTNTensor", "GTNAutodiff"], swiftSettings: optimise),
         .target(
-            name: "GTN", dependencies: ["GTNTensor", "GTNAutodiff", "GTNNN", "GTNData", "GTNIO"],
+            name: "GTN", dependencies: ["GTNTensor", "GTNAutodiff", "GTNNN", "GTNData", "GTNIO", "GTNTune"],
             swiftSettings: optimise),
         .target(
             name: "GTNNAS", dependencies: ["GTNTensor", "GTNAutodiff", "GTNNN", "GTNData", "GTNIO", "GTN"],
@@ -85,7 +85,8 @@ let package = Package(
             swiftSettings: optimise),
         .testTarget(name: "GTNTensorTests", dependencies: ["GTNTensor"]),
         .testTarget(name: "GTNAutodiffTests", dependencies: ["GTNTensor", "GTNAutodiff"]),
-        .testTarget(name: "GTNTests", dependencies: ["GTNTensor", "GTNAutodiff", "GTNNN", "GTNData", "GTN"]),
+        .testTarget(
+            name: "GTNTests", dependencies: ["GTNTensor", "GTNAutodiff", "GTNNN", "GTNData", "GTN", "GTNTune"]),
         .testTarget(name: "GTNDataTests", dependencies: ["GTNTensor", "GTNData"]),
         .testTarget(name: "GTNIOTests", dependencies: ["GTNTensor", "GTNIO", "SystemZlib"]),
         // Runs the built `gtn` binary as a user would (the dependency makes SwiftPM build it first).

@@ -21,6 +21,9 @@ public struct RunOptions: Sendable {
     /// A reference classifier (`gtn classifier train`): with one, every sample grid is also scored
     /// for realism and coverage (`SampleScores`) into scores.jsonl.
     public var classifierPath: String?
+    /// Evaluate on the whole test set after the last meta-iteration (`gtn tune`'s short trials
+    /// evaluate on validation examples instead, and skip it).
+    public var finalEvaluation = true
     public init(directory: String) { self.directory = directory }
 }
 
@@ -270,7 +273,7 @@ public struct TrainingSession {
                 report(.samples(path: try writeSamples()))
                 if classifier != nil { try append(try scoreSamples(), to: scoresPath) }
             }
-            if done % options.evaluateEvery == 0 || done == total {
+            if done % options.evaluateEvery == 0 || (done == total && options.finalEvaluation) {
                 report(.evaluating(iteration: done, fullTest: done == total))
                 let record: EvaluationRecord
                 do { record = try evaluate(fullTest: done == total, shouldStop: shouldStop) } catch {
@@ -349,6 +352,11 @@ public struct DivergedError: Error, CustomStringConvertible {
     public var gradientNorm: Double
     /// The last checkpoint written before the divergence, if any (left as it was).
     public var checkpoint: String?
+    public init(iteration: Int, metaLoss: Double, gradientNorm: Double, checkpoint: String?) {
+        (self.iteration, self.metaLoss, self.gradientNorm, self.checkpoint) = (
+            iteration, metaLoss, gradientNorm, checkpoint
+        )
+    }
     public var description: String {
         "meta-iteration \(iteration + 1): the meta-loss (\(metaLoss)) or its gradient norm (\(gradientNorm)) is not "
             + "finite; the inner loop diverged. "

@@ -14,6 +14,6 @@ struct GTNCommand: ParsableCommand {
         version: "gtn \(GTNVersion.string)",
         subcommands: [
             Train.self, Evaluate.self, Report.self, NAS.self, Export.self, Runs.self, Score.self, Classifier.self,
-            RL.self,
+            RL.self, Tune.self,
         ])
 }
