@@ -29,7 +29,9 @@ struct Report: ParsableCommand {
 
     func run() throws {
         let path = output ?? (runs[0].hasSuffix("/") ? runs[0] : runs[0] + "/") + "report.html"
-        if RLReport.handles(runs) {
+        if TuneReport.handles(runs) {
+            try writeAtomically(Data(try TuneReport.html(study: runs[0]).utf8), to: path)
+        } else if RLReport.handles(runs) {
             try writeAtomically(Data(try RLReport.html(runs: runs).utf8), to: path)
         } else {
             try RunReport.write(runs: runs, to: path)

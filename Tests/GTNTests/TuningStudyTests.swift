@@ -48,3 +48,27 @@ struct TuningStudyTests {
         }
     }
 }
+
+@Suite("gtn tune report")
+struct TuneReportTests {
+    @Test("boxplots per arm with the quartiles of the trials' final losses; a diverged trial is counted, not drawn")
+    func boxplots() throws {
+        let dir = NSTemporaryDirectory() + "gtn-tune-report-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let rows = [("on", 1.0), ("off", 2.0), ("on", 2.0), ("off", 4.0), ("on", 3.0), ("off", .nan), ("on", 4.0)]
+        let text = rows.enumerated().map { i, r in
+            r.1.isNaN
+                ? #"{"arm":"\#(r.0)","point":[0.5],"values":{},"status":"diverged","trial":\#(i),"seconds":1}"#
+                : #"{"arm":"\#(r.0)","finalMetaLoss":\#(r.1),"objective":\#(r.1),"point":[0.5],"values":{},"status":"ok","trial":\#(i),"seconds":1,"validationAccuracy":0.5}"#
+        }.joined(separator: "\n") + "\n"
+        try Data(text.utf8).write(to: URL(fileURLWithPath: dir + "/trials.jsonl"))
+        #expect(TuneReport.handles([dir]))
+        let html = try TuneReport.html(study: dir)
+        // Arm "on": 1, 2, 3, 4 -> quartiles 1.75, 2.5, 3.25 (linear interpolation).
+        #expect(html.contains(#"data-box="on" data-median="2.5" data-q1="1.75" data-q3="3.25""#), "\(html.prefix(600))")
+        #expect(html.contains(#"data-box="off" data-median="3.0""#))
+        #expect(html.contains("off: 1 of 3 diverged"))
+        #expect(html.contains("data-chart=\"tune-progress\""))
+    }
+}
