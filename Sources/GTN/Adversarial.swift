@@ -161,8 +161,7 @@ extension MetaTrainer {
     func adversarialGradient(iteration: Int) -> (
         loss: Double, gradients: [Tensor<Float>], images: Tensor<Float>, labels: Tensor<Float>
     ) {
-        let seed = config.seed &+ 0x9E37_79B9 &* UInt64(iteration + 1)
-        let episode = self.episode(seed: seed)
+        let episode = self.episode(seed: episodeSeed(iteration: iteration))
         let meta = state.parameters.map { Variable($0, requiresGrad: true) }
         let teacher = teacherVariables(meta)
         let t = iteration % config.innerSteps

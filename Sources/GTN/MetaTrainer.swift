@@ -241,7 +241,7 @@ public struct MetaTrainer {
     public func metaGradient(iteration: Int, learner index: Int = 0, realBatch: RealBatchSource) -> (
         loss: Double, accuracy: Double, gradients: [Tensor<Float>]
     ) {
-        let seed = config.seed &+ 0x9E37_79B9 &* UInt64(iteration + 1) &+ 0xD1B5_4A32_D192_ED03 &* UInt64(index)
+        let seed = episodeSeed(iteration: iteration, learner: index)
         var episode = withoutActuallyEscaping(realBatch) { self.episode(seed: seed, realData: $0) }
         var rng = RandomSource(seed: seed ^ 0xBA7C4)
         let k = config.intermediateLossEvery
@@ -267,6 +267,11 @@ public struct MetaTrainer {
             Double(metaLoss.scalar), Double(correct) / Double(real.labels.count),
             gradients(of: total, wrt: meta).map(\.value)
         )
+    }
+
+    /// The seed of the episode of learner `index` at `iteration` (its init, noise and real batches).
+    func episodeSeed(iteration: Int, learner index: Int = 0) -> UInt64 {
+        config.seed &+ 0x9E37_79B9 &* UInt64(iteration + 1) &+ 0xD1B5_4A32_D192_ED03 &* UInt64(index)
     }
 
     /// One meta-iteration: unroll, score on a real batch, differentiate, update.

@@ -141,12 +141,10 @@ struct Evaluate: ParsableCommand {
             print(
                 "tuning the real-data control on the validation split: \(realLrs.count * realMomenta.count) lr x "
                     + "momentum pairs, \(counted(tuningLearners, "learner")) each, \(counted(n, "step"))")
-            do {
-                tuning = try tuneRealDataControl(
-                    trainer, train: splits.train, validation: splits.validation, steps: n,
-                    batchMultiplier: batchMultiplier, learningRates: realLrs, momenta: realMomenta,
-                    tuningLearners: tuningLearners, collective: mpi)
-            } catch { throw CommandError("stopped") }
+            tuning = try tuneRealDataControl(
+                trainer, train: splits.train, validation: splits.validation, steps: n,
+                batchMultiplier: batchMultiplier, learningRates: realLrs, momenta: realMomenta,
+                tuningLearners: tuningLearners, collective: mpi)
             print(tuningTable(tuning!))
         }
         let teacherName = c.teacher == .gtn ? "GTN" : c.teacher.rawValue
