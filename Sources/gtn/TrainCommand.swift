@@ -86,6 +86,12 @@ struct Train: ParsableCommand {
                 "GTN + GAN: add this weight times the generator's adversarial loss (one inner-loop batch per "
                     + "meta-iteration, against a discriminator trained alongside) to the meta-loss (paper Fig. 10).")
     ) var ganWeight: Double?
+    @Flag(
+        help:
+            .init(
+                "Start the meta-learned inner lr and momentum where plain SGD does best on real data: tune them on the "
+                    + "validation split first (as gtn evaluate's control; lr grid x momentum 0.5, 0.9; T steps of B)."))
+    var tuneInnerInit = false
     @Option(help: "Random seed.") var seed: UInt64?
 
     @Option(help: "Evaluate a fresh learner every N meta-iterations.") var evalEvery = 25
@@ -118,6 +124,10 @@ struct Train: ParsableCommand {
     }
 
     func validate() throws {
+        if resume != nil && tuneInnerInit {
+            throw ValidationError(
+                "--tune-inner-init chooses a new run's initial inner lr and momentum; not with --resume")
+        }
         if resume != nil && (output != nil || config != nil || preset != nil) {
             throw ValidationError(
                 "--resume continues a run with its own settings; do not combine it with --output, --config or --preset")
@@ -271,7 +281,9 @@ struct Train: ParsableCommand {
                 return
             }
         } else {
-            session = try TrainingSession(config: try resolvedConfig(splits), data: splits, options: options)
+            var config = try resolvedConfig(splits)
+            if tuneInnerInit { config = try tunedInnerInit(config, splits) }
+            session = try TrainingSession(config: config, data: splits, options: options)
         }
         let c = session.trainer.config
         if mpi != nil && session.trainer.hasDiscriminator {
@@ -320,5 +332,24 @@ struct Train: ParsableCommand {
                     + "in \(directory)/samples/"
             )
         }
+    }
+
+    /// The configuration with its initial inner learning rate and momentum replaced by the best
+    /// plain-SGD pair on real data (validation split, the run's own learner, T steps of B): the
+    /// same for every data set, so nothing is tuned by hand to one data set's quirks.
+    func tunedInnerInit(_ config: GTNConfig, _ splits: DataSplits) throws -> GTNConfig {
+        var c = config
+        let probe = MetaTrainer(config: c)
+        print("gtn: tuning the initial inner lr and momentum on the validation split (plain SGD, T steps of B)...")
+        let t = try tuneRealDataControl(
+            probe, train: splits.train, validation: splits.validation, momenta: [0.5, 0.9], tuningLearners: 2,
+            shouldStop: { Interrupt.isRequested })
+        (c.innerLearningRate, c.innerMomentum) = (t.bestLearningRate, t.bestMomentum)
+        print(
+            String(
+                format: "gtn: initial inner lr %g, momentum %g (validation accuracy %.2f%% with plain SGD)",
+                t.bestLearningRate, t.bestMomentum,
+                100 * t.validationAccuracy.flatMap { $0 }.max()!))
+        return c
     }
 }
