@@ -12,11 +12,25 @@ public struct TrainedLearner {
 
     /// Log-probabilities of `images`, in chunks (no graph is built).
     public func logProbabilities(_ images: Tensor<Float>, chunk: Int = 1000) -> Tensor<Float> {
+        var out: [Float] = []
+        out.reserveCapacity(images.shape[0] * config.classes)
+        inEvaluationChunks(images, chunk: chunk) { params, means, x in
+            out += config.logProbabilities(params, x, means: &means).value.scalars
+        }
+        return Tensor(shape: [images.shape[0], config.classes], scalars: out)
+    }
+
+    /// Calls `body` on consecutive chunks of at most `chunk` of `images`, without a graph, with
+    /// this learner's weights and its stored batch means (evaluation mode): scoring 10000 images
+    /// at once would hold every layer's activations for all of them.
+    public func inEvaluationChunks(
+        _ images: Tensor<Float>, chunk: Int,
+        _ body: (ParameterList<Float>, inout Layers.BatchMeans<Float>, Variable<Float>) -> Void
+    ) {
         withoutGradients {
             let n = images.shape[0]
             let per = images.count / max(n, 1)
-            var out: [Float] = []
-            out.reserveCapacity(n * config.classes)
+            let params = ParameterList(specs: config.specs, values: weights.map { Variable($0) })
             var start = 0
             while start < n {
                 let end = min(n, start + chunk)
@@ -24,11 +38,9 @@ public struct TrainedLearner {
                 shape[0] = end - start
                 let x = Tensor(shape: shape, scalars: Array(images.scalars[start * per..<end * per]))
                 var m = Layers.BatchMeans(values: means.map { Variable($0) })
-                let params = ParameterList(specs: config.specs, values: weights.map { Variable($0) })
-                out += config.logProbabilities(params, Variable(x), means: &m).value.scalars
+                body(params, &m, Variable(x))
                 start = end
             }
-            return Tensor(shape: [n, config.classes], scalars: out)
         }
     }
 

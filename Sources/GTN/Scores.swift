@@ -80,28 +80,16 @@ public struct ReferenceClassifier {
     public func featuresAndProbabilities(_ images: Tensor<Float>, chunk: Int = 1000) -> (
         features: [Double], dimension: Int, probabilities: Tensor<Float>
     ) {
-        withoutGradients {
-            let n = images.shape[0]
-            let per = images.count / max(n, 1)
-            var features: [Double] = []
-            var probabilities: [Float] = []
-            var dimension = 0
-            var start = 0
-            while start < n {
-                let end = min(n, start + chunk)
-                var shape = images.shape
-                shape[0] = end - start
-                let x = Tensor(shape: shape, scalars: Array(images.scalars[start * per..<end * per]))
-                var m = Layers.BatchMeans(values: trained.means.map { Variable($0) })
-                let params = ParameterList(specs: learner.specs, values: trained.weights.map { Variable($0) })
-                let out = learner.forward(params, Variable(x), means: &m)
-                dimension = out.features.shape[1]
-                features += out.features.value.scalars.map(Double.init)
-                probabilities += out.logProbabilities.value.exp().scalars
-                start = end
-            }
-            return (features, dimension, Tensor(shape: [n, learner.classes], scalars: probabilities))
+        var features: [Double] = []
+        var probabilities: [Float] = []
+        var dimension = 0
+        trained.inEvaluationChunks(images, chunk: chunk) { params, means, x in
+            let out = learner.forward(params, x, means: &means)
+            dimension = out.features.shape[1]
+            features += out.features.value.scalars.map(Double.init)
+            probabilities += out.logProbabilities.value.exp().scalars
         }
+        return (features, dimension, Tensor(shape: [images.shape[0], learner.classes], scalars: probabilities))
     }
 }
 
@@ -156,6 +144,21 @@ public struct SampleScores: Codable, Sendable, Equatable {
         var s = of(probabilities: g.probabilities, requested: requested)
         s.frechetDistance = try frechetDistance(g.features, r.features, dimension: g.dimension)
         return s
+    }
+
+    /// The scores of a teacher's training images: `episodes` episodes of T x B (seeds 0, 1, ...),
+    /// with the labels they were made for, against as many of `test`'s first images. Throws a
+    /// `ConfigError` for the real-data teacher, which has no images of its own.
+    public static func measure(
+        teacher: MetaTrainer, episodes: Int = 1, test: Dataset, classifier: ReferenceClassifier
+    ) throws -> SampleScores {
+        let parts = try (0..<episodes).map { try SyntheticDataset(teacher: teacher, seed: UInt64($0)) }
+        let images = Tensor(
+            shape: [parts.map { $0.images.shape[0] }.reduce(0, +)] + parts[0].images.shape.dropFirst(),
+            scalars: parts.flatMap(\.images.scalars))
+        let real = test.slice(0..<min(images.shape[0], test.count))
+        return try measure(
+            images, requested: parts.flatMap { $0.targets.argmaxRows() }, real: real.images, classifier: classifier)
     }
 
     /// |μ1 - μ2|² + tr(Σ1 + Σ2 - 2 (Σ1 Σ2)^½) of Gaussians fitted to two sets of feature rows.

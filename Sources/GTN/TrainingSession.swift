@@ -315,10 +315,7 @@ public struct TrainingSession {
     /// The realism and coverage scores of the teacher's T x B images (episode 0) against as many
     /// test images, by the run's reference classifier.
     public func scoreSamples() throws -> ScoreRecord {
-        let set = try SyntheticDataset(teacher: trainer, seed: 0)
-        let real = data.test.slice(0..<min(set.images.shape[0], data.test.count))
-        let s = try SampleScores.measure(
-            set.images, requested: set.targets.argmaxRows(), real: real.images, classifier: classifier!)
+        let s = try SampleScores.measure(teacher: trainer, test: data.test, classifier: classifier!)
         return ScoreRecord(iteration: trainer.state.iteration, scores: s)
     }
 

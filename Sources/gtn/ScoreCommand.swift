@@ -85,19 +85,13 @@ struct Score: ParsableCommand {
                     + "\(reference.learner.classes) classes; this run's data has \(splits.imageShape), \(splits.classes)"
             )
         }
-        var parts: [SyntheticDataset] = []
-        for e in 0..<episodes {
-            do { parts.append(try SyntheticDataset(teacher: trainer, seed: UInt64(e))) } catch let e as ConfigError {
-                throw CommandError(e.message)
-            }
-        }
-        let images = Tensor(
-            shape: [parts.map { $0.images.shape[0] }.reduce(0, +)] + parts[0].images.shape.dropFirst(),
-            scalars: parts.flatMap(\.images.scalars))
-        let requested = parts.flatMap { $0.targets.argmaxRows() }
-        let n = min(images.shape[0], splits.test.count)
+        let scores: SampleScores
+        do {
+            scores = try SampleScores.measure(
+                teacher: trainer, episodes: episodes, test: splits.test, classifier: reference)
+        } catch let e as ConfigError { throw CommandError(e.message) }
+        let n = min(scores.samples, splits.test.count)
         let real = splits.test.slice(0..<n)
-        let scores = try SampleScores.measure(images, requested: requested, real: real.images, classifier: reference)
         // The reference figures: real test images scored the same way, against the next n test images.
         let other = splits.test.slice(n..<min(2 * n, splits.test.count))
         var realScores = try SampleScores.measure(
