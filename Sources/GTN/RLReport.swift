@@ -83,23 +83,21 @@ public enum RLReport {
         }
         let title = "GTN rl: " + loaded.map(\.label).joined(separator: ", ")
         let environments = Set(loaded.map(\.environment)).sorted().joined(separator: ", ")
-        return """
-            <!DOCTYPE html>
-            <html lang="en"><head><meta charset="utf-8"><title>\(escapeHTML(title))</title>
-            <style>body{font-family:system-ui,sans-serif;max-width:1320px;margin:24px auto;padding:0 16px}\
-            .charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:16px}\
-            figure{margin:0;border:1px solid #e4e4e4;padding:6px}figcaption{font-size:12px;color:#555}</style>
-            </head><body><h1>\(escapeHTML(title))</h1>
-            <p>\(escapeHTML(environments)). Solid: mean return of 20 fresh episodes acting greedily (for GTN-RL, of a \
-            fresh policy trained one SGD step on the teacher's synthetic states); dashed: the last 20 training \
-            episodes or rollouts (sampled actions); dotted (GTN-RL): the same fresh policies before their step, \
-            what a random initialisation does by itself. Both methods count every step of every environment.</p>
-            <div class="charts"><figure>\(chart("rl-steps", "Return against environment steps", "environment steps") { $0.steps })\
-            <figcaption>The paper's Fig. 8.</figcaption></figure>
-            <figure>\(chart("rl-seconds", "Return against wall time", "seconds") { $0.seconds })\
-            <figcaption>The same runs against wall-clock seconds.</figcaption></figure></div>
-            </body></html>
-
-            """
+        return chartPage(
+            title: title,
+            introduction: "\(environments). Solid: mean return of 20 fresh episodes acting greedily (for GTN-RL, of a "
+                + "fresh policy trained one SGD step on the teacher's synthetic states); dashed: the last 20 training "
+                + "episodes or rollouts (sampled actions); dotted (GTN-RL): the same fresh policies before their step, "
+                + "what a random initialisation does by itself. Both methods count every step of every environment.",
+            figures: [
+                (
+                    chart("rl-steps", "Return against environment steps", "environment steps") { $0.steps },
+                    "The paper's Fig. 8."
+                ),
+                (
+                    chart("rl-seconds", "Return against wall time", "seconds") { $0.seconds },
+                    "The same runs against wall-clock seconds."
+                ),
+            ])
     }
 }

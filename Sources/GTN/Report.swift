@@ -22,6 +22,24 @@ public struct ReportError: Error, CustomStringConvertible, Sendable {
     public var description: String { "\(path)\(line.map { ":\($0)" } ?? ""): \(problem)" }
 }
 
+/// A self-contained page of charts (the `gtn rl` and `gtn tune` reports): a title, an introduction
+/// (plain text), and figures (inline SVG with a caption) in a grid.
+func chartPage(title: String, introduction: String, figures: [(svg: String, caption: String)]) -> String {
+    var out = """
+        <!DOCTYPE html>
+        <html lang="en"><head><meta charset="utf-8"><title>\(escapeHTML(title))</title>
+        <style>body{font-family:system-ui,sans-serif;max-width:1320px;margin:24px auto;padding:0 16px}\
+        .charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:16px}\
+        figure{margin:0;border:1px solid #e4e4e4;padding:6px}figcaption{font-size:12px;color:#555}</style>
+        </head><body><h1>\(escapeHTML(title))</h1>
+        <p>\(escapeHTML(introduction))</p>
+        <div class="charts">
+
+        """
+    for f in figures { out += "<figure>\(f.svg)<figcaption>\(escapeHTML(f.caption))</figcaption></figure>\n" }
+    return out + "</div></body></html>\n"
+}
+
 public enum RunReport {
     /// The report as one HTML document. Throws a `ReportError` for a missing run directory or a
     /// malformed file in one; a run that has not evaluated (or even meta-trained) yet is fine.

@@ -117,23 +117,25 @@ public enum TuneReport {
         let diverged = arms.map { a in
             "\(a): \(trials.filter { $0.arm == a && $0.objective == nil }.count) of \(trials.filter { $0.arm == a }.count) diverged"
         }
-        return """
-            <!DOCTYPE html>
-            <html lang="en"><head><meta charset="utf-8"><title>gtn tune: \(escapeHTML(directory))</title>
-            <style>body{font-family:system-ui,sans-serif;max-width:1320px;margin:24px auto;padding:0 16px}\
-            .charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:16px}\
-            figure{margin:0;border:1px solid #e4e4e4;padding:6px}figcaption{font-size:12px;color:#555}</style>
-            </head><body><h1>gtn tune: \(escapeHTML(directory))</h1>
-            <p>\(trials.count) trials; \(escapeHTML(diverged.joined(separator: "; "))) (diverged trials have no final loss).</p>
-            <div class="charts">
-            <figure>\(boxplotSVG(key: "box-loss", title: "Final meta-loss", yLabel: "meta-loss (last 5 iterations)", groups: losses))\
-            <figcaption>Each arm's trials, as the paper's Fig. 1b: box from the first to the third quartile, the median \
-            bold, whiskers to the furthest trial within 1.5 IQR, every trial a dot.</figcaption></figure>
-            <figure>\(boxplotSVG(key: "box-accuracy", title: "Validation accuracy of a taught learner", yLabel: "accuracy (%)", groups: accuracies))\
-            <figcaption>A fresh learner taught by each trial's final teacher, on validation examples.</figcaption></figure>
-            <figure>\(progress.svg())<figcaption>Every trial's objective and the best so far, per arm.</figcaption></figure>
-            </div></body></html>
-
-            """
+        return chartPage(
+            title: "gtn tune: \(directory)",
+            introduction:
+                "\(trials.count) trials; \(diverged.joined(separator: "; ")) (diverged trials have no final loss).",
+            figures: [
+                (
+                    boxplotSVG(
+                        key: "box-loss", title: "Final meta-loss", yLabel: "meta-loss (last 5 iterations)",
+                        groups: losses),
+                    "Each arm's trials, as the paper's Fig. 1b: box from the first to the third quartile, the median bold, "
+                        + "whiskers to the furthest trial within 1.5 IQR, every trial a dot."
+                ),
+                (
+                    boxplotSVG(
+                        key: "box-accuracy", title: "Validation accuracy of a taught learner", yLabel: "accuracy (%)",
+                        groups: accuracies),
+                    "A fresh learner taught by each trial's final teacher, on validation examples."
+                ),
+                (progress.svg(), "Every trial's objective and the best so far, per arm."),
+            ])
     }
 }

@@ -135,13 +135,7 @@ public enum Convolution {
                     forEachSample(g.batch, scratch: g.isPointwise ? 0 : k * p) { n, cols in
                         for grp in 0..<g.groups {
                             let xin = px.baseAddress! + n * inPer + grp * cg * g.height * g.width
-                            let b: UnsafePointer<S>
-                            if g.isPointwise {
-                                b = xin
-                            } else {
-                                im2col(xin, g, cols)
-                                b = UnsafePointer(cols)
-                            }
+                            let b = columns(xin, g, cols)
                             S.gemm(
                                 transA: false, transB: false, m: og, n: p, k: k, alpha: 1,
                                 a: pw.baseAddress! + grp * og * k, lda: k, b: b, ldb: p,
@@ -218,13 +212,7 @@ public enum Convolution {
                     forEachSample(g.batch, scratch: g.isPointwise ? 0 : k * p) { n, cols, worker in
                         for grp in 0..<g.groups {
                             let xin = px.baseAddress! + n * inPer + grp * cg * g.height * g.width
-                            let b: UnsafePointer<S>
-                            if g.isPointwise {
-                                b = xin
-                            } else {
-                                im2col(xin, g, cols)
-                                b = UnsafePointer(cols)
-                            }
+                            let b = columns(xin, g, cols)
                             S.gemm(
                                 transA: false, transB: true, m: og, n: k, k: p, alpha: 1,
                                 a: pdy.baseAddress! + n * outPer + grp * og * p, lda: p, b: b, ldb: p,
@@ -285,6 +273,17 @@ public enum Convolution {
             }
             if chunks == 1 { run(0) } else { DispatchQueueHelper.concurrent(chunks, run) }
         }
+    }
+
+    /// One sample's group as gemm's [C*kh*kw, outH*outW] operand: a 1x1 stride-1 unpadded input
+    /// already is that matrix; anything else is unrolled into `cols` (im2col).
+    @inline(__always)
+    static func columns<S: TensorScalar>(_ x: UnsafePointer<S>, _ g: ConvGeometry, _ cols: UnsafeMutablePointer<S>)
+        -> UnsafePointer<S>
+    {
+        if g.isPointwise { return x }
+        im2col(x, g, cols)
+        return UnsafePointer(cols)
     }
 
     /// Patch matrix of one group of one sample: row (c, i, j), column (oh, ow).

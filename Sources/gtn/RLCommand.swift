@@ -63,10 +63,7 @@ struct RL: ParsableCommand {
         settings.environments = environments
         settings.seed = seed
         var agent = A2C(env, settings: settings)
-        let path = output + "/metrics.jsonl"
-        try writeAtomically(Data(), to: path)
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-        defer { try? handle.close() }
+        let metrics = try MetricsFile(directory: output)
         print("gtn rl: \(method.rawValue) on \(env.name), \(environments) environments, \(steps) steps -> \(output)")
         let start = Date()
         var updates = 0
@@ -83,8 +80,7 @@ struct RL: ParsableCommand {
                     "updates": updates, "evaluationReturn": greedy, "trainingReturn": training,
                     "seconds": Date().timeIntervalSince(start),
                 ]
-                try handle.write(
-                    contentsOf: JSONSerialization.data(withJSONObject: row, options: [.sortedKeys]) + [0x0A])
+                try metrics.append(row)
                 print(
                     String(
                         format: "steps %8d  greedy return %7.2f  training return %7.2f  %6.1f s",
@@ -99,10 +95,7 @@ struct RL: ParsableCommand {
         settings.rolloutEnvironments = environments
         if outer == .es { settings.metaLearningRate = 0.01 }
         var teacher = GTNRLTeacher(env, settings: settings)
-        let path = output + "/metrics.jsonl"
-        try writeAtomically(Data(), to: path)
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-        defer { try? handle.close() }
+        let metrics = try MetricsFile(directory: output)
         print(
             "gtn rl: gtn (\(outer == .es ? "evolution strategies" : "meta-gradient")) on \(env.name), "
                 + "\(environments) rollouts a \(outer == .es ? "perturbation" : "meta-iteration"), \(steps) steps -> \(output)"
@@ -139,8 +132,7 @@ struct RL: ParsableCommand {
                     "untrainedReturn": untrained, "innerLearningRate": m.innerLearningRate,
                     "seconds": Date().timeIntervalSince(start),
                 ]
-                try handle.write(
-                    contentsOf: JSONSerialization.data(withJSONObject: row, options: [.sortedKeys]) + [0x0A])
+                try metrics.append(row)
                 print(
                     String(
                         format:
@@ -149,5 +141,20 @@ struct RL: ParsableCommand {
                         m.innerLearningRate, Date().timeIntervalSince(start)))
             }
         }
+    }
+}
+
+/// DIR/metrics.jsonl of a `gtn rl` run: created empty, then one JSON row per evaluation.
+struct MetricsFile {
+    let handle: FileHandle
+
+    init(directory: String) throws {
+        let path = directory + "/metrics.jsonl"
+        try writeAtomically(Data(), to: path)
+        handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+    }
+
+    func append(_ row: [String: Any]) throws {
+        try handle.write(contentsOf: JSONSerialization.data(withJSONObject: row, options: [.sortedKeys]) + [0x0A])
     }
 }
