@@ -123,6 +123,7 @@ public enum Convolution {
     ) -> Tensor<S> {
         check(x.shape, g.inputShape, "input")
         check(w.shape, g.weightShape, "weight")
+        FlopTally.direct(Int(g.flops))
         let resolved = algorithm.resolved(for: g)
         if let tile = resolved.winogradTile { return Winograd.forward(x, w, g, tile: tile) }
         if resolved == .direct { return DirectConvolution.forward(x, w, g) }
@@ -165,6 +166,7 @@ public enum Convolution {
             return forward(dy, flippedTransposed(w, g), transposed, algorithm: algorithm)
         }
         precondition(algorithm.winogradTile == nil, "Winograd: no input adjoint for geometry \(g)")
+        FlopTally.direct(Int(g.flops))  // (the branch above is counted by forward)
         let (og, k, p) = (g.outChannels / g.groups, g.patch, g.positions)
         let (inPer, outPer, cg) = (g.inChannels * g.height * g.width, g.outChannels * p, g.inChannels / g.groups)
         return Tensor(shape: g.inputShape) { dx in
@@ -197,6 +199,7 @@ public enum Convolution {
     ) -> Tensor<S> {
         check(x.shape, g.inputShape, "input")
         check(dy.shape, g.outputShape, "output gradient")
+        FlopTally.direct(Int(g.flops))
         let resolved = algorithm.resolved(for: g)
         if let tile = resolved.winogradTile { return Winograd.backwardWeight(x, dy, g, tile: tile) }
         if resolved == .direct { return DirectConvolution.backwardWeight(x, dy, g) }

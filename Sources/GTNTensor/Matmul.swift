@@ -13,6 +13,7 @@ extension Tensor {
         precondition(
             k == k2, "matmul: inner dimensions differ: \(a.shape)\(ta ? "ᵀ" : "") x \(b.shape)\(tb ? "ᵀ" : "")")
         let (lda, ldb) = (a.shape[1], b.shape[1])
+        FlopTally.direct(2 * m * n * k)
         return Tensor(shape: [m, n]) { c in
             if k == 0 {
                 for i in 0..<c.count { c[i] = 0 }

@@ -1,5 +1,32 @@
 import CBLAS
 import Foundation
+import Synchronization
+
+/// Floating-point work of the products, counted when GTN_PROFILE=1 (for `gtn-bench meta`'s
+/// arithmetic floor: issue 10 asks how much of a meta-iteration is products that any
+/// implementation must compute). `gemm` is what OpenBLAS was asked to do (2 m n k per call);
+/// `direct` is what the same convolutions and matrix products cost computed directly (the
+/// product count of im2col, i.e. PyTorch's CPU kernels), so their ratio is Winograd's saving.
+public enum FlopTally {
+    public static let isEnabled = ProcessInfo.processInfo.environment["GTN_PROFILE"] == "1"
+    static let gemmFlops = Atomic<Int>(0)
+    static let directFlops = Atomic<Int>(0)
+
+    @inline(__always) static func gemm(_ m: Int, _ n: Int, _ k: Int) {
+        if isEnabled { gemmFlops.add(2 * m * n * k, ordering: .relaxed) }
+    }
+    @inline(__always) static func direct(_ flops: Int) {
+        if isEnabled { directFlops.add(flops, ordering: .relaxed) }
+    }
+    /// (gemm, direct) flops since the last reset.
+    public static var totals: (gemm: Int, direct: Int) {
+        (gemmFlops.load(ordering: .relaxed), directFlops.load(ordering: .relaxed))
+    }
+    public static func reset() {
+        gemmFlops.store(0, ordering: .relaxed)
+        directFlops.store(0, ordering: .relaxed)
+    }
+}
 
 /// The element types a `Tensor` can hold: `Float` for training, `Double` for derivative checks.
 ///
@@ -39,6 +66,7 @@ extension Float: TensorScalar {
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         _ = blasThreadsConfigured
+        FlopTally.gemm(m, n, k)
         cblas_sgemm(
             CblasRowMajor, trans(transA), trans(transB), Int32(m), Int32(n), Int32(k),
             alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))

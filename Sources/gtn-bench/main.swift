@@ -46,7 +46,18 @@ struct Meta: ParsableCommand {
             if i > 0 || iterations == 1 { times.append(m.seconds) }
         }
         let median = times.sorted()[times.count / 2]
-        if OpProfiler.isEnabled { print(OpProfiler.report(limit: 80)) }
+        if OpProfiler.isEnabled {
+            print(OpProfiler.report(limit: 80))
+            // Every meta-iteration does the same products, so the tally divides evenly.
+            let (gemm, direct) = FlopTally.totals
+            print(
+                String(
+                    format:
+                        "products per meta-iteration: %.1f GFLOP through sgemm, %.1f GFLOP if convolutions and "
+                        + "matrix products were computed directly (Winograd saves %.0f%%)",
+                    Double(gemm) / 1e9 / Double(iterations), Double(direct) / 1e9 / Double(iterations),
+                    100 * (1 - Double(gemm) / Double(max(direct, 1)))))
+        }
         print(
             String(
                 format:
