@@ -52,6 +52,11 @@ struct NAS: ParsableCommand {
             "With --train-gtn: the initial inner learning rate (meta-learned per step; the main job's default is 0.02)."
     )
     var trainInnerLr: Double?
+    @Option(
+        help:
+            "With --train-gtn: architectures per meta-iteration, their meta-gradients averaged (default 1)."
+    )
+    var trainLearners: Int?
     @OptionGroup var dataOption: DataOption
     var data: String? { dataOption.data }
     @Option(name: .shortAndLong, help: "Output directory.")
@@ -135,6 +140,10 @@ struct NAS: ParsableCommand {
         case (nil, .some) where output == nil:
             throw ValidationError("--train-gtn needs an output directory (-o) for the GTN's run")
         case (.some, _) where trainInnerLr != nil: throw ValidationError("--train-inner-lr applies to --train-gtn only")
+        case (.some, _) where trainLearners != nil:
+            throw ValidationError("--train-learners applies to --train-gtn only")
+        case (nil, .some) where (trainLearners ?? 1) < 1:
+            throw ValidationError("--train-learners must be at least 1, got \(trainLearners!)")
         default: break
         }
     }
@@ -156,12 +165,14 @@ struct NAS: ParsableCommand {
             c.metaIterations = iterations
             c.seed = seed
             if let lr = trainInnerLr { c.innerLearningRate = lr }
+            if let k = trainLearners { c.learnersPerIteration = k }
             session = try TrainingSession(config: c, data: splits, options: options)
         }
         session.trainer.learnerSampler = { rng in space.cellNetwork(for: space.sample(&rng)) }
         let c = session.trainer.config
         print(
             "gtn nas: meta-training a GTN on random architectures of the space: T=\(c.innerSteps), B=\(c.batchSize),"
+                + " \(counted(c.learnersPerIteration, "architecture")) per meta-iteration,"
                 + " \(counted(c.metaIterations, "meta-iteration")) -> \(directory)"
         )
         let terminal = TerminalRun(
