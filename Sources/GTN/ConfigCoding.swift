@@ -7,7 +7,7 @@ extension GTNConfig {
         case teacher, generator, learner, randomLearnerWidths, curriculum, innerSteps, batchSize, metaBatchSize
         case innerLearningRate, innerMomentum, metaLearningRate, metaBeta1, metaBeta2, metaEpsilon
         case metaLearningRateFinalFraction, metaIterations, gradientClip, checkpointBlock, replayCacheMegabytes,
-            intermediateLossEvery, innerOptimizer, learnersPerIteration, gan, seed
+            intermediateLossEvery, finalLossWeight, innerOptimizer, learnersPerIteration, gan, seed
     }
 
     struct AnyKey: CodingKey {
@@ -51,6 +51,7 @@ extension GTNConfig {
         try read(.replayCacheMegabytes, &replayCacheMegabytes)
         try read(.seed, &seed)
         try read(.intermediateLossEvery, &intermediateLossEvery)
+        try read(.finalLossWeight, &finalLossWeight)
         try read(.learnersPerIteration, &learnersPerIteration)
         try read(.innerOptimizer, &innerOptimizer)
         try read(.gan, &gan)
@@ -63,6 +64,7 @@ extension GTNConfig {
         "metaIterations": "--iterations", "innerLearningRate": "--inner-lr", "innerMomentum": "--inner-momentum",
         "metaLearningRate": "--meta-lr", "gradientClip": "--gradient-clip", "checkpointBlock": "--checkpoint-block",
         "replayCacheMegabytes": "--replay-cache-mb", "intermediateLossEvery": "--intermediate-losses",
+        "finalLossWeight": "--final-loss-weight",
         "learnersPerIteration": "--learners-per-iteration", "gan.weight": "--gan-weight",
     ]
 
@@ -99,6 +101,9 @@ extension GTNConfig {
         if checkpointBlock < 0 { try fail("checkpointBlock", "must be 0 (off) or positive, got \(checkpointBlock)") }
         if replayCacheMegabytes < 0 {
             try fail("replayCacheMegabytes", "must be 0 or positive, got \(replayCacheMegabytes)")
+        }
+        if !(finalLossWeight > 0 && finalLossWeight.isFinite) {
+            try fail("finalLossWeight", "must be positive, got \(finalLossWeight)")
         }
         if intermediateLossEvery < 0 {
             try fail("intermediateLossEvery", "must be 0 (off) or positive, got \(intermediateLossEvery)")

@@ -262,7 +262,8 @@ public struct MetaTrainer {
             Variable(real.images), means: &means)
         let metaLoss = nllLoss(logProbs: logProbs, labels: real.labels)
         let correct = zip(logProbs.value.argmaxRows(), real.labels).filter { $0 == $1 }.count
-        let total = k > 0 ? metaLoss + learner.intermediateLoss.reshaped([]) : metaLoss
+        let weighted = config.finalLossWeight == 1 ? metaLoss : metaLoss * Float(config.finalLossWeight)
+        let total = k > 0 ? weighted + learner.intermediateLoss.reshaped([]) : weighted
         return (
             Double(metaLoss.scalar), Double(correct) / Double(real.labels.count),
             gradients(of: total, wrt: meta).map(\.value)

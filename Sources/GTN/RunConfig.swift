@@ -41,6 +41,11 @@ public struct GTNConfig: Sendable, Codable, Hashable {
     /// scored on a fresh real batch before every inner step t >= k with t % k == 0, and those
     /// losses are added to the meta-loss. 0 scores only the final learner.
     public var intermediateLossEvery = 0
+    /// How many times the final learner's real-data loss counts in the meta-loss next to the
+    /// intermediate losses (1: as one of them, the official weighting). With intermediate losses
+    /// at every step the final one is then 1/T of the objective, which rewards a teacher for
+    /// early progress as much as for where the learner ends; T - 1 makes it half.
+    public var finalLossWeight = 1.0
     /// Fresh learners per meta-iteration; their meta-gradients are averaged (the official
     /// `virtual_batch_size`, and what its Horovod workers do across machines).
     public var learnersPerIteration = 1

@@ -75,6 +75,12 @@ struct Train: ParsableCommand {
     @Option(
         help:
             .init(
+                "How many times the final learner's loss counts in the meta-loss next to the intermediate losses "
+                    + "(default 1; with intermediate losses at every step, T-1 makes it half of the objective).")
+    ) var finalLossWeight: Double?
+    @Option(
+        help:
+            .init(
                 "Inner optimiser: \(InnerOptimizer.allCases.map(\.rawValue).joined(separator: ", ")) (learning rate and "
                     + "momentum meta-learned per step).")
     ) var innerOptimizer: InnerOptimizer?
@@ -175,6 +181,7 @@ struct Train: ParsableCommand {
         if let v = checkpointBlock { c.checkpointBlock = v }
         if let v = replayCacheMegabytes { c.replayCacheMegabytes = v }
         if let v = intermediateLosses { c.intermediateLossEvery = v }
+        if let v = finalLossWeight { c.finalLossWeight = v }
         if let v = innerOptimizer { c.innerOptimizer = v }
         if let v = learnersPerIteration { c.learnersPerIteration = v }
         if let v = ganWeight { c.gan.weight = v }
@@ -254,6 +261,7 @@ struct Train: ParsableCommand {
                 ("--meta-lr", metaLr != nil), ("--inner-lr", innerLr != nil),
                 ("--inner-momentum", innerMomentum != nil),
                 ("--gradient-clip", gradientClip != nil), ("--intermediate-losses", intermediateLosses != nil),
+                ("--final-loss-weight", finalLossWeight != nil),
                 ("--inner-optimizer", innerOptimizer != nil), ("--learners-per-iteration", learnersPerIteration != nil),
                 ("--seed", seed != nil), ("--gan-weight", ganWeight != nil),
             ]

@@ -99,6 +99,30 @@ struct MetaTrainerTests {
         #expect(zip(plain.gradients, ga.gradients).contains { Double($0.maxAbsDifference($1)) > 1e-3 * scale })
     }
 
+    @Test("the final loss's weight enters linearly and weighs the final loss only")
+    func finalLossWeight() {
+        func gradient(_ w: Double) -> (loss: Double, gradients: [Tensor<Float>]) {
+            var config = tinyConfig()
+            config.intermediateLossEvery = 1
+            config.finalLossWeight = w
+            let g = MetaTrainer(config: config).metaGradient(iteration: 0, realBatch: tinyRealData)
+            return (g.loss, g.gradients)
+        }
+        let (g1, g2, g3) = (gradient(1), gradient(2), gradient(3))
+        #expect(g3.loss == g1.loss)  // the reported loss is the final learner's, unweighted
+        let scale = g3.gradients.map { Double($0.scalars.map { abs($0) }.max() ?? 0) }.max()!
+        #expect(scale.isFinite && scale > 0)
+        // g(w) = g_intermediate + w g_final, so g(3) = 2 g(2) - g(1) ...
+        for i in g3.gradients.indices {
+            let expected = g2.gradients[i] * 2 - g1.gradients[i]
+            #expect(Double(g3.gradients[i].maxAbsDifference(expected)) / scale < 1e-4)
+        }
+        // ... and g(2) - g(1) = g_final is not g(1) itself (which it would be if the weight
+        // scaled the whole objective), i.e. the intermediate losses keep their weight.
+        #expect(
+            zip(g1.gradients, g2.gradients).contains { Double(($1 - $0).maxAbsDifference($0)) > 1e-2 * scale })
+    }
+
     @Test("Adam and RMSProp inner loops: checkpointing changes nothing, meta-training teaches", arguments: [InnerOptimizer.adam, .rmsprop])
     func innerOptimizers(_ optimizer: InnerOptimizer) {
         var config = tinyConfig(learner: .linear)
