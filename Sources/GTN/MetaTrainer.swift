@@ -262,6 +262,7 @@ public struct MetaTrainer {
             Variable(real.images), means: &means)
         let metaLoss = nllLoss(logProbs: logProbs, labels: real.labels)
         let correct = zip(logProbs.value.argmaxRows(), real.labels).filter { $0 == $1 }.count
+        // Weight 1 adds no node, so the default keeps the graph (and the results) it had before the option.
         let weighted = config.finalLossWeight == 1 ? metaLoss : metaLoss * Float(config.finalLossWeight)
         let total = k > 0 ? weighted + learner.intermediateLoss.reshaped([]) : weighted
         return (

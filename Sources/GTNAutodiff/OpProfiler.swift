@@ -6,7 +6,7 @@ import Synchronization
 /// every pullback runs through `Variable.record`, so this sees all tensor work. Off unless the
 /// environment sets GTN_PROFILE=1 (then one branch per op is all it costs).
 public enum OpProfiler {
-    public static let isEnabled = ProcessInfo.processInfo.environment["GTN_PROFILE"] == "1"
+    public static let isEnabled = FlopTally.isEnabled  // one switch for both tallies
     static let table = Mutex<[String: (seconds: Double, calls: Int)]>([:])
 
     static func time<S>(_ op: String, _ compute: () -> Tensor<S>) -> Tensor<S> {

@@ -8,6 +8,7 @@ import Synchronization
 /// `direct` is what the same convolutions and matrix products cost computed directly (the
 /// product count of im2col, i.e. PyTorch's CPU kernels), so their ratio is Winograd's saving.
 public enum FlopTally {
+    /// GTN_PROFILE=1; also what turns on `OpProfiler`, which reads it from here.
     public static let isEnabled = ProcessInfo.processInfo.environment["GTN_PROFILE"] == "1"
     static let gemmFlops = Atomic<Int>(0)
     static let directFlops = Atomic<Int>(0)
@@ -18,13 +19,9 @@ public enum FlopTally {
     @inline(__always) static func direct(_ flops: Int) {
         if isEnabled { directFlops.add(flops, ordering: .relaxed) }
     }
-    /// (gemm, direct) flops since the last reset.
+    /// (gemm, direct) flops since the process started.
     public static var totals: (gemm: Int, direct: Int) {
         (gemmFlops.load(ordering: .relaxed), directFlops.load(ordering: .relaxed))
-    }
-    public static func reset() {
-        gemmFlops.store(0, ordering: .relaxed)
-        directFlops.store(0, ordering: .relaxed)
     }
 }
 
@@ -86,6 +83,7 @@ extension Double: TensorScalar {
         beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int
     ) {
         _ = blasThreadsConfigured
+        FlopTally.gemm(m, n, k)
         cblas_dgemm(
             CblasRowMajor, trans(transA), trans(transB), Int32(m), Int32(n), Int32(k),
             alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
