@@ -63,7 +63,8 @@ struct Meta: ParsableCommand {
                 format:
                     "T=%d B=%d checkpoint block %d, replay cache %d MB: median %.2f s per meta-iteration, peak memory "
                     + "%.2f GB",
-                steps, batch, checkpointBlock, config.replayCacheMegabytes, median, Double(peakMemoryBytes()) / 1e9))
+                steps, batch, checkpointBlock, config.replayCacheMegabytes, median, Double(peakMemoryBytes()) / 1e9)
+                + ", OpenBLAS kernels \(BLASKernels.coreName)")
     }
 }
 
@@ -73,6 +74,12 @@ struct Bench: ParsableCommand {
         commandName: "gtn-bench",
         abstract: "Benchmarks of the GTN engine (run with `swift run -c release gtn-bench ...`).",
         subcommands: [Engine.self, Meta.self])
+
+    /// Switches OpenBLAS to capable kernels first where it fell back to weak ones (see `BLASKernels`).
+    static func main() {
+        BLASKernels.useCapableKernels()
+        main(nil)
+    }
 }
 
 /// Median wall time of `repeats` runs of `body`, after one warm-up run.
@@ -118,7 +125,7 @@ struct Engine: ParsableCommand {
 
     func run() throws {
         var rng = RandomSource(seed: 1)
-        print("workers: \(workerCount), repeats: \(repeats) (median), batch: \(batch), Float32")
+        print("workers: \(workerCount), OpenBLAS kernels: \(BLASKernels.coreName), repeats: \(repeats) (median), batch: \(batch), Float32")
 
         let parts = Set(self.parts.split(separator: ",").map(String.init))
         var sgemmRate: Double? = nil

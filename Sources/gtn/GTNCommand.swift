@@ -16,4 +16,10 @@ struct GTNCommand: ParsableCommand {
             Train.self, Evaluate.self, Report.self, NAS.self, Export.self, Runs.self, Score.self, Classifier.self,
             RL.self, Tune.self,
         ])
+
+    /// Switches OpenBLAS to capable kernels first where it fell back to weak ones (see `BLASKernels`).
+    static func main() {
+        BLASKernels.useCapableKernels()
+        main(nil)
+    }
 }

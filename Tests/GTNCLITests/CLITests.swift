@@ -81,6 +81,8 @@ struct CLITests {
         let r = try gtn(["--version"])
         #expect(r.status == 0)
         #expect(r.stdout.hasPrefix("gtn "), "\(r.stdout)")
+        // Once, also where `gtn` re-executes itself to switch OpenBLAS's kernels (BLASKernels).
+        #expect(r.stdout.split(separator: "\n").count == 1, "\(r.stdout)")
     }
 
     @Test func presetsAreListedAndAMisspeltOneIsNamed() throws {
