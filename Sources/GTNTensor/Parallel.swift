@@ -30,13 +30,15 @@ func parallelChunks(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
     }
 }
 
-/// The smallest chunk of elementwise work worth a second thread. Measured (gtn-bench engine --parts
-/// elementwise, 2-core EPYC): with closures, two workers were 7x slower than one (the closure lost
-/// its vectorisation inside the dispatched block); with the typed kernels of Elementwise.swift
-/// (2026-12-02) they are as fast as one, no faster, at every grain from 32K to 512K elements:
-/// these loops are bound by memory, not arithmetic. So elementwise kernels stay on one thread
-/// unless GTN_ELEMENTWISE_GRAIN says otherwise; gemm-based kernels split over the cores.
-let elementwiseGrain = Int(ProcessInfo.processInfo.environment["GTN_ELEMENTWISE_GRAIN"] ?? "") ?? Int.max / 4
+/// The smallest chunk of elementwise work worth a second thread (elementwise, broadcast and
+/// reduction kernels split only from twice this many elements on). Measured with the typed kernels
+/// of Elementwise.swift: on a 2-core EPYC (2026-12-02/03) two workers were as fast as one, no
+/// faster, at every grain from 32K to 512K (`gtn-bench engine --parts elementwise`, and the
+/// meta-iteration: 4.26 vs 4.07 s); on a 2-core Sapphire Rapids Xeon (2026-12-06) a T = 8
+/// meta-iteration took 3.25-3.76 s with 262144 against 3.62-4.20 s on one core (interleaved, four
+/// rounds; -13% by the medians). Never worse, sometimes better: 262144 it is. GTN_ELEMENTWISE_GRAIN
+/// overrides it (a huge value keeps these kernels on one core).
+let elementwiseGrain = Int(ProcessInfo.processInfo.environment["GTN_ELEMENTWISE_GRAIN"] ?? "") ?? 262_144
 
 enum DispatchQueueHelper {
     @inline(__always)
