@@ -125,7 +125,9 @@ struct Engine: ParsableCommand {
 
     func run() throws {
         var rng = RandomSource(seed: 1)
-        print("workers: \(workerCount), OpenBLAS kernels: \(BLASKernels.coreName), repeats: \(repeats) (median), batch: \(batch), Float32")
+        print(
+            "workers: \(workerCount), OpenBLAS kernels: \(BLASKernels.coreName), repeats: \(repeats) (median), batch: \(batch), Float32"
+        )
 
         let parts = Set(self.parts.split(separator: ",").map(String.init))
         var sgemmRate: Double? = nil

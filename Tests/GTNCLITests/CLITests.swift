@@ -94,7 +94,8 @@ struct CLITests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let typo = try gtn(["train", "--preset", "paper-mnsit", "-o", dir + "/run"])
         #expect(typo.status != 0)
-        #expect(typo.stderr.contains("paper-mnsit") && typo.stderr.contains("valid values: paper-mnist"), "\(typo.stderr)")
+        #expect(
+            typo.stderr.contains("paper-mnsit") && typo.stderr.contains("valid values: paper-mnist"), "\(typo.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/run"))
     }
 

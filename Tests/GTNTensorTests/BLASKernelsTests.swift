@@ -3,8 +3,10 @@ import Testing
 
 /// When OpenBLAS's own CPU detection falls back to weak kernels, `BLASKernels` picks capable ones.
 struct BLASKernelsTests {
-    let sapphireRapids: Set<String> = ["sse3", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq",
-        "avx512cd", "avx512_fp16"]
+    let sapphireRapids: Set<String> = [
+        "sse3", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq",
+        "avx512cd", "avx512_fp16",
+    ]
 
     @Test func fallbackOnAModernCPUIsReplaced() {
         #expect(BLASKernels.replacementCore(environment: [:], current: "Prescott", flags: sapphireRapids) == "SkylakeX")
