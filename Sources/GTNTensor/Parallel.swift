@@ -31,7 +31,7 @@ func parallelChunks(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
 }
 
 /// The smallest chunk of elementwise work worth a second thread (elementwise, broadcast and
-/// reduction kernels split only from twice this many elements on). Measured with the typed kernels
+/// kernels split only from twice this many elements on; reductions: `reductionGrain`). Measured with the typed kernels
 /// of Elementwise.swift: on a 2-core EPYC (2026-12-02/03) two workers were as fast as one, no
 /// faster, at every grain from 32K to 512K (`gtn-bench engine --parts elementwise`, and the
 /// meta-iteration: 4.26 vs 4.07 s); on a 2-core Sapphire Rapids Xeon (2026-12-06) a T = 8
@@ -39,6 +39,14 @@ func parallelChunks(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
 /// rounds; -13% by the medians). Never worse, sometimes better: 262144 it is. GTN_ELEMENTWISE_GRAIN
 /// overrides it (a huge value keeps these kernels on one core).
 let elementwiseGrain = Int(ProcessInfo.processInfo.environment["GTN_ELEMENTWISE_GRAIN"] ?? "") ?? 262_144
+
+/// The smallest chunk of a reduction (sum, sum of squares) worth a second thread. Unlike an
+/// elementwise kernel, a split sum adds in another order and rounds differently, so results would
+/// depend on the number of cores; and the meta-gradient amplifies such rounding (max pooling's
+/// ties, see FastPathEquivalenceTests: splitting the reductions moved its im2col-vs-Winograd
+/// distance from 2.5e-3 to 1.1e-2). Reductions (~4% of cycles) therefore stay on one core unless
+/// GTN_REDUCTION_GRAIN says otherwise.
+let reductionGrain = Int(ProcessInfo.processInfo.environment["GTN_REDUCTION_GRAIN"] ?? "") ?? Int.max / 4
 
 enum DispatchQueueHelper {
     @inline(__always)

@@ -30,7 +30,7 @@ extension Tensor {
         let outCount = target.reduce(1, *)
         let inner = loop.inner
         let (si, so) = (loop.strides[0].last!, loop.strides[1].last!)
-        let chunks = Swift.min(workerCount, count / elementwiseGrain)
+        let chunks = Swift.min(workerCount, count / reductionGrain)
         var partials = [S](repeating: 0, count: outCount * Swift.max(chunks, 1))
         scalars.withUnsafeBufferPointer { pin in
             partials.withUnsafeMutableBufferPointer { acc in
