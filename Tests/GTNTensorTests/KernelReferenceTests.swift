@@ -5,8 +5,10 @@ import Testing
 // Every kernel of the tensor layer, checked against a naive reference written here as plain
 // nested loops over `[Double]`. Wherever possible the inputs are small integers, so that both the
 // kernel and the reference are exact whatever the summation order, and results are compared for
-// equality (in Float as well as Double). Sizes are chosen so that the threaded paths run too
-// (parallelChunks splits only when count / 32768 >= 2, i.e. from 65536 elements on).
+// equality (in Float as well as Double). Sizes are chosen so that the threaded paths run too:
+// gather/scatter kernels split from 65536 elements on, elementwise and broadcast kernels from
+// 2 x elementwiseGrain = 524288 (Parallel.swift). Reductions stay on one core unless
+// GTN_REDUCTION_GRAIN is set (their "threaded" cases below then split; run them so by hand).
 
 // MARK: - Naive references and helpers
 
@@ -59,7 +61,8 @@ private func broadcastReads(_ shape: [Int], in out: [Int]) -> [Int] {
 /// Numpy's broadcast shape, for shapes that are known to be compatible.
 private func naiveBroadcastShape(_ a: [Int], _ b: [Int]) -> [Int] {
     let r = max(a.count, b.count)
-    let pa = [Int](repeating: 1, count: r - a.count) + a, pb = [Int](repeating: 1, count: r - b.count) + b
+    let pa = [Int](repeating: 1, count: r - a.count) + a
+    let pb = [Int](repeating: 1, count: r - b.count) + b
     return (0..<r).map { pa[$0] == 1 ? pb[$0] : pa[$0] }
 }
 
@@ -88,8 +91,10 @@ private func naiveMax(_ x: [Double], _ shape: [Int], axis: Int) -> [Double] {
 }
 
 /// A [m,k] x B [k,n], optionally of the absolute values of the products (a scale for tolerances).
-private func naiveMatmul(_ a: [Double], _ b: [Double], m: Int, n: Int, k: Int,
-                         abs useAbs: Bool = false) -> [Double] {
+private func naiveMatmul(
+    _ a: [Double], _ b: [Double], m: Int, n: Int, k: Int,
+    abs useAbs: Bool = false
+) -> [Double] {
     var c = [Double](repeating: 0, count: m * n)
     for i in 0..<m {
         for j in 0..<n {
@@ -111,7 +116,8 @@ private func naiveTranspose(_ a: [Double], rows: Int, cols: Int) -> [Double] {
 private func naivePermute(_ x: [Double], _ shape: [Int], _ axes: [Int]) -> [Double] {
     let outShape = axes.map { shape[$0] }
     var out = [Double](repeating: 0, count: x.count)
-    var oi = [Int](repeating: 0, count: shape.count), src = oi
+    var oi = [Int](repeating: 0, count: shape.count)
+    var src = oi
     for o in 0..<out.count {
         for d in 0..<axes.count { src[axes[d]] = oi[d] }  // output axis d is input axis axes[d]
         out[o] = x[flat(src, shape)]
@@ -133,7 +139,8 @@ private func convLoops(_ g: ConvGeometry, _ visit: (Int, Int, Int) -> Void) {
                     for c in 0..<cg {
                         for i in 0..<g.kernelH {
                             for j in 0..<g.kernelW {
-                                let ih = r * g.stride - g.padding + i, iw = q * g.stride - g.padding + j
+                                let ih = r * g.stride - g.padding + i
+                                let iw = q * g.stride - g.padding + j
                                 if ih < 0 || ih >= h || iw < 0 || iw >= w { continue }
                                 let xi = ((n * g.inChannels + grp * cg + c) * h + ih) * w + iw
                                 let wi = ((o * cg + c) * g.kernelH + i) * g.kernelW + j
@@ -207,7 +214,8 @@ private func tensor<S: ReferenceScalar>(_ shape: [Int], _ values: [Double]) -> T
 /// Test inputs come from a plain SplitMix64 stream (RandomSource is under test, and its
 /// array-backed state is slow in a debug build).
 private func splitMix(_ n: Int, seed: UInt64) -> [UInt64] {
-    var z = seed, out = [UInt64](repeating: 0, count: n)
+    var z = seed
+    var out = [UInt64](repeating: 0, count: n)
     for i in 0..<n {
         z &+= 0x9E37_79B9_7F4A_7C15
         var x = z
@@ -235,35 +243,45 @@ private func randoms(_ shape: [Int], seed: UInt64) -> [Double] {
 }
 
 /// Expects `got == want` elementwise, reporting only the first mismatch (arrays can be large).
-private func expectExact(_ got: [Double], _ want: [Double], _ what: @autoclosure () -> String,
-                         sourceLocation: SourceLocation = #_sourceLocation) {
+private func expectExact(
+    _ got: [Double], _ want: [Double], _ what: @autoclosure () -> String,
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
     guard got.count == want.count else {
         Issue.record("\(what()): \(got.count) values, expected \(want.count)", sourceLocation: sourceLocation)
         return
     }
-    var bad = 0, first = -1
+    var bad = 0
+    var first = -1
     for i in 0..<got.count where !(got[i] == want[i]) {
         if first < 0 { first = i }
         bad += 1
     }
-    #expect(bad == 0, "\(what()): \(bad) of \(got.count) values differ; first at \(first): got \(first < 0 ? 0 : got[first]), expected \(first < 0 ? 0 : want[first])",
-            sourceLocation: sourceLocation)
+    #expect(
+        bad == 0,
+        "\(what()): \(bad) of \(got.count) values differ; first at \(first): got \(first < 0 ? 0 : got[first]), expected \(first < 0 ? 0 : want[first])",
+        sourceLocation: sourceLocation)
 }
 
 /// Expects |got - want| <= tol * scale elementwise.
-private func expectClose(_ got: [Double], _ want: [Double], scale: [Double], tol: Double,
-                         _ what: @autoclosure () -> String, sourceLocation: SourceLocation = #_sourceLocation) {
+private func expectClose(
+    _ got: [Double], _ want: [Double], scale: [Double], tol: Double,
+    _ what: @autoclosure () -> String, sourceLocation: SourceLocation = #_sourceLocation
+) {
     guard got.count == want.count else {
         Issue.record("\(what()): \(got.count) values, expected \(want.count)", sourceLocation: sourceLocation)
         return
     }
-    var bad = 0, first = -1
+    var bad = 0
+    var first = -1
     for i in 0..<got.count where !(abs(got[i] - want[i]) <= tol * max(scale[i], 1e-300)) {
         if first < 0 { first = i }
         bad += 1
     }
-    #expect(bad == 0, "\(what()): \(bad) of \(got.count) values off by more than \(tol) x scale; first at \(first): got \(first < 0 ? 0 : got[first]), expected \(first < 0 ? 0 : want[first])",
-            sourceLocation: sourceLocation)
+    #expect(
+        bad == 0,
+        "\(what()): \(bad) of \(got.count) values off by more than \(tol) x scale; first at \(first): got \(first < 0 ? 0 : got[first]), expected \(first < 0 ? 0 : want[first])",
+        sourceLocation: sourceLocation)
 }
 
 // MARK: - Broadcasting elementwise arithmetic
@@ -304,6 +322,9 @@ let elementwisePairs: [ShapePair] = [
     // Large enough (>= 65536 elements) for the threaded path.
     ShapePair([4, 130, 128], [130, 1]), ShapePair([260], [260, 260]), ShapePair([67_000], [67_000]),
     ShapePair([2, 3, 100, 120], [1, 3, 1, 1]), ShapePair([4, 130, 128], [4, 1, 128]),
+    // Large enough (>= 524288 elements) for the threaded elementwise path: rows split, one
+    // contiguous run split, a per-channel broadcast.
+    ShapePair([4, 130, 1024], [130, 1]), ShapePair([540_000], [540_000]), ShapePair([8, 3, 150, 150], [1, 3, 1, 1]),
     // Large but one long inner run (not split): a broadcast scalar.
     ShapePair([70_000, 1], [1]), ShapePair([], [260, 260]),
 ]
@@ -343,10 +364,25 @@ func broadcastingArithmeticFloat(_ pair: ShapePair) { checkArithmetic(Float.self
     expectExact((-t).doubles, v.map { -$0 }, "negation")
     expectExact(t.leakyRelu(slope: 0.2).doubles, v.map { $0 > 0 ? $0 : $0 * 0.2 }, "leakyRelu")
     let g = randoms([260, 260], seed: 4)
-    expectExact((tensor([260, 260], g) as Tensor<Double>).leakyReluGradient(at: t, slope: 0.2).doubles,
-                zip(g, v).map { $1 > 0 ? $0 : $0 * 0.2 }, "leakyReluGradient")
+    expectExact(
+        (tensor([260, 260], g) as Tensor<Double>).leakyReluGradient(at: t, slope: 0.2).doubles,
+        zip(g, v).map { $1 > 0 ? $0 : $0 * 0.2 }, "leakyReluGradient")
     expectExact(t.exp().doubles, v.map { Foundation.exp($0) }, "exp")
     expectExact(t.tanh().doubles, v.map { Foundation.tanh($0) }, "tanh")
+
+    // The same maps, and the fused momentum step, where they split over the workers.
+    let big = randoms([740, 740], seed: 5)  // 547600 elements
+    let (bt, bg): (Tensor<Double>, Tensor<Double>) = (
+        tensor([740, 740], big), tensor([740, 740], randoms([740, 740], seed: 6))
+    )
+    expectExact((bt * 2.5).doubles, big.map { $0 * 2.5 }, "tensor * scalar, threaded")
+    expectExact(bt.leakyRelu(slope: 0.2).doubles, big.map { $0 > 0 ? $0 : $0 * 0.2 }, "leakyRelu, threaded")
+    expectExact(
+        bg.leakyReluGradient(at: bt, slope: 0.2).doubles,
+        zip(bg.doubles, big).map { $1 > 0 ? $0 : $0 * 0.2 }, "leakyReluGradient, threaded")
+    expectExact(
+        Tensor.multiplyAdd(bt, 0.75, bg).doubles, zip(big, bg.doubles).map { $0 * 0.75 + $1 },
+        "multiplyAdd, threaded")
 }
 
 // MARK: - sum(toShape:) and broadcast(to:)
@@ -380,8 +416,9 @@ func sumToShapeExactOnIntegers(_ c: ShapePair) {
 func sumToShapeOnRandoms(_ c: ShapePair) {
     let v = randoms(c.a, seed: 5)
     let got = (tensor(c.a, v) as Tensor<Double>).sum(toShape: c.b)
-    expectClose(got.doubles, naiveSum(v, c.a, to: c.b), scale: naiveSum(v.map { abs($0) }, c.a, to: c.b), tol: 1e-13,
-                "sum \(c.a) -> \(c.b)")
+    expectClose(
+        got.doubles, naiveSum(v, c.a, to: c.b), scale: naiveSum(v.map { abs($0) }, c.a, to: c.b), tol: 1e-13,
+        "sum \(c.a) -> \(c.b)")
 }
 
 @Test func sumOfAll() {
@@ -405,7 +442,8 @@ func broadcastTo(_ c: ShapePair) {
     expectExact(got.doubles, naiveBroadcast(v, c.a, to: c.b), "broadcast \(c.a) -> \(c.b)")
     // broadcast and sum(toShape:) are adjoint: <broadcast(x), y> == <x, sum(y)>.
     let y = randoms(c.b, seed: 8)
-    let lhs = dot(got.doubles, y), rhs = dot(v, (tensor(c.b, y) as Tensor<Double>).sum(toShape: c.a).doubles)
+    let lhs = dot(got.doubles, y)
+    let rhs = dot(v, (tensor(c.b, y) as Tensor<Double>).sum(toShape: c.a).doubles)
     #expect(abs(lhs - rhs) <= 1e-12 * norm(got.doubles) * norm(y), "adjoint \(c.a) -> \(c.b): \(lhs) vs \(rhs)")
 }
 
@@ -473,7 +511,7 @@ func maxAlongAxis(_ axis: Int) {
     #expect((tensor([rows, cols], v) as Tensor<Double>).argmaxRows() == want)
     #expect((tensor([rows, cols], v) as Tensor<Float>).argmaxRows() == want)
     // Known answers: maximum first, last, in the middle; ties go to the first; single column.
-    let t: Tensor<Double> = tensor([4, 3], [5, 1, 2,  -3, -2, -1,  0, 7, 7,  -4, -4, -4])
+    let t: Tensor<Double> = tensor([4, 3], [5, 1, 2, -3, -2, -1, 0, 7, 7, -4, -4, -4])
     #expect(t.argmaxRows() == [0, 2, 1, 0])
     #expect((tensor([3, 1], [1, 2, 3]) as Tensor<Double>).argmaxRows() == [0, 0, 0])
 }
@@ -502,7 +540,8 @@ func matmulAllTransposes(_ c: MatmulCase) {
     let (ai, bi) = (integers([m, k], seed: 12), integers([k, n], seed: 13))
     let (an, bn) = (randoms([m, k], seed: 14), randoms([k, n], seed: 15))
     let wantI = naiveMatmul(ai, bi, m: m, n: n, k: k)
-    let wantN = naiveMatmul(an, bn, m: m, n: n, k: k), scale = naiveMatmul(an, bn, m: m, n: n, k: k, abs: true)
+    let wantN = naiveMatmul(an, bn, m: m, n: n, k: k)
+    let scale = naiveMatmul(an, bn, m: m, n: n, k: k, abs: true)
     func storedA(_ v: [Double], _ t: Bool) -> ([Int], [Double]) {
         t ? ([k, m], naiveTranspose(v, rows: m, cols: k)) : ([m, k], v)
     }
@@ -513,7 +552,8 @@ func matmulAllTransposes(_ c: MatmulCase) {
         for tb in [false, true] {
             let what = "\(c.testDescription) transposeA \(ta) transposeB \(tb)"
             // Small integers: exact in both precisions whatever the summation order.
-            let (sa, va) = storedA(ai, ta), (sb, vb) = storedB(bi, tb)
+            let (sa, va) = storedA(ai, ta)
+            let (sb, vb) = storedB(bi, tb)
             let d = Tensor<Double>.matmul(tensor(sa, va), tensor(sb, vb), transposeA: ta, transposeB: tb)
             #expect(d.shape == [m, n], "\(what)")
             expectExact(d.doubles, wantI, "Double integers \(what)")
@@ -521,7 +561,8 @@ func matmulAllTransposes(_ c: MatmulCase) {
             #expect(f.shape == [m, n], "\(what)")
             expectExact(f.doubles, wantI, "Float integers \(what)")
             // Random reals: relative to sum |a_ip b_pj|.
-            let (sa2, va2) = storedA(an, ta), (sb2, vb2) = storedB(bn, tb)
+            let (sa2, va2) = storedA(an, ta)
+            let (sb2, vb2) = storedB(bn, tb)
             let dn = Tensor<Double>.matmul(tensor(sa2, va2), tensor(sb2, vb2), transposeA: ta, transposeB: tb)
             expectClose(dn.doubles, wantN, scale: scale, tol: 1e-13, "Double randoms \(what)")
             let fn = Tensor<Float>.matmul(tensor(sa2, va2), tensor(sb2, vb2), transposeA: ta, transposeB: tb)
@@ -544,8 +585,10 @@ func permutedRank4(_ axes: [Int]) {
 }
 
 @Test func permutedOtherRanks() {
-    let cases: [([Int], [Int])] = [([3, 4], [1, 0]), ([2, 3, 4], [2, 0, 1]), ([2, 3, 4], [1, 2, 0]), ([5], [0]),
-                                   ([2, 1, 3, 2, 2], [4, 2, 0, 3, 1])]
+    let cases: [([Int], [Int])] = [
+        ([3, 4], [1, 0]), ([2, 3, 4], [2, 0, 1]), ([2, 3, 4], [1, 2, 0]), ([5], [0]),
+        ([2, 1, 3, 2, 2], [4, 2, 0, 3, 1]),
+    ]
     for (shape, axes) in cases {
         let v = randoms(shape, seed: 17)
         let got = (tensor(shape, v) as Tensor<Double>).permuted(axes)
@@ -592,35 +635,46 @@ let convCases: [ConvCase] = [
     ConvCase(name: "narrowing 3x3 no pad", x: [3, 4, 6, 5], w: [1, 4, 3, 3], stride: 1, padding: 0, groups: 1),
     ConvCase(name: "narrowing 5x5 pad 2", x: [2, 3, 7, 6], w: [2, 3, 5, 5], stride: 1, padding: 2, groups: 1),
     ConvCase(name: "narrowing 1x1", x: [3, 4, 5, 5], w: [2, 4, 1, 1], stride: 1, padding: 0, groups: 1),
-    ConvCase(name: "narrowing 1x1 pad 1 (col2im)", x: [3, 4, 3, 4], w: [2, 4, 1, 1], stride: 1, padding: 1, groups: 1),
-    ConvCase(name: "narrowing 3x5 kernel (col2im)", x: [3, 3, 5, 7], w: [2, 3, 3, 5], stride: 1, padding: 1, groups: 1),
+    ConvCase(
+        name: "narrowing 1x1 pad 1 (col2im)", x: [3, 4, 3, 4], w: [2, 4, 1, 1], stride: 1, padding: 1, groups: 1),
+    ConvCase(
+        name: "narrowing 3x5 kernel (col2im)", x: [3, 3, 5, 7], w: [2, 3, 3, 5], stride: 1, padding: 1, groups: 1),
     // Winograd runs automatically from 16 channels on (F(4x4) where it needs fewer products than
     // F(2x2)): odd and even sizes, pad 0/1/2, partial groups of 8 samples, and batches of several
     // chunks split over the workers.
     ConvCase(name: "winograd 16->16 pad 1", x: [2, 16, 6, 6], w: [16, 16, 3, 3], stride: 1, padding: 1, groups: 1),
-    ConvCase(name: "winograd 16->24 pad 1 odd", x: [3, 16, 5, 7], w: [24, 16, 3, 3], stride: 1, padding: 1, groups: 1),
-    ConvCase(name: "winograd 24->16 pad 0 odd", x: [2, 24, 7, 6], w: [16, 24, 3, 3], stride: 1, padding: 0, groups: 1),
+    ConvCase(
+        name: "winograd 16->24 pad 1 odd", x: [3, 16, 5, 7], w: [24, 16, 3, 3], stride: 1, padding: 1, groups: 1),
+    ConvCase(
+        name: "winograd 24->16 pad 0 odd", x: [2, 24, 7, 6], w: [16, 24, 3, 3], stride: 1, padding: 0, groups: 1),
     ConvCase(name: "winograd 16->16 pad 2", x: [2, 16, 4, 5], w: [16, 16, 3, 3], stride: 1, padding: 2, groups: 1),
     ConvCase(name: "winograd many chunks", x: [150, 2, 6, 6], w: [3, 2, 3, 3], stride: 1, padding: 1, groups: 1),
     ConvCase(name: "winograd 1x1 output", x: [4, 3, 3, 3], w: [2, 3, 3, 3], stride: 1, padding: 0, groups: 1),
     // Direct loops run automatically for 1-4 output channels (the generator's 64->1 layer).
     ConvCase(name: "direct 8->1 pad 0", x: [3, 8, 7, 6], w: [1, 8, 3, 3], stride: 1, padding: 0, groups: 1),
-    ConvCase(name: "direct 5->2 pad 1 5x3 kernel", x: [3, 5, 6, 7], w: [2, 5, 5, 3], stride: 1, padding: 1, groups: 1),
-    ConvCase(name: "direct 4->3 pad 3 (wider than the kernel)", x: [2, 4, 3, 4], w: [3, 4, 3, 3], stride: 1, padding: 3, groups: 1),
+    ConvCase(
+        name: "direct 5->2 pad 1 5x3 kernel", x: [3, 5, 6, 7], w: [2, 5, 5, 3], stride: 1, padding: 1, groups: 1),
+    ConvCase(
+        name: "direct 4->3 pad 3 (wider than the kernel)", x: [2, 4, 3, 4], w: [3, 4, 3, 3], stride: 1, padding: 3,
+        groups: 1),
 ]
 
 @Test(arguments: convCases)
 func convolutionExactOnIntegers(_ c: ConvCase) {
     let g = c.geometry
-    let (xv, wv, dyv) = (integers(c.x, seed: 18, range: 3), integers(c.w, seed: 19, range: 3),
-                         integers(g.outputShape, seed: 20, range: 3))
+    let (xv, wv, dyv) = (
+        integers(c.x, seed: 18, range: 3), integers(c.w, seed: 19, range: 3),
+        integers(g.outputShape, seed: 20, range: 3)
+    )
     let (y, dx, dw) = (naiveConv(xv, wv, g), naiveConvBackwardInput(dyv, wv, g), naiveConvBackwardWeight(xv, dyv, g))
     // Winograd F(2x2)'s transforms only add, subtract and halve, so on small integers it is exact
     // too. F(4x4)'s divide by 6 and 24: within a few roundings of the largest value.
     func run<S: ReferenceScalar>(_: S.Type, _ algorithm: ConvAlgorithm) {
         let name = "\(S.self) \(algorithm)"
         // F(4x4) may run for the layer itself or for its input adjoint (the flipped convolution).
-        let rounds = ([g] + (g.transposedForInputAdjoint.map { [$0] } ?? [])).contains { algorithm.resolved(for: $0) == .winograd4 }
+        let rounds = ([g] + (g.transposedForInputAdjoint.map { [$0] } ?? [])).contains {
+            algorithm.resolved(for: $0) == .winograd4
+        }
         func check(_ got: [Double], _ want: [Double], _ what: String) {
             guard rounds else { return expectExact(got, want, what) }
             let scale = want.reduce(0) { max($0, abs($1)) }
@@ -631,10 +685,12 @@ func convolutionExactOnIntegers(_ c: ConvCase) {
         let fwd = Convolution.forward(tensor(c.x, xv) as Tensor<S>, tensor(c.w, wv), g, algorithm: algorithm)
         #expect(fwd.shape == g.outputShape)
         check(fwd.doubles, y, "forward \(name)")
-        let bi = Convolution.backwardInput(tensor(g.outputShape, dyv) as Tensor<S>, tensor(c.w, wv), g, algorithm: algorithm)
+        let bi = Convolution.backwardInput(
+            tensor(g.outputShape, dyv) as Tensor<S>, tensor(c.w, wv), g, algorithm: algorithm)
         #expect(bi.shape == c.x)
         check(bi.doubles, dx, "backwardInput \(name)")
-        let bw = Convolution.backwardWeight(tensor(c.x, xv) as Tensor<S>, tensor(g.outputShape, dyv), g, algorithm: algorithm)
+        let bw = Convolution.backwardWeight(
+            tensor(c.x, xv) as Tensor<S>, tensor(g.outputShape, dyv), g, algorithm: algorithm)
         #expect(bw.shape == c.w)
         check(bw.doubles, dw, "backwardWeight \(name)")
     }
@@ -656,7 +712,8 @@ func convolutionOnRandomsAndAdjointIdentity(_ c: ConvCase) {
     expectClose(y, naiveConv(xv, wv, g), scale: scale, tol: 1e-13, "forward")
 
     // <dy, conv(x, w)> = <backwardInput(dy, w), x> = <backwardWeight(x, dy), w>
-    let dx = Convolution.backwardInput(dy, w, g).doubles, dw = Convolution.backwardWeight(x, dy, g).doubles
+    let dx = Convolution.backwardInput(dy, w, g).doubles
+    let dw = Convolution.backwardWeight(x, dy, g).doubles
     let (a, b, d) = (dot(dyv, y), dot(dx, xv), dot(dw, wv))
     #expect(abs(a - b) <= 1e-10 * norm(dyv) * norm(y), "<dy, conv(x,w)> = \(a), <backwardInput, x> = \(b)")
     #expect(abs(a - d) <= 1e-10 * norm(dyv) * norm(y), "<dy, conv(x,w)> = \(a), <backwardWeight, w> = \(d)")
@@ -667,11 +724,14 @@ func convolutionOnRandomsAndAdjointIdentity(_ c: ConvCase) {
 /// its transforms add up to 4 (inputs) and 9/4 (weights) terms before the products, so rounding
 /// grows by a small factor, not with the size.
 @Test func winogradFloatAccuracyAtRealShapes() {
-    let cases: [([Int], [Int], Int)] = [([8, 64, 14, 14], [128, 64, 3, 3], 1), ([8, 128, 16, 16], [64, 128, 3, 3], 0)]
+    let cases: [([Int], [Int], Int)] = [
+        ([8, 64, 14, 14], [128, 64, 3, 3], 1), ([8, 128, 16, 16], [64, 128, 3, 3], 0),
+    ]
     for (xs, ws, pad) in cases {
         let g = ConvGeometry(input: xs, weight: ws, stride: 1, padding: pad, groups: 1)
         var rng = RandomSource(seed: 31)
-        let x = Tensor<Float>.randomNormal(xs, using: &rng), w = Tensor<Float>.randomNormal(ws, std: 0.05, using: &rng)
+        let x = Tensor<Float>.randomNormal(xs, using: &rng)
+        let w = Tensor<Float>.randomNormal(ws, std: 0.05, using: &rng)
         let dy = Tensor<Float>.randomNormal(g.outputShape, using: &rng)
         func relative(_ a: Tensor<Float>, _ b: Tensor<Float>) -> Float {
             let scale = b.scalars.reduce(Float(0)) { max($0, abs($1)) }
@@ -681,13 +741,24 @@ func convolutionOnRandomsAndAdjointIdentity(_ c: ConvCase) {
         // more. Measured (printed): F(2x2) 5-7e-7, F(4x4) 5-9e-6 of the largest entry.
         for (algorithm, bound) in [(ConvAlgorithm.winograd, Float(2e-5)), (.winograd4, Float(3e-5))] {
             let pairs: [(String, Tensor<Float>, Tensor<Float>)] = [
-                ("forward", Convolution.forward(x, w, g, algorithm: algorithm), Convolution.forward(x, w, g, algorithm: .im2col)),
-                ("backwardInput", Convolution.backwardInput(dy, w, g, algorithm: algorithm), Convolution.backwardInput(dy, w, g, algorithm: .im2col)),
-                ("backwardWeight", Convolution.backwardWeight(x, dy, g, algorithm: algorithm), Convolution.backwardWeight(x, dy, g, algorithm: .im2col)),
+                (
+                    "forward", Convolution.forward(x, w, g, algorithm: algorithm),
+                    Convolution.forward(x, w, g, algorithm: .im2col)
+                ),
+                (
+                    "backwardInput", Convolution.backwardInput(dy, w, g, algorithm: algorithm),
+                    Convolution.backwardInput(dy, w, g, algorithm: .im2col)
+                ),
+                (
+                    "backwardWeight", Convolution.backwardWeight(x, dy, g, algorithm: algorithm),
+                    Convolution.backwardWeight(x, dy, g, algorithm: .im2col)
+                ),
             ]
             for (name, a, b) in pairs {
                 print("winograd accuracy: \(algorithm) \(name) \(xs) -> \(ws): \(relative(a, b)) of the largest entry")
-                #expect(relative(a, b) < bound, "\(algorithm) \(name) \(xs) -> \(ws): max difference \(relative(a, b)) of the largest entry")
+                #expect(
+                    relative(a, b) < bound,
+                    "\(algorithm) \(name) \(xs) -> \(ws): max difference \(relative(a, b)) of the largest entry")
             }
         }
     }
@@ -711,7 +782,7 @@ private func plane4(_ values: [Double], _ h: Int, _ w: Int) -> Tensor<Double> { 
     // Known answer.
     let t = plane4([1, 2, 3, 4], 2, 2).gathered(.upsampleNearest([1, 1, 2, 2], factor: 2))
     #expect(t.shape == [1, 1, 4, 4])
-    #expect(t.doubles == [1, 1, 2, 2,  1, 1, 2, 2,  3, 3, 4, 4,  3, 3, 4, 4])
+    #expect(t.doubles == [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4])
     // Against the definition, small and threaded (67584 outputs); also factor 3.
     let cases: [([Int], Int)] = [([2, 3, 2, 3], 2), ([1, 4, 64, 66], 2), ([1, 2, 3, 2], 3)]
     for (shape, f) in cases {
@@ -730,11 +801,17 @@ private func plane4(_ values: [Double], _ h: Int, _ w: Int) -> Tensor<Double> { 
         var back = [Double](repeating: 0, count: v.count)
         var o = 0
         for p in 0..<planes {
-            for r in 0..<(h * f) { for c in 0..<(w * f) { back[(p * h + r / f) * w + c / f] += y[o]; o += 1 } }
+            for r in 0..<(h * f) {
+                for c in 0..<(w * f) {
+                    back[(p * h + r / f) * w + c / f] += y[o]
+                    o += 1
+                }
+            }
         }
         let gotBack = (tensor(out, y) as Tensor<Double>).scatteredAdd(.upsampleNearest(shape, factor: f))
-        expectClose(gotBack.doubles, back, scale: [Double](repeating: Double(f * f) * 10, count: back.count),
-                    tol: 1e-14, "upsample adjoint \(shape) x\(f)")
+        expectClose(
+            gotBack.doubles, back, scale: [Double](repeating: Double(f * f) * 10, count: back.count),
+            tol: 1e-14, "upsample adjoint \(shape) x\(f)")
     }
 }
 
@@ -748,21 +825,27 @@ private func plane4(_ values: [Double], _ h: Int, _ w: Int) -> Tensor<Double> { 
         expectExact(x.gathered(once).doubles, twice.doubles, "upsample + reflection pad \(shape)")
         let y: Tensor<Double> = tensor(once.outputShape, randoms(once.outputShape, seed: 35))
         let back = y.scatteredAdd(.reflectionPad(up.outputShape, pad: 1)).scatteredAdd(up)
-        expectClose(y.scatteredAdd(once).doubles, back.doubles, scale: [Double](repeating: 100, count: back.count),
-                    tol: 1e-14, "adjoint \(shape)")
+        expectClose(
+            y.scatteredAdd(once).doubles, back.doubles, scale: [Double](repeating: 100, count: back.count),
+            tol: 1e-14, "adjoint \(shape)")
         // Zero padding composes too: -1 stays -1.
         let z = up.then(.zeroPad(up.outputShape, pad: 2))
-        expectExact(x.gathered(z).doubles, x.gathered(up).gathered(.zeroPad(up.outputShape, pad: 2)).doubles, "upsample + zero pad")
+        expectExact(
+            x.gathered(z).doubles, x.gathered(up).gathered(.zeroPad(up.outputShape, pad: 2)).doubles,
+            "upsample + zero pad")
     }
 }
 
 @Test func zeroPadValues() {
     let t = plane4([1, 2, 3, 4, 5, 6], 2, 3).gathered(.zeroPad([1, 1, 2, 3], pad: 1))
     #expect(t.shape == [1, 1, 4, 5])
-    #expect(t.doubles == [0, 0, 0, 0, 0,
-                          0, 1, 2, 3, 0,
-                          0, 4, 5, 6, 0,
-                          0, 0, 0, 0, 0])
+    #expect(
+        t.doubles == [
+            0, 0, 0, 0, 0,
+            0, 1, 2, 3, 0,
+            0, 4, 5, 6, 0,
+            0, 0, 0, 0, 0,
+        ])
     let cases: [([Int], Int)] = [([2, 3, 4, 5], 1), ([1, 2, 3, 3], 2), ([2, 2, 1, 1], 3), ([2, 3, 4, 5], 0)]
     for (shape, p) in cases {
         let v = randoms(shape, seed: 26)
@@ -782,8 +865,9 @@ private func plane4(_ values: [Double], _ h: Int, _ w: Int) -> Tensor<Double> { 
             let i = unravel(s, shape)
             return y[flat([i[0], i[1], i[2] + p, i[3] + p], out)]
         }
-        expectExact((tensor(out, y) as Tensor<Double>).scatteredAdd(.zeroPad(shape, pad: p)).doubles, crop,
-                    "zeroPad adjoint \(shape) pad \(p)")
+        expectExact(
+            (tensor(out, y) as Tensor<Double>).scatteredAdd(.zeroPad(shape, pad: p)).doubles, crop,
+            "zeroPad adjoint \(shape) pad \(p)")
     }
 }
 
@@ -792,28 +876,37 @@ private func plane4(_ values: [Double], _ h: Int, _ w: Int) -> Tensor<Double> { 
     // (Pad 1 needs at least 2 rows, so the row [a, b, c, d] = [10, 20, 30, 40] sits in a 2-row plane.)
     let two = plane4([10, 20, 30, 40, 50, 60, 70, 80], 2, 4).gathered(.reflectionPad([1, 1, 2, 4], pad: 1))
     #expect(two.shape == [1, 1, 4, 6])
-    #expect(two.doubles == [60, 50, 60, 70, 80, 70,
-                            20, 10, 20, 30, 40, 30,
-                            60, 50, 60, 70, 80, 70,
-                            20, 10, 20, 30, 40, 30])
+    #expect(
+        two.doubles == [
+            60, 50, 60, 70, 80, 70,
+            20, 10, 20, 30, 40, 30,
+            60, 50, 60, 70, 80, 70,
+            20, 10, 20, 30, 40, 30,
+        ])
     // torch.nn.ReflectionPad2d(1)(torch.arange(1., 10.).view(1, 1, 3, 3))
     let t3 = plane4([1, 2, 3, 4, 5, 6, 7, 8, 9], 3, 3).gathered(.reflectionPad([1, 1, 3, 3], pad: 1))
-    #expect(t3.doubles == [5, 4, 5, 6, 5,
-                           2, 1, 2, 3, 2,
-                           5, 4, 5, 6, 5,
-                           8, 7, 8, 9, 8,
-                           5, 4, 5, 6, 5])
+    #expect(
+        t3.doubles == [
+            5, 4, 5, 6, 5,
+            2, 1, 2, 3, 2,
+            5, 4, 5, 6, 5,
+            8, 7, 8, 9, 8,
+            5, 4, 5, 6, 5,
+        ])
     // torch.nn.ReflectionPad2d(2) of a 3x4 plane 1...12: output rows read input rows 2,1,0,1,2,1,0
     // and output columns read input columns 2,1,0,1,2,3,2,1.
     let t4 = plane4((1...12).map(Double.init), 3, 4).gathered(.reflectionPad([1, 1, 3, 4], pad: 2))
     #expect(t4.shape == [1, 1, 7, 8])
-    #expect(t4.doubles == [11, 10, 9, 10, 11, 12, 11, 10,
-                            7, 6, 5, 6, 7, 8, 7, 6,
-                            3, 2, 1, 2, 3, 4, 3, 2,
-                            7, 6, 5, 6, 7, 8, 7, 6,
-                            11, 10, 9, 10, 11, 12, 11, 10,
-                            7, 6, 5, 6, 7, 8, 7, 6,
-                            3, 2, 1, 2, 3, 4, 3, 2])
+    #expect(
+        t4.doubles == [
+            11, 10, 9, 10, 11, 12, 11, 10,
+            7, 6, 5, 6, 7, 8, 7, 6,
+            3, 2, 1, 2, 3, 4, 3, 2,
+            7, 6, 5, 6, 7, 8, 7, 6,
+            11, 10, 9, 10, 11, 12, 11, 10,
+            7, 6, 5, 6, 7, 8, 7, 6,
+            3, 2, 1, 2, 3, 4, 3, 2,
+        ])
     // Against PyTorch's index rule on several planes and channels.
     func reflect(_ i: Int, _ n: Int) -> Int { i < 0 ? -i : (i >= n ? 2 * n - 2 - i : i) }
     let cases: [([Int], Int)] = [([2, 3, 4, 5], 1), ([1, 2, 3, 5], 2), ([2, 1, 6, 3], 2)]
@@ -832,8 +925,10 @@ private func plane4(_ values: [Double], _ h: Int, _ w: Int) -> Tensor<Double> { 
 }
 
 @Test func sliceAndConcatenationRoundTrip() {
-    let cases: [([[Int]], Int)] = [([[2, 1, 3], [2, 4, 3], [2, 2, 3]], 1), ([[1, 3, 2], [3, 3, 2]], 0),
-                                   ([[2, 3, 1], [2, 3, 4]], 2), ([[2, 3, 2, 2], [2, 5, 2, 2]], 1)]
+    let cases: [([[Int]], Int)] = [
+        ([[2, 1, 3], [2, 4, 3], [2, 2, 3]], 1), ([[1, 3, 2], [3, 3, 2]], 0),
+        ([[2, 3, 1], [2, 3, 4]], 2), ([[2, 3, 2, 2], [2, 5, 2, 2]], 1),
+    ]
     for (parts, axis) in cases {
         let values = parts.enumerated().map { randoms($1, seed: 29 + UInt64($0)) }
         let maps = GatherMap.concatenation(parts, axis: axis)
@@ -841,7 +936,8 @@ private func plane4(_ values: [Double], _ h: Int, _ w: Int) -> Tensor<Double> { 
         var wholeShape = parts[0]
         wholeShape[axis] = parts.map { $0[axis] }.reduce(0, +)
         // Naive concatenation.
-        let outer = wholeShape[..<axis].reduce(1, *), inner = wholeShape[(axis + 1)...].reduce(1, *)
+        let outer = wholeShape[..<axis].reduce(1, *)
+        let inner = wholeShape[(axis + 1)...].reduce(1, *)
         var want: [Double] = []
         for o in 0..<outer {
             for (p, s) in parts.enumerated() {
@@ -871,8 +967,10 @@ private func plane4(_ values: [Double], _ h: Int, _ w: Int) -> Tensor<Double> { 
 
 @Test func maxPoolKernel3Stride2Pad1() {
     // The wide shapes reach Float32's vector path (eight windows at a time, across and down).
-    let shapes: [[Int]] = [[2, 3, 7, 6], [1, 2, 8, 8], [3, 1, 5, 9], [1, 1, 1, 1], [1, 1, 2, 3], [80, 2, 4, 4],
-                           [2, 2, 28, 28], [1, 3, 17, 33], [1, 1, 40, 19]]
+    let shapes: [[Int]] = [
+        [2, 3, 7, 6], [1, 2, 8, 8], [3, 1, 5, 9], [1, 1, 1, 1], [1, 1, 2, 3], [80, 2, 4, 4],
+        [2, 2, 28, 28], [1, 3, 17, 33], [1, 1, 40, 19],
+    ]
     for shape in shapes {
         // Mostly negative values: if the zero padding took part in the max, it would win.
         let v = randoms(shape, seed: 31).map { $0 - 3 }
@@ -894,8 +992,9 @@ private func plane4(_ values: [Double], _ h: Int, _ w: Int) -> Tensor<Double> { 
         #expect(map.outputShape == out)
         expectExact(x.gathered(map).doubles, want, "maxPool \(shape)")
         let xf: Tensor<Float> = tensor(shape, v)
-        expectExact(xf.gathered(GatherMap.maxPool(xf, kernel: 3, stride: 2, padding: 1)).doubles,
-                    want.map { Double(Float($0)) }, "Float maxPool \(shape)")
+        expectExact(
+            xf.gathered(GatherMap.maxPool(xf, kernel: 3, stride: 2, padding: 1)).doubles,
+            want.map { Double(Float($0)) }, "Float maxPool \(shape)")
         #expect(map.indices.allSatisfy { $0 >= 0 }, "maxPool picked padding in \(shape)")
     }
 }
@@ -903,32 +1002,48 @@ private func plane4(_ values: [Double], _ h: Int, _ w: Int) -> Tensor<Double> { 
 /// With many equal values, the chosen index is the window's first maximum in row-major order
 /// (the gradient goes to one input, the same one whatever the kernel's loop order).
 @Test func maxPoolTiesPickTheFirstMaximum() {
-    for (shape, k, s, p) in [([2, 3, 7, 6], 3, 2, 1), ([1, 2, 8, 8], 2, 2, 0), ([1, 1, 9, 7], 5, 2, 2),
-                             ([2, 3, 28, 28], 3, 2, 1), ([1, 2, 21, 19], 3, 2, 0), ([1, 1, 30, 35], 3, 2, 1)] {
+    for (shape, k, s, p) in [
+        ([2, 3, 7, 6], 3, 2, 1), ([1, 2, 8, 8], 2, 2, 0), ([1, 1, 9, 7], 5, 2, 2),
+        ([2, 3, 28, 28], 3, 2, 1), ([1, 2, 21, 19], 3, 2, 0), ([1, 1, 30, 35], 3, 2, 1),
+    ] {
         let v = integers(shape, seed: 33, range: 1)  // values in -1...1
         let (h, w) = (shape[2], shape[3])
         let (oh, ow) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1)
         var want: [Int32] = []
-        for n in 0..<shape[0] { for c in 0..<shape[1] { for i in 0..<oh { for j in 0..<ow {
-            var best = -1, bestV = -Double.infinity
-            for a in (i * s - p)..<(i * s - p + k) where a >= 0 && a < h {
-                for b in (j * s - p)..<(j * s - p + k) where b >= 0 && b < w {
-                    let f = flat([n, c, a, b], shape)
-                    if v[f] > bestV { best = f; bestV = v[f] }
+        for n in 0..<shape[0] {
+            for c in 0..<shape[1] {
+                for i in 0..<oh {
+                    for j in 0..<ow {
+                        var best = -1
+                        var bestV = -Double.infinity
+                        for a in (i * s - p)..<(i * s - p + k) where a >= 0 && a < h {
+                            for b in (j * s - p)..<(j * s - p + k) where b >= 0 && b < w {
+                                let f = flat([n, c, a, b], shape)
+                                if v[f] > bestV {
+                                    best = f
+                                    bestV = v[f]
+                                }
+                            }
+                        }
+                        want.append(Int32(best))
+                    }
                 }
             }
-            want.append(Int32(best))
-        } } } }
+        }
         let x: Tensor<Double> = tensor(shape, v)
         #expect(GatherMap.maxPool(x, kernel: k, stride: s, padding: p).indices == want, "\(shape) k \(k) s \(s) p \(p)")
         let xf: Tensor<Float> = tensor(shape, v)
-        #expect(GatherMap.maxPool(xf, kernel: k, stride: s, padding: p).indices == want, "Float \(shape) k \(k) s \(s) p \(p)")
+        #expect(
+            GatherMap.maxPool(xf, kernel: k, stride: s, padding: p).indices == want,
+            "Float \(shape) k \(k) s \(s) p \(p)")
     }
 }
 
 @Test func maxPoolOtherWindows() {
-    let cases: [([Int], Int, Int, Int)] = [([2, 2, 6, 6], 2, 2, 0), ([1, 2, 7, 5], 3, 1, 1),
-                                           ([2, 1, 9, 9], 5, 2, 2), ([1, 1, 4, 6], 3, 3, 0)]
+    let cases: [([Int], Int, Int, Int)] = [
+        ([2, 2, 6, 6], 2, 2, 0), ([1, 2, 7, 5], 3, 1, 1),
+        ([2, 1, 9, 9], 5, 2, 2), ([1, 1, 4, 6], 3, 3, 0),
+    ]
     for (shape, k, s, p) in cases {
         let v = randoms(shape, seed: 32).map { $0 - 3 }
         let (h, w) = (shape[2], shape[3])
@@ -944,8 +1059,9 @@ private func plane4(_ values: [Double], _ h: Int, _ w: Int) -> Tensor<Double> { 
             return m
         }
         let x: Tensor<Double> = tensor(shape, v)
-        expectExact(x.gathered(.maxPool(x, kernel: k, stride: s, padding: p)).doubles, want,
-                    "maxPool \(shape) k \(k) s \(s) p \(p)")
+        expectExact(
+            x.gathered(.maxPool(x, kernel: k, stride: s, padding: p)).doubles, want,
+            "maxPool \(shape) k \(k) s \(s) p \(p)")
     }
 }
 
@@ -966,11 +1082,13 @@ private func plane4(_ values: [Double], _ h: Int, _ w: Int) -> Tensor<Double> { 
     for (name, map) in maps {
         #expect(map.sourceShape == shape, "\(name)")
         let y: Tensor<Double> = tensor(map.outputShape, randoms(map.outputShape, seed: 34))
-        let gx = x.gathered(map), sy = y.scatteredAdd(map)
+        let gx = x.gathered(map)
+        let sy = y.scatteredAdd(map)
         #expect(gx.shape == map.outputShape && sy.shape == map.sourceShape, "\(name)")
         let (lhs, rhs) = (dot(gx.doubles, y.doubles), dot(x.doubles, sy.doubles))
-        #expect(abs(lhs - rhs) <= 1e-12 * (norm(gx.doubles) * norm(y.doubles) + 1e-300),
-                "\(name): <gathered(x), y> = \(lhs), <x, scatteredAdd(y)> = \(rhs)")
+        #expect(
+            abs(lhs - rhs) <= 1e-12 * (norm(gx.doubles) * norm(y.doubles) + 1e-300),
+            "\(name): <gathered(x), y> = \(lhs), <x, scatteredAdd(y)> = \(rhs)")
         // And scatteredAdd against a naive scatter through the indices.
         var want = [Double](repeating: 0, count: count(shape))
         for (i, j) in map.indices.enumerated() where j >= 0 { want[Int(j)] += y.scalars[i] }
@@ -1017,13 +1135,15 @@ private struct ReferenceXoshiro {
     for seed: UInt64 in [0, 1, 42, 0xDEAD_BEEF, .max] {
         var rng = RandomSource(seed: seed)
         var ref = ReferenceXoshiro(seed: seed)
-        let got = (0..<200).map { _ in rng.next() }, want = (0..<200).map { _ in ref.next() }
+        let got = (0..<200).map { _ in rng.next() }
+        let want = (0..<200).map { _ in ref.next() }
         #expect(got == want, "seed \(seed)")
     }
 }
 
 @Test func randomSourceSameSeedSameStream() {
-    var a = RandomSource(seed: 12345), b = RandomSource(seed: 12345)
+    var a = RandomSource(seed: 12345)
+    var b = RandomSource(seed: 12345)
     #expect((0..<1000).map { _ in a.next() } == (0..<1000).map { _ in b.next() })
     #expect((0..<100).map { _ in a.normal(Double.self) } == (0..<100).map { _ in b.normal(Double.self) })
     #expect((0..<100).map { _ in a.uniform(Float.self) } == (0..<100).map { _ in b.uniform(Float.self) })
@@ -1033,7 +1153,8 @@ private struct ReferenceXoshiro {
     var c = a
     #expect((0..<10).map { _ in a.next() } == (0..<10).map { _ in c.next() })
     // Two fresh sources with the same seed give the same tensors.
-    var r1 = RandomSource(seed: 7), r2 = RandomSource(seed: 7)
+    var r1 = RandomSource(seed: 7)
+    var r2 = RandomSource(seed: 7)
     #expect(Tensor<Double>.randomUniform([3, 4], using: &r1) == Tensor<Double>.randomUniform([3, 4], using: &r2))
 }
 
@@ -1066,7 +1187,11 @@ private struct ReferenceXoshiro {
         #expect(abs(mean) < 0.02, "Double mean \(mean)")
         #expect(abs(std - 1) < 0.02, "Double std \(std)")
         // Fourth moment of N(0,1) is 3: catches a uniform or otherwise non-normal shape.
-        let kurt = d.map { let z = ($0 - mean) / std; return z * z * z * z }.reduce(0, +) / Double(d.count)
+        let kurt =
+            d.map {
+                let z = ($0 - mean) / std
+                return z * z * z * z
+            }.reduce(0, +) / Double(d.count)
         #expect(abs(kurt - 3) < 0.1, "Double kurtosis \(kurt)")
 
         let f = Tensor<Float>.randomNormal([100_000], mean: 3, std: 2, using: &rng).scalars.map { Double($0) }
@@ -1105,7 +1230,8 @@ private struct ReferenceXoshiro {
     let rng = try JSONDecoder().decode(RandomSource.self, from: json)
     var probe = rng
     try #require(probe.next() == wanted, "could not build the probe state")
-    var rngD = rng, rngF = rng
+    var rngD = rng
+    var rngF = rng
     #expect(rngD.uniform(Double.self) < 1)
     let f = rngF.uniform(Float.self)
     // Regression: uniform(Float.self) once rounded a 53-bit Double draw to Float, which returned
