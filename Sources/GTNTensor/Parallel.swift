@@ -30,9 +30,9 @@ func parallelChunks(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
     }
 }
 
-/// The smallest chunk of elementwise work worth a second thread (elementwise, broadcast and
-/// kernels split only from twice this many elements on; reductions: `reductionGrain`). Measured with the typed kernels
-/// of Elementwise.swift: on a 2-core EPYC (2026-12-02/03) two workers were as fast as one, no
+/// The smallest chunk of elementwise work worth a second thread: elementwise and broadcast kernels
+/// split only from twice this many elements on (reductions have their own, `reductionGrain`).
+/// Measured with the typed kernels of Elementwise.swift: on a 2-core EPYC (2026-12-02/03) two workers were as fast as one, no
 /// faster, at every grain from 32K to 512K (`gtn-bench engine --parts elementwise`, and the
 /// meta-iteration: 4.26 vs 4.07 s); on a 2-core Sapphire Rapids Xeon (2026-12-06) a T = 8
 /// meta-iteration took 3.25-3.76 s with 262144 against 3.62-4.20 s on one core (interleaved, four
