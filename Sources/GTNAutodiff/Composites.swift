@@ -55,10 +55,10 @@ public func concat<S>(_ parts: [Variable<S>], axis: Int) -> Variable<S> {
 
 /// Max pooling (square kernel): a gather of each window's largest input.
 public func maxPool2d<S>(_ x: Variable<S>, kernel: Int, stride: Int, padding: Int = 0) -> Variable<S> {
-    let map = OpProfiler.measure("maxPoolIndices \(x.shape)") {
-        GatherMap.maxPool(x.value, kernel: kernel, stride: stride, padding: padding)
+    let (map, pooled) = OpProfiler.measure("maxPool \(x.shape)") {
+        GatherMap.maxPooled(x.value, kernel: kernel, stride: stride, padding: padding)
     }
-    return x.gathered(map)
+    return x.gathered(map, value: pooled)
 }
 
 /// Average pooling (square kernel, padding counted as zeros as in PyTorch's default): a

@@ -186,7 +186,16 @@ extension Variable {
 
     /// Reads a fixed set of positions (padding, upsampling, slicing, pooling; see `GatherMap`).
     public func gathered(_ map: GatherMap) -> Variable {
-        Variable.record(value.gathered(map), "gather", [self]) { g, _, _ in [g.scatteredAdd(map)] }
+        gathered(map, value: value.gathered(map))
+    }
+
+    /// `gathered(map)` whose value, `self.value.gathered(map)`, is already known (max pooling finds
+    /// each window's maximum together with its index).
+    public func gathered(_ map: GatherMap, value gatheredValue: Tensor<S>) -> Variable {
+        precondition(
+            gatheredValue.shape == map.outputShape,
+            "gather: value of shape \(gatheredValue.shape), map gives \(map.outputShape)")
+        return Variable.record(gatheredValue, "gather", [self]) { g, _, _ in [g.scatteredAdd(map)] }
     }
 
     /// The adjoint of `gathered`.

@@ -173,8 +173,24 @@ public struct GatherMap: Sendable {
     }
 
     /// Max pooling: for every window, the index of its largest input (padding never wins).
-    @_specialize(where S == Float) @_specialize(where S == Double)
     public static func maxPool<S: TensorScalar>(_ x: Tensor<S>, kernel: Int, stride: Int, padding: Int) -> GatherMap {
+        maxPooled(x, kernel: kernel, stride: stride, padding: padding, values: false).map
+    }
+
+    /// Max pooling's map and the pooled values, `x.gathered(map)`. Float32's 3x3 stride-2 kernel
+    /// (every learner's pooling) finds each window's maximum with its index, so that gather is
+    /// not a second pass over the input.
+    public static func maxPooled<S: TensorScalar>(_ x: Tensor<S>, kernel: Int, stride: Int, padding: Int)
+        -> (map: GatherMap, values: Tensor<S>)
+    {
+        let (map, values) = maxPooled(x, kernel: kernel, stride: stride, padding: padding, values: true)
+        return (map, values ?? x.gathered(map))
+    }
+
+    @_specialize(where S == Float) @_specialize(where S == Double)
+    static func maxPooled<S: TensorScalar>(_ x: Tensor<S>, kernel: Int, stride: Int, padding: Int, values: Bool)
+        -> (map: GatherMap, values: Tensor<S>?)
+    {
         precondition(x.rank == 4, "maxPool: input must be NCHW, got shape \(x.shape)")
         precondition(
             kernel >= 1 && stride >= 1 && padding >= 0 && 2 * padding <= kernel,
@@ -183,7 +199,25 @@ public struct GatherMap: Sendable {
         let oh = (h + 2 * padding - kernel) / stride + 1
         let ow = (w + 2 * padding - kernel) / stride + 1
         precondition(oh >= 1 && ow >= 1, "maxPool: kernel \(kernel) does not fit input \(x.shape)")
+        let outputShape = [x.shape[0], x.shape[1], oh, ow]
         var idx = [Int32](repeating: 0, count: planes * oh * ow)
+        if S.self == Float.self && kernel == 3 && stride == 2 {
+            var pooled = values ? [S](repeating: 0, count: idx.count) : []
+            x.scalars.withUnsafeBufferPointer { p in
+                idx.withUnsafeMutableBufferPointer { out in
+                    pooled.withUnsafeMutableBufferPointer { v in
+                        let (p, out) = (UnsafeRawPointer(p.baseAddress!).assumingMemoryBound(to: Float.self), out.baseAddress!)
+                        // (An empty array's buffer may still have a base address.)
+                        let v = values ? v.baseAddress.map { UnsafeMutableRawPointer($0).assumingMemoryBound(to: Float.self) } : nil
+                        parallelChunks(planes, grain: 64) { r in
+                            MaxPool3x3Stride2.pool(p, planes: r, h: h, w: w, padding: padding, out: out, values: v)
+                        }
+                    }
+                }
+            }
+            let map = GatherMap(sourceShape: x.shape, outputShape: outputShape, indices: idx, independentPlanes: planes)
+            return (map, values ? Tensor(shape: outputShape, scalars: pooled) : nil)
+        }
         // Separable: the largest of each row's window columns first (value and column), then the
         // largest of those down the window rows. Taking the first of equal values in each pass
         // keeps the row-major first maximum of the whole window, as one pass over it would; the
@@ -196,12 +230,6 @@ public struct GatherMap: Sendable {
             idx.withUnsafeMutableBufferPointer { out in
                 let (p, out) = (p.baseAddress!, out.baseAddress!)
                 parallelChunks(planes, grain: 64) { r in
-                    if S.self == Float.self && kernel == 3 && stride == 2 {
-                        MaxPool3x3Stride2.indices(
-                            UnsafeRawPointer(p).assumingMemoryBound(to: Float.self), planes: r,
-                            h: h, w: w, padding: padding, rows: rows, cols: cols, out: out)
-                        return
-                    }
                     let rowMax = UnsafeMutablePointer<S>.allocate(capacity: h * ow)
                     let rowArg = UnsafeMutablePointer<Int32>.allocate(capacity: h * ow)
                     defer {
@@ -231,9 +259,8 @@ public struct GatherMap: Sendable {
                 }
             }
         }
-        return GatherMap(
-            sourceShape: x.shape, outputShape: [x.shape[0], x.shape[1], oh, ow], indices: idx, independentPlanes: planes
-        )
+        let map = GatherMap(sourceShape: x.shape, outputShape: outputShape, indices: idx, independentPlanes: planes)
+        return (map, nil)
     }
 }
 
@@ -265,97 +292,115 @@ func windowMax<S: TensorScalar>(_ kernel: Int, _ window: Range<Int>, _ value: (I
     return (best, bestV)
 }
 
-/// Max pooling's arg-max for 3x3 windows at stride 2 in Float32, the pooling of every learner
-/// here, in vector code: each row's windows eight at a time (a window's left, middle and right
-/// taps are the even and odd lanes of two 16-wide loads), then the rows' maxima down each
-/// window, eight output columns at a time. Windows that reach into the padding take the scalar
-/// `windowMax`. Same choice as the scalar path, including ties (the first maximum in row-major
-/// order: strict comparisons, left before right, top before bottom). About 14 cycles a window
-/// in the scalar path (overflow and bounds checks, a branch per tap) before.
+/// Max pooling's arg-max (and maximum) for 3x3 windows at stride 2 in Float32, the pooling of
+/// every learner here, in vector code: each row's windows eight at a time (a window's left,
+/// middle and right taps are the even and odd lanes of two 16-wide loads), then the rows' maxima
+/// down each window, eight output columns at a time.
+///
+/// Padding is never compared as such: a window's taps that fall outside the plane are replaced by
+/// the nearest column (row) inside it, with that column's (row's) index. A repeated tap never wins
+/// a strict comparison against itself, so the choice is the scalar path's, ties included (the
+/// first maximum in row-major order: left before right, top before bottom), and no window needs
+/// the scalar edge code that had made this pass ~7 ms for [128, 64, 28, 28] (3.6 GB/s; the
+/// learner's planes are small, so edges were a third of the windows).
 enum MaxPool3x3Stride2 {
-    static func indices(
+    static func pool(
         _ p: UnsafePointer<Float>, planes: Range<Int>, h: Int, w: Int, padding: Int,
-        rows: [Range<Int>], cols: [Range<Int>], out: UnsafeMutablePointer<Int32>
+        out: UnsafeMutablePointer<Int32>, values: UnsafeMutablePointer<Float>?
     ) {
-        let (oh, ow) = (rows.count, cols.count)
-        // Windows with all three taps inside the plane: jLo...jHi across, iLo...iHi down.
-        let (jLo, jHi) = ((padding + 1) / 2, (w - 3 + padding) / 2)
-        let (iLo, iHi) = ((padding + 1) / 2, (h - 3 + padding) / 2)
-        // Vector stores may run 7 lanes past a row (into the next row, rewritten later, or into
-        // the spare 8 at the end); loads may read 8 past the last row and 18 past a copied row.
-        let rowMax = UnsafeMutablePointer<Float>.allocate(capacity: h * ow + 8)
-        let rowArg = UnsafeMutablePointer<Int32>.allocate(capacity: h * ow + 8)
-        let row = UnsafeMutablePointer<Float>.allocate(capacity: w + 24)
-        rowMax.initialize(repeating: 0, count: h * ow + 8)
-        rowArg.initialize(repeating: 0, count: h * ow + 8)
-        row.initialize(repeating: 0, count: w + 24)
+        let (oh, ow) = ((h + 2 * padding - 3) / 2 + 1, (w + 2 * padding - 3) / 2 + 1)
+        // The padded row: position q is column clamp(q - padding); windows read q = 2j ... 2j + 2.
+        // Sized so that every 16-wide load of the last group of eight windows stays inside.
+        let groups = (ow + 7) / 8
+        let padded = 16 * groups + 2
+        // The whole plane is copied before any window reads it: a 16-wide load right after the
+        // copy's stores to the same bytes could not take its data from them (a store-forwarding
+        // stall per load, measured: the row-by-row copy left this pass at ~6.4 ms).
+        let paddedPlane = UnsafeMutablePointer<Float>.allocate(capacity: h * padded)
+        let column = UnsafeMutablePointer<Int32>.allocate(capacity: padded)
+        for q in 0..<padded { column[q] = Int32(Swift.min(Swift.max(q - padding, 0), w - 1)) }
+        // Row maxima and their indices, `stride` apart: whole groups of eight, so stores need no tail.
+        let stride = 8 * groups
+        let rowMax = UnsafeMutablePointer<Float>.allocate(capacity: h * stride)
+        let rowArg = UnsafeMutablePointer<Int32>.allocate(capacity: h * stride)
+        // One plane's output, rows `stride` apart.
+        let planeMax = UnsafeMutablePointer<Float>.allocate(capacity: oh * stride)
+        let planeArg = UnsafeMutablePointer<Int32>.allocate(capacity: oh * stride)
         defer {
+            planeMax.deallocate()
+            planeArg.deallocate()
+            paddedPlane.deallocate()
+            column.deallocate()
             rowMax.deallocate()
             rowArg.deallocate()
-            row.deallocate()
         }
-        let evenLanes = SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14)
+        let tail = Swift.min(padded, padding + w)
         for pl in planes {
             let base = pl &* h &* w
             for a in 0..<h {
                 let src = p + (base &+ a &* w)
-                let rm = rowMax + a &* ow
-                let ra = rowArg + a &* ow
-                // A copy of the row, so the 16-wide loads never read past the tensor.
-                row.update(from: src, count: w)
-                var j0 = jLo
-                while j0 <= jHi {
-                    let c0 = 2 &* j0 &- padding
-                    let taps = UnsafeRawPointer(row + c0).loadUnaligned(as: SIMD16<Float>.self)
-                    let right = UnsafeRawPointer(row + (c0 &+ 2)).loadUnaligned(as: SIMD16<Float>.self).evenHalf
-                    let left = evenLanes &+ Int32(truncatingIfNeeded: base &+ a &* w &+ c0)
+                let row = paddedPlane + a &* padded
+                (row + padding).update(from: src, count: w)
+                row.update(repeating: src[0], count: padding)
+                if tail < padded { (row + tail).update(repeating: src[w &- 1], count: padded &- tail) }
+            }
+            for a in 0..<h {
+                let row = paddedPlane + a &* padded
+                let rowBase = SIMD8<Int32>(repeating: Int32(truncatingIfNeeded: base &+ a &* w))
+                let rm = rowMax + a &* stride
+                let ra = rowArg + a &* stride
+                for g in 0..<groups {
+                    let q = 16 &* g
+                    let taps = UnsafeRawPointer(row + q).loadUnaligned(as: SIMD16<Float>.self)
+                    let right = UnsafeRawPointer(row + (q &+ 2)).loadUnaligned(as: SIMD16<Float>.self).evenHalf
+                    // Column indices as Float bit patterns, blended like the values (see below).
+                    let cols = UnsafeRawPointer(column + q).loadUnaligned(as: SIMD16<Float>.self)
+                    let rightCols = UnsafeRawPointer(column + (q &+ 2)).loadUnaligned(as: SIMD16<Float>.self).evenHalf
                     var best = taps.evenHalf
-                    var arg = left
+                    var arg = cols.evenHalf
                     let middle = taps.oddHalf
                     let m1 = middle .> best
                     best.replace(with: middle, where: m1)
-                    arg.replace(with: left &+ 1, where: m1)
+                    arg.replace(with: cols.oddHalf, where: m1)
                     let m2 = right .> best
                     best.replace(with: right, where: m2)
-                    arg.replace(with: left &+ 2, where: m2)
-                    UnsafeMutableRawPointer(rm + j0).storeBytes(of: best, as: SIMD8<Float>.self)
-                    UnsafeMutableRawPointer(ra + j0).storeBytes(of: arg, as: SIMD8<Int32>.self)
-                    j0 &+= 8
-                }
-                for j in 0..<ow where j < jLo || j > jHi {
-                    let (b, v) = windowMax(3, cols[j]) { src[$0] }
-                    rm[j] = v
-                    ra[j] = Int32(truncatingIfNeeded: base &+ a &* w &+ b)
+                    arg.replace(with: rightCols, where: m2)
+                    UnsafeMutableRawPointer(rm + 8 &* g).storeBytes(of: best, as: SIMD8<Float>.self)
+                    UnsafeMutableRawPointer(ra + 8 &* g).storeBytes(of: unsafeBitCast(arg, to: SIMD8<Int32>.self) &+ rowBase, as: SIMD8<Int32>.self)
                 }
             }
             for i in 0..<oh {
-                let dst = out + ((pl &* oh &+ i) &* ow)
-                guard i >= iLo && i <= iHi else {
-                    for j in 0..<ow { dst[j] = rowArg[windowMax(3, rows[i]) { rowMax[$0 &* ow &+ j] }.0 &* ow &+ j] }
-                    continue
-                }
-                let top = (2 &* i &- padding) &* ow
-                var j0 = 0
-                while j0 < ow {
-                    let t = UnsafeRawPointer(rowMax + (top &+ j0))
-                    let ta = UnsafeRawPointer(rowArg + (top &+ j0))
-                    let stride = ow &* 4
-                    var best = t.loadUnaligned(as: SIMD8<Float>.self)
-                    var arg = ta.loadUnaligned(as: SIMD8<Int32>.self)
-                    let v1 = t.loadUnaligned(fromByteOffset: stride, as: SIMD8<Float>.self)
+                // The window's rows, clamped into the plane like the columns above.
+                let top = 2 &* i &- padding
+                let r0 = Swift.max(top, 0) &* stride
+                let r1 = Swift.min(Swift.max(top &+ 1, 0), h &- 1) &* stride
+                let r2 = Swift.min(top &+ 2, h &- 1) &* stride
+                let o = i &* stride
+                for j in Swift.stride(from: 0, to: stride, by: 8) {
+                    // Indices ride along as Float bit patterns: blends move bits unchanged, and
+                    // Int32 lanes chosen by a Float comparison's mask had compiled to a branch per lane.
+                    @inline(__always) func value(_ r: Int) -> SIMD8<Float> {
+                        UnsafeRawPointer(rowMax + (r &+ j)).loadUnaligned(as: SIMD8<Float>.self)
+                    }
+                    @inline(__always) func index(_ r: Int) -> SIMD8<Float> {
+                        UnsafeRawPointer(rowArg + (r &+ j)).loadUnaligned(as: SIMD8<Float>.self)
+                    }
+                    var (best, arg) = (value(r0), index(r0))
+                    let (v1, a1, v2, a2) = (value(r1), index(r1), value(r2), index(r2))
                     let m1 = v1 .> best
                     best.replace(with: v1, where: m1)
-                    arg.replace(with: ta.loadUnaligned(fromByteOffset: stride, as: SIMD8<Int32>.self), where: m1)
-                    let v2 = t.loadUnaligned(fromByteOffset: 2 &* stride, as: SIMD8<Float>.self)
-                    arg.replace(
-                        with: ta.loadUnaligned(fromByteOffset: 2 &* stride, as: SIMD8<Int32>.self), where: v2 .> best)
-                    if j0 &+ 8 <= ow {
-                        UnsafeMutableRawPointer(dst + j0).storeBytes(of: arg, as: SIMD8<Int32>.self)
-                    } else {
-                        for k in 0..<(ow &- j0) { dst[j0 &+ k] = arg[k] }
-                    }
-                    j0 &+= 8
+                    arg.replace(with: a1, where: m1)
+                    let m2 = v2 .> best
+                    best.replace(with: v2, where: m2)
+                    arg.replace(with: a2, where: m2)
+                    UnsafeMutableRawPointer(planeMax + (o &+ j)).storeBytes(of: best, as: SIMD8<Float>.self)
+                    UnsafeMutableRawPointer(planeArg + (o &+ j)).storeBytes(of: arg, as: SIMD8<Float>.self)
                 }
+            }
+            // Whole rows of `ow` out of the `stride`-wide scratch rows (vector stores need no tail).
+            for i in 0..<oh {
+                (out + (pl &* oh &+ i) &* ow).update(from: planeArg + i &* stride, count: ow)
+                if let values { (values + (pl &* oh &+ i) &* ow).update(from: planeMax + i &* stride, count: ow) }
             }
         }
     }

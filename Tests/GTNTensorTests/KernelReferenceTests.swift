@@ -996,6 +996,11 @@ private func plane4(_ values: [Double], _ h: Int, _ w: Int) -> Tensor<Double> { 
             xf.gathered(GatherMap.maxPool(xf, kernel: 3, stride: 2, padding: 1)).doubles,
             want.map { Double(Float($0)) }, "Float maxPool \(shape)")
         #expect(map.indices.allSatisfy { $0 >= 0 }, "maxPool picked padding in \(shape)")
+        // The maxima found in the same pass as their indices (Float32's vector kernel) are the gather's.
+        let (mapF, pooledF) = GatherMap.maxPooled(xf, kernel: 3, stride: 2, padding: 1)
+        #expect(mapF.indices == map.indices, "Float and Double maxPool indices differ in \(shape)")
+        expectExact(pooledF.doubles, want.map { Double(Float($0)) }, "Float maxPooled values \(shape)")
+        expectExact(GatherMap.maxPooled(x, kernel: 3, stride: 2, padding: 1).values.doubles, want, "maxPooled \(shape)")
     }
 }
 
@@ -1036,6 +1041,8 @@ private func plane4(_ values: [Double], _ h: Int, _ w: Int) -> Tensor<Double> { 
         #expect(
             GatherMap.maxPool(xf, kernel: k, stride: s, padding: p).indices == want,
             "Float \(shape) k \(k) s \(s) p \(p)")
+        let (map, pooled) = GatherMap.maxPooled(xf, kernel: k, stride: s, padding: p)
+        #expect(map.indices == want && pooled.scalars == xf.gathered(map).scalars, "Float maxPooled \(shape)")
     }
 }
 
