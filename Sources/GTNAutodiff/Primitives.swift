@@ -186,7 +186,7 @@ extension Variable {
 
     /// Reads a fixed set of positions (padding, upsampling, slicing, pooling; see `GatherMap`).
     public func gathered(_ map: GatherMap) -> Variable {
-        gathered(map, value: value.gathered(map))
+        recordGather(value.gathered(map), map)
     }
 
     /// `gathered(map)` whose value, `self.value.gathered(map)`, is already known (max pooling finds
@@ -195,7 +195,12 @@ extension Variable {
         precondition(
             gatheredValue.shape == map.outputShape,
             "gather: value of shape \(gatheredValue.shape), map gives \(map.outputShape)")
-        return Variable.record(gatheredValue, "gather", [self]) { g, _, _ in [g.scatteredAdd(map)] }
+        return recordGather(gatheredValue, map)
+    }
+
+    /// (An autoclosure, so that the profiler times the gather where it is computed here.)
+    private func recordGather(_ compute: @autoclosure () -> Tensor<S>, _ map: GatherMap) -> Variable {
+        Variable.record(compute(), "gather", [self]) { g, _, _ in [g.scatteredAdd(map)] }
     }
 
     /// The adjoint of `gathered`.
