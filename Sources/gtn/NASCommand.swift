@@ -57,6 +57,18 @@ struct NAS: ParsableCommand {
             "With --train-gtn: architectures per meta-iteration, their meta-gradients averaged (default 1)."
     )
     var trainLearners: Int?
+    @Option(
+        help: ArgumentHelp(
+            "With --train-gtn: clip the meta-gradient to this L2 norm (a sampled network that diverges in its inner "
+                + "steps sends a spike of 10-100x the usual norm; default: no clipping).",
+            valueName: "NORM"))
+    var trainGradientClip: Double?
+    @Option(
+        help: ArgumentHelp(
+            "With --train-gtn: draw each meta-iteration's architecture from K fixed ones, sampled once from the seed, "
+                + "instead of a new one every meta-iteration (default 0: a new one).",
+            valueName: "K"))
+    var trainPool: Int?
     @OptionGroup var dataOption: DataOption
     var data: String? { dataOption.data }
     @Option(name: .shortAndLong, help: "Output directory.")
@@ -144,6 +156,13 @@ struct NAS: ParsableCommand {
             throw ValidationError("--train-learners applies to --train-gtn only")
         case (nil, .some) where (trainLearners ?? 1) < 1:
             throw ValidationError("--train-learners must be at least 1, got \(trainLearners!)")
+        case (.some, _) where trainGradientClip != nil:
+            throw ValidationError("--train-gradient-clip applies to --train-gtn only")
+        case (.some, _) where trainPool != nil: throw ValidationError("--train-pool applies to --train-gtn only")
+        case (nil, .some) where trainGradientClip.map { !($0 > 0 && $0.isFinite) } ?? false:
+            throw ValidationError("--train-gradient-clip must be a positive number, got \(trainGradientClip!)")
+        case (nil, .some) where (trainPool ?? 0) < 0:
+            throw ValidationError("--train-pool must be 0 (a new architecture each time) or more, got \(trainPool!)")
         default: break
         }
     }
@@ -166,9 +185,18 @@ struct NAS: ParsableCommand {
             c.seed = seed
             if let lr = trainInnerLr { c.innerLearningRate = lr }
             if let k = trainLearners { c.learnersPerIteration = k }
+            if let clip = trainGradientClip { c.gradientClip = clip }
             session = try TrainingSession(config: c, data: splits, options: options)
         }
-        session.trainer.learnerSampler = { rng in space.cellNetwork(for: space.sample(&rng)) }
+        if let k = trainPool, k > 0 {
+            // Drawn from the seed alone, so a resumed run (the same command again) gets the same pool.
+            var poolRNG = RandomSource(seed: seed ^ 0x6E61_7370_6F6F_6C00)
+            let pool = (0..<k).map { _ in space.sample(&poolRNG) }
+            print("gtn nas: the teacher's \(counted(k, "architecture")): " + pool.map(\.description).joined(separator: "; "))
+            session.trainer.learnerSampler = { rng in space.cellNetwork(for: pool[Int(rng.next() % UInt64(k))]) }
+        } else {
+            session.trainer.learnerSampler = { rng in space.cellNetwork(for: space.sample(&rng)) }
+        }
         let c = session.trainer.config
         print(
             "gtn nas: meta-training a GTN on random architectures of the space: T=\(c.innerSteps), B=\(c.batchSize),"
