@@ -206,9 +206,14 @@ public struct GatherMap: Sendable {
             x.scalars.withUnsafeBufferPointer { p in
                 idx.withUnsafeMutableBufferPointer { out in
                     pooled.withUnsafeMutableBufferPointer { v in
-                        let (p, out) = (UnsafeRawPointer(p.baseAddress!).assumingMemoryBound(to: Float.self), out.baseAddress!)
+                        let (p, out) = (
+                            UnsafeRawPointer(p.baseAddress!).assumingMemoryBound(to: Float.self), out.baseAddress!
+                        )
                         // (An empty array's buffer may still have a base address.)
-                        let v = values ? v.baseAddress.map { UnsafeMutableRawPointer($0).assumingMemoryBound(to: Float.self) } : nil
+                        let v =
+                            values
+                            ? v.baseAddress.map { UnsafeMutableRawPointer($0).assumingMemoryBound(to: Float.self) }
+                            : nil
                         parallelChunks(planes, grain: 64) { r in
                             MaxPool3x3Stride2.pool(p, planes: r, h: h, w: w, padding: padding, out: out, values: v)
                         }
@@ -366,7 +371,8 @@ enum MaxPool3x3Stride2 {
                     best.replace(with: right, where: m2)
                     arg.replace(with: rightCols, where: m2)
                     UnsafeMutableRawPointer(rm + 8 &* g).storeBytes(of: best, as: SIMD8<Float>.self)
-                    UnsafeMutableRawPointer(ra + 8 &* g).storeBytes(of: unsafeBitCast(arg, to: SIMD8<Int32>.self) &+ rowBase, as: SIMD8<Int32>.self)
+                    UnsafeMutableRawPointer(ra + 8 &* g).storeBytes(
+                        of: unsafeBitCast(arg, to: SIMD8<Int32>.self) &+ rowBase, as: SIMD8<Int32>.self)
                 }
             }
             for i in 0..<oh {

@@ -192,7 +192,9 @@ struct NAS: ParsableCommand {
             // Drawn from the seed alone, so a resumed run (the same command again) gets the same pool.
             var poolRNG = RandomSource(seed: seed ^ 0x6E61_7370_6F6F_6C00)
             let pool = (0..<k).map { _ in space.sample(&poolRNG) }
-            print("gtn nas: the teacher's \(counted(k, "architecture")): " + pool.map(\.description).joined(separator: "; "))
+            print(
+                "gtn nas: the teacher's \(counted(k, "architecture")): "
+                    + pool.map(\.description).joined(separator: "; "))
             session.trainer.learnerSampler = { rng in space.cellNetwork(for: pool[Int(rng.next() % UInt64(k))]) }
         } else {
             session.trainer.learnerSampler = { rng in space.cellNetwork(for: space.sample(&rng)) }
