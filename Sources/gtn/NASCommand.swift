@@ -44,7 +44,7 @@ struct NAS: ParsableCommand {
         help: ArgumentHelp(
             "Instead of --gtn: meta-train a GTN for N meta-iterations on learners drawn at random from the search "
                 + "space (one architecture per meta-iteration; the main job's other defaults), in OUT_DIR/gtn, then "
-                + "use it. Resumes OUT_DIR/gtn if it is there.",
+                + "use it. Resumes OUT_DIR/gtn if it is there (a larger N extends it).",
             valueName: "N"))
     var trainGtn: Int?
     @Option(
@@ -179,6 +179,12 @@ struct NAS: ParsableCommand {
         var session: TrainingSession
         if FileManager.default.fileExists(atPath: directory + "/checkpoint.safetensors") {
             session = try TrainingSession(resuming: options, data: splits)
+            // A larger N extends the teacher (e.g. after a first stage on a smaller --train-pool).
+            do {
+                try session.resumeChanges(iterations: iterations, checkpointBlock: nil, replayCacheMegabytes: nil)
+            } catch {
+                throw CommandError("--train-gtn \(iterations): \(error)")
+            }
         } else {
             var c = Train.defaults(for: splits)
             c.metaIterations = iterations
