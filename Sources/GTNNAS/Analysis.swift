@@ -66,8 +66,12 @@ public struct StudyRow: Codable, Sendable {
     public var real: Evaluation
     /// Learner parameters (scalars).
     public var parameters: Int
-    public init(genome: String, proxy: Evaluation, real: Evaluation, parameters: Int) {
-        (self.genome, self.proxy, self.real, self.parameters) = (genome, proxy, real, parameters)
+    /// The baseline every GTN proxy must beat: real data for the proxy's own steps and batch.
+    public var baseline: Evaluation?
+    public init(genome: String, proxy: Evaluation, real: Evaluation, parameters: Int, baseline: Evaluation? = nil) {
+        (self.genome, self.proxy, self.real, self.parameters, self.baseline) = (
+            genome, proxy, real, parameters, baseline
+        )
     }
 }
 
@@ -89,6 +93,11 @@ public struct StudySummary: Codable, Sendable {
     public var speedUp: Double
     public var bestByProxy: String?
     public var bestByReal: String?
+    /// The same figures for the real-data baseline proxy (when every row has one).
+    public var baselineSpearman: Double?
+    public var baselineSpearmanTopHalf: Double?
+    public var baselineTopOverlap: Int?
+    public var baselineSeconds: Double?
 
     public init(rows: [StudyRow]) {
         let p = rows.map(\.proxy.accuracy)
@@ -107,11 +116,28 @@ public struct StudySummary: Codable, Sendable {
         speedUp = proxySeconds > 0 ? realSeconds / proxySeconds : 0
         bestByProxy = topIndices(p, k: 1).first.map { rows[$0].genome }
         bestByReal = topIndices(r, k: 1).first.map { rows[$0].genome }
+        let baselines = rows.compactMap(\.baseline)
+        if n > 0 && baselines.count == n {
+            let b = baselines.map(\.accuracy)
+            baselineSpearman = spearmanCorrelation(b, r)
+            let bHalf = topIndices(b, k: n / 2)
+            baselineSpearmanTopHalf = spearmanCorrelation(bHalf.map { b[$0] }, bHalf.map { r[$0] })
+            baselineTopOverlap = GTNNAS.topOverlap(proxy: b, real: r, k: topK)
+            baselineSeconds = mean(baselines.map(\.seconds))
+        }
     }
 
     /// The figures as printed lines.
     public var lines: [String] {
         func f(_ x: Double?) -> String { x.map { String(format: "%.4f", $0) } ?? "undefined" }
+        var baselineLines: [String] = []
+        if let overlap = baselineTopOverlap, let seconds = baselineSeconds {
+            baselineLines = [
+                "baseline, real data for the proxy's steps and batch: Spearman \(f(baselineSpearman)) over all, "
+                    + "\(f(baselineSpearmanTopHalf)) over its top half; \(overlap) of its top \(topK) in the real top "
+                    + String(format: "%d; %.2f s per evaluation", topK, seconds)
+            ]
+        }
         return [
             "architectures: \(architectures)",
             "Spearman rank correlation, proxy vs real accuracy: \(f(spearman)) over all, \(f(spearmanProxyTopHalf)) "
@@ -122,7 +148,7 @@ public struct StudySummary: Codable, Sendable {
             String(
                 format: "seconds per evaluation: GTN proxy %.2f s, real training %.2f s; speed-up %.1fx", proxySeconds,
                 realSeconds, speedUp),
-        ]
+        ] + baselineLines
     }
 }
 
@@ -132,11 +158,15 @@ public struct StudySummary: Codable, Sendable {
 public func studyCSV(_ rows: [StudyRow]) -> String {
     let p = averageRanks(rows.map(\.proxy.accuracy).map { -$0 })
     let r = averageRanks(rows.map(\.real.accuracy).map { -$0 })
-    var s = "genome,proxy_accuracy,real_accuracy,proxy_seconds,real_seconds,proxy_rank,real_rank,parameters\n"
+    let withBaseline = !rows.isEmpty && rows.allSatisfy { $0.baseline != nil }
+    var s = "genome,proxy_accuracy,real_accuracy,proxy_seconds,real_seconds,proxy_rank,real_rank,parameters"
+    s += withBaseline ? ",baseline_accuracy,baseline_seconds\n" : "\n"
     for (i, row) in rows.enumerated() {
         s += String(
-            format: "%@,%.4f,%.4f,%.3f,%.3f,%g,%g,%d\n", csvField(row.genome), row.proxy.accuracy, row.real.accuracy,
+            format: "%@,%.4f,%.4f,%.3f,%.3f,%g,%g,%d", csvField(row.genome), row.proxy.accuracy, row.real.accuracy,
             row.proxy.seconds, row.real.seconds, p[i], r[i], row.parameters)
+        if withBaseline, let b = row.baseline { s += String(format: ",%.4f,%.3f", b.accuracy, b.seconds) }
+        s += "\n"
     }
     return s
 }

@@ -340,7 +340,21 @@ struct NAS: ParsableCommand {
             settings.append(("search", search.rawValue))
             try runSearch(search, space: space, proxy: proxy, real: real, out: out)
         } else {
-            try runStudy(space: space, proxy: proxy, real: real, out: out, settings: settings)
+            // The baseline a reviewer asks for: real data at the proxy's cost (its steps and batch; the
+            // real training's lr, cosine-annealed, and momentum).
+            let baseline = try RealDataEvaluator(
+                train: splits.train, validation: validation,
+                settings: RealDataEvaluator.Settings(
+                    steps: proxyStepCount, batchSize: c.batchSize, learningRate: realLr, momentum: realMomentum,
+                    seed: seed),
+                context: space.signature, cachePath: out + "/baseline-cache.jsonl")
+            settings.append(
+                (
+                    "baseline proxy",
+                    "\(counted(proxyStepCount, "step")) of \(c.batchSize) real images, lr \(realLr) cosine-annealed, "
+                        + "momentum \(realMomentum)"
+                ))
+            try runStudy(space: space, proxy: proxy, real: real, baseline: baseline, out: out, settings: settings)
         }
     }
 
@@ -358,7 +372,7 @@ struct NAS: ParsableCommand {
     // MARK: Correlation study
 
     func runStudy(
-        space: CellSearchSpace, proxy: CachedEvaluator, real: CachedEvaluator, out: String,
+        space: CellSearchSpace, proxy: CachedEvaluator, real: CachedEvaluator, baseline: CachedEvaluator, out: String,
         settings: [(String, String)]
     ) throws {
         var rng = RandomSource(seed: seed)
@@ -367,16 +381,17 @@ struct NAS: ParsableCommand {
         var rows: [StudyRow] = []
         for (i, g) in genomes.enumerated() {
             let key = g.description
-            let cached = proxy.cache[key] != nil && real.cache[key] != nil
+            let cached = proxy.cache[key] != nil && real.cache[key] != nil && baseline.cache[key] != nil
             let net = space.cellNetwork(for: g)
             let p = try proxy.evaluate(genome: key, architecture: net)
+            let b = try baseline.evaluate(genome: key, architecture: net)
             let r = try real.evaluate(genome: key, architecture: net)
-            rows.append(StudyRow(genome: key, proxy: p, real: r, parameters: net.parameterCount))
+            rows.append(StudyRow(genome: key, proxy: p, real: r, parameters: net.parameterCount, baseline: b))
             progress.step(
                 i, cached: cached,
                 String(
-                    format: "proxy %5.2f%% (%.1f s)  real %5.2f%% (%.1f s)  %@",
-                    100 * p.accuracy, p.seconds, 100 * r.accuracy, r.seconds, key))
+                    format: "proxy %5.2f%% (%.1f s)  baseline %5.2f%%  real %5.2f%% (%.1f s)  %@",
+                    100 * p.accuracy, p.seconds, 100 * b.accuracy, 100 * r.accuracy, r.seconds, key))
             // Keep the files current, so a long study can be looked at while it runs.
             if rows.count >= 2 && (rows.count % 10 == 0) { _ = try writeStudy(rows, settings: settings, to: out) }
         }

@@ -69,6 +69,31 @@ func row(_ g: String, _ p: Double, _ r: Double, _ ps: Double = 1, _ rs: Double =
     #expect(niceTicks(61.3, 78.2) == [65, 70, 75])
 }
 
+/// The real-data baseline proxy gets the proxy's figures, its CSV columns and its printed line, and
+/// only when every architecture has one.
+@Test func studySummaryScoresTheBaselineProxy() {
+    func withBaseline(_ r: StudyRow, _ b: Double) -> StudyRow {
+        var r = r
+        r.baseline = Evaluation(genome: r.genome, accuracy: b, seconds: 2)
+        return r
+    }
+    let plain = [row("a@0", 0.9, 0.8), row("b@0", 0.8, 0.6), row("c@0", 0.7, 0.7), row("d@0", 0.6, 0.5)]
+    // Baseline order c > a > b > d against real a > c > b > d: rho = 0.8; its top half c, a: rho -1.
+    let rows = zip(plain, [0.7, 0.5, 0.9, 0.1]).map { withBaseline($0, $1) }
+    let s = StudySummary(rows: rows)
+    #expect(abs(s.baselineSpearman! - 0.8) < 1e-12 && s.baselineSpearmanTopHalf == -1)
+    #expect(s.baselineTopOverlap == 0 && s.baselineSeconds == 2)
+    #expect(abs(s.spearman! - 0.8) < 1e-12, "the GTN proxy's figures are unchanged")
+    #expect(s.lines.last!.hasPrefix("baseline, real data") && s.lines.last!.contains("0 of its top 1"))
+    let csv = studyCSV(rows).split(separator: "\n")
+    #expect(csv[0].hasSuffix(",parameters,baseline_accuracy,baseline_seconds") && csv[1].hasSuffix(",100,0.7000,2.000"))
+    // One architecture without it: no baseline figures, and the plain columns.
+    let partial = StudySummary(rows: Array(rows.dropLast()) + [plain[3]])
+    #expect(partial.baselineSpearman == nil && partial.baselineTopOverlap == nil)
+    #expect(!partial.lines.last!.hasPrefix("baseline"))
+    #expect(studyCSV(Array(rows.dropLast()) + [plain[3]]).hasPrefix("genome,proxy_accuracy,real_accuracy,proxy_seconds,real_seconds,proxy_rank,real_rank,parameters\n"))
+}
+
 @Test func cacheHitsDoNotReEvaluate() throws {
     let file = FileManager.default.temporaryDirectory.appendingPathComponent("nas-cache-\(UUID().uuidString).jsonl").path
     defer { try? FileManager.default.removeItem(atPath: file) }
