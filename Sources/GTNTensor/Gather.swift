@@ -201,7 +201,7 @@ public struct GatherMap: Sendable {
         precondition(oh >= 1 && ow >= 1, "maxPool: kernel \(kernel) does not fit input \(x.shape)")
         let outputShape = [x.shape[0], x.shape[1], oh, ow]
         var idx = [Int32](repeating: 0, count: planes * oh * ow)
-        if S.self == Float.self && kernel == 3 && stride == 2 {
+        if S.self == Float.self && kernel == 3 && (stride == 1 || stride == 2) {
             var pooled = values ? [S](repeating: 0, count: idx.count) : []
             x.scalars.withUnsafeBufferPointer { p in
                 idx.withUnsafeMutableBufferPointer { out in
@@ -215,7 +215,8 @@ public struct GatherMap: Sendable {
                             ? v.baseAddress.map { UnsafeMutableRawPointer($0).assumingMemoryBound(to: Float.self) }
                             : nil
                         parallelChunks(planes, grain: 64) { r in
-                            MaxPool3x3Stride2.pool(p, planes: r, h: h, w: w, padding: padding, out: out, values: v)
+                            MaxPool3x3.pool(
+                                p, planes: r, h: h, w: w, step: stride, padding: padding, out: out, values: v)
                         }
                     }
                 }
@@ -297,10 +298,11 @@ func windowMax<S: TensorScalar>(_ kernel: Int, _ window: Range<Int>, _ value: (I
     return (best, bestV)
 }
 
-/// Max pooling's arg-max (and maximum) for 3x3 windows at stride 2 in Float32, the pooling of
-/// every learner here, in vector code: each row's windows eight at a time (a window's left,
-/// middle and right taps are the even and odd lanes of two 16-wide loads), then the rows' maxima
-/// down each window, eight output columns at a time.
+/// Max pooling's arg-max (and maximum) for 3x3 windows at stride 2 (every learner's pooling) or
+/// 1 (the NAS cells' max3x3 op) in Float32, in vector code: each row's windows eight at a time (at
+/// stride 2 a window's left, middle and right taps are the even and odd lanes of two 16-wide
+/// loads; at stride 1 three 8-wide loads one apart), then the rows' maxima down each window,
+/// eight output columns at a time.
 ///
 /// Padding is never compared as such: a window's taps that fall outside the plane are replaced by
 /// the nearest column (row) inside it, with that column's (row's) index. A repeated tap never wins
@@ -308,16 +310,17 @@ func windowMax<S: TensorScalar>(_ kernel: Int, _ window: Range<Int>, _ value: (I
 /// first maximum in row-major order: left before right, top before bottom), and no window needs
 /// the scalar edge code that had made this pass ~7 ms for [128, 64, 28, 28] (3.6 GB/s; the
 /// learner's planes are small, so edges were a third of the windows).
-enum MaxPool3x3Stride2 {
+enum MaxPool3x3 {
     static func pool(
-        _ p: UnsafePointer<Float>, planes: Range<Int>, h: Int, w: Int, padding: Int,
+        _ p: UnsafePointer<Float>, planes: Range<Int>, h: Int, w: Int, step: Int, padding: Int,
         out: UnsafeMutablePointer<Int32>, values: UnsafeMutablePointer<Float>?
     ) {
-        let (oh, ow) = ((h + 2 * padding - 3) / 2 + 1, (w + 2 * padding - 3) / 2 + 1)
-        // The padded row: position q is column clamp(q - padding); windows read q = 2j ... 2j + 2.
-        // Sized so that every 16-wide load of the last group of eight windows stays inside.
+        precondition(step == 1 || step == 2, "MaxPool3x3: stride \(step)")
+        let (oh, ow) = ((h + 2 * padding - 3) / step + 1, (w + 2 * padding - 3) / step + 1)
+        // The padded row: position q is column clamp(q - padding); windows read q = step j ... step j + 2.
+        // Sized so that every load of the last group of eight windows stays inside.
         let groups = (ow + 7) / 8
-        let padded = 16 * groups + 2
+        let padded = 8 * step * groups + 2
         // The whole plane is copied before any window reads it: a 16-wide load right after the
         // copy's stores to the same bytes could not take its data from them (a store-forwarding
         // stall per load, measured: the row-by-row copy left this pass at ~6.4 ms).
@@ -355,18 +358,36 @@ enum MaxPool3x3Stride2 {
                 let rm = rowMax + a &* stride
                 let ra = rowArg + a &* stride
                 for g in 0..<groups {
-                    let q = 16 &* g
-                    let taps = UnsafeRawPointer(row + q).loadUnaligned(as: SIMD16<Float>.self)
-                    let right = UnsafeRawPointer(row + (q &+ 2)).loadUnaligned(as: SIMD16<Float>.self).evenHalf
-                    // Column indices as Float bit patterns, blended like the values (see below).
-                    let cols = UnsafeRawPointer(column + q).loadUnaligned(as: SIMD16<Float>.self)
-                    let rightCols = UnsafeRawPointer(column + (q &+ 2)).loadUnaligned(as: SIMD16<Float>.self).evenHalf
-                    var best = taps.evenHalf
-                    var arg = cols.evenHalf
-                    let middle = taps.oddHalf
+                    // The windows' left, middle and right taps, with their columns' indices as Float
+                    // bit patterns (blended like the values; see the vertical pass).
+                    var best: SIMD8<Float>
+                    var arg: SIMD8<Float>
+                    let middle: SIMD8<Float>
+                    let middleCols: SIMD8<Float>
+                    let right: SIMD8<Float>
+                    let rightCols: SIMD8<Float>
+                    if step == 2 {
+                        let q = 16 &* g
+                        let taps = UnsafeRawPointer(row + q).loadUnaligned(as: SIMD16<Float>.self)
+                        let cols = UnsafeRawPointer(column + q).loadUnaligned(as: SIMD16<Float>.self)
+                        (best, arg, middle, middleCols) = (taps.evenHalf, cols.evenHalf, taps.oddHalf, cols.oddHalf)
+                        right = UnsafeRawPointer(row + (q &+ 2)).loadUnaligned(as: SIMD16<Float>.self).evenHalf
+                        rightCols = UnsafeRawPointer(column + (q &+ 2)).loadUnaligned(as: SIMD16<Float>.self).evenHalf
+                    } else {
+                        let q = 8 &* g
+                        @inline(__always) func taps(_ k: Int) -> SIMD8<Float> {
+                            UnsafeRawPointer(row + (q &+ k)).loadUnaligned(as: SIMD8<Float>.self)
+                        }
+                        @inline(__always) func cols(_ k: Int) -> SIMD8<Float> {
+                            UnsafeRawPointer(column + (q &+ k)).loadUnaligned(as: SIMD8<Float>.self)
+                        }
+                        (best, arg, middle, middleCols, right, rightCols) = (
+                            taps(0), cols(0), taps(1), cols(1), taps(2), cols(2)
+                        )
+                    }
                     let m1 = middle .> best
                     best.replace(with: middle, where: m1)
-                    arg.replace(with: cols.oddHalf, where: m1)
+                    arg.replace(with: middleCols, where: m1)
                     let m2 = right .> best
                     best.replace(with: right, where: m2)
                     arg.replace(with: rightCols, where: m2)
@@ -377,7 +398,7 @@ enum MaxPool3x3Stride2 {
             }
             for i in 0..<oh {
                 // The window's rows, clamped into the plane like the columns above.
-                let top = 2 &* i &- padding
+                let top = step &* i &- padding
                 let r0 = Swift.max(top, 0) &* stride
                 let r1 = Swift.min(Swift.max(top &+ 1, 0), h &- 1) &* stride
                 let r2 = Swift.min(top &+ 2, h &- 1) &* stride

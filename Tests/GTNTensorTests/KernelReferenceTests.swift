@@ -1010,6 +1010,9 @@ private func plane4(_ values: [Double], _ h: Int, _ w: Int) -> Tensor<Double> { 
     for (shape, k, s, p) in [
         ([2, 3, 7, 6], 3, 2, 1), ([1, 2, 8, 8], 2, 2, 0), ([1, 1, 9, 7], 5, 2, 2),
         ([2, 3, 28, 28], 3, 2, 1), ([1, 2, 21, 19], 3, 2, 0), ([1, 1, 30, 35], 3, 2, 1),
+        // Stride 1 (the NAS cells' max3x3), on Float32's vector path too: narrow, wide, unpadded, 1x1.
+        ([2, 3, 9, 11], 3, 1, 1), ([1, 2, 12, 20], 3, 1, 0), ([3, 2, 17, 9], 3, 1, 1), ([1, 1, 1, 1], 3, 1, 1),
+        ([1, 2, 14, 14], 3, 1, 1),
     ] {
         let v = integers(shape, seed: 33, range: 1)  // values in -1...1
         let (h, w) = (shape[2], shape[3])
