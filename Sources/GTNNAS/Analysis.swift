@@ -104,11 +104,8 @@ public struct StudySummary: Codable, Sendable {
         let r = rows.map(\.real.accuracy)
         let n = rows.count
         architectures = n
-        spearman = spearmanCorrelation(p, r)
-        let half = topIndices(p, k: n / 2)
-        spearmanProxyTopHalf = spearmanCorrelation(half.map { p[$0] }, half.map { r[$0] })
         topK = topTenPercentCount(n)
-        topOverlap = n == 0 ? 0 : GTNNAS.topOverlap(proxy: p, real: r, k: topK)
+        (spearman, spearmanProxyTopHalf, topOverlap) = Self.ranking(p, against: r, k: topK)
         chanceOverlap = n == 0 ? 0 : Double(topK * topK) / Double(n)
         func mean(_ xs: [Double]) -> Double { xs.reduce(0, +) / Double(max(xs.count, 1)) }
         proxySeconds = mean(rows.map(\.proxy.seconds))
@@ -118,13 +115,24 @@ public struct StudySummary: Codable, Sendable {
         bestByReal = topIndices(r, k: 1).first.map { rows[$0].genome }
         let baselines = rows.compactMap(\.baseline)
         if n > 0 && baselines.count == n {
-            let b = baselines.map(\.accuracy)
-            baselineSpearman = spearmanCorrelation(b, r)
-            let bHalf = topIndices(b, k: n / 2)
-            baselineSpearmanTopHalf = spearmanCorrelation(bHalf.map { b[$0] }, bHalf.map { r[$0] })
-            baselineTopOverlap = GTNNAS.topOverlap(proxy: b, real: r, k: topK)
+            let ranking = Self.ranking(baselines.map(\.accuracy), against: r, k: topK)
+            (baselineSpearman, baselineSpearmanTopHalf, baselineTopOverlap) = (
+                ranking.all, ranking.topHalf, ranking.overlap
+            )
             baselineSeconds = mean(baselines.map(\.seconds))
         }
+    }
+
+    /// How well `scores` rank architectures by `real`: Spearman over all, over the top half by
+    /// `scores`, and how many of the top `k` by `scores` are in the real top `k`.
+    static func ranking(_ scores: [Double], against real: [Double], k: Int)
+        -> (all: Double?, topHalf: Double?, overlap: Int)
+    {
+        let half = topIndices(scores, k: scores.count / 2)
+        return (
+            spearmanCorrelation(scores, real), spearmanCorrelation(half.map { scores[$0] }, half.map { real[$0] }),
+            scores.isEmpty ? 0 : GTNNAS.topOverlap(proxy: scores, real: real, k: k)
+        )
     }
 
     /// The figures as printed lines.

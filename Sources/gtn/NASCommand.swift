@@ -197,11 +197,14 @@ struct NAS: ParsableCommand {
         if let k = trainPool, k > 0 {
             // Drawn from the seed alone, so a resumed run (the same command again) gets the same pool.
             var poolRNG = RandomSource(seed: seed ^ 0x6E61_7370_6F6F_6C00)
-            let pool = (0..<k).map { _ in space.sample(&poolRNG) }
+            // (Fewer than K only if a tiny space runs out of distinct genomes.)
+            let pool = space.sampleDistinct(k, &poolRNG)
             print(
-                "gtn nas: the teacher's \(counted(k, "architecture")): "
+                "gtn nas: the teacher's \(counted(pool.count, "architecture")): "
                     + pool.map(\.description).joined(separator: "; "))
-            session.trainer.learnerSampler = { rng in space.cellNetwork(for: pool[Int(rng.next() % UInt64(k))]) }
+            session.trainer.learnerSampler = { rng in
+                space.cellNetwork(for: pool[Int(rng.next() % UInt64(pool.count))])
+            }
         } else {
             session.trainer.learnerSampler = { rng in space.cellNetwork(for: space.sample(&rng)) }
         }
