@@ -161,7 +161,7 @@ extension MetaTrainer {
     func adversarialGradient(iteration: Int) -> (
         loss: Double, gradients: [Tensor<Float>], images: Tensor<Float>, labels: Tensor<Float>
     ) {
-        let episode = self.episode(seed: episodeSeed(iteration: iteration))
+        let episode = self.episode(seed: episodeSeed(iteration: iteration), iteration: iteration)
         let meta = state.parameters.map { Variable($0, requiresGrad: true) }
         let teacher = teacherVariables(meta)
         let t = iteration % config.innerSteps

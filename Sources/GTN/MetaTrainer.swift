@@ -15,9 +15,11 @@ public struct MetaTrainer {
     let generatorSpecs: [ParameterSpec]
     /// Draws each episode's learner architecture instead of `config.learner` (GTN-NAS meta-trains
     /// on random architectures of its search space, so that its data teaches the space rather than
-    /// one network). The architectures must take `config.learner`'s images and classes. A closure
-    /// is not part of the saved configuration: set it again after loading a checkpoint.
-    public var learnerSampler: (@Sendable (inout RandomSource) -> any LearnerArchitecture)?
+    /// one network). It is given the episode's random source and the meta-iteration the episode
+    /// belongs to (so that a schedule, e.g. one architecture before many, can depend on it). The
+    /// architectures must take `config.learner`'s images and classes. A closure is not part of the
+    /// saved configuration: set it again after loading a checkpoint.
+    public var learnerSampler: (@Sendable (_ rng: inout RandomSource, _ metaIteration: Int) -> any LearnerArchitecture)?
     /// The other workers of a distributed run (MPI), or nil: see `Collective`. Not saved.
     public var collective: (any Collective)?
 
@@ -70,13 +72,15 @@ public struct MetaTrainer {
     /// The episode drawn from `seed`. Meta-training uses T steps of batch B; evaluation may ask
     /// for more steps (the learned curriculum and schedule then repeat, step t using those of
     /// t mod T) and bigger batches (the learned noise plus fresh noise rows) (paper Fig. 5).
-    /// The real-data teacher needs `realData`.
-    func episode(seed: UInt64, steps: Int? = nil, batchMultiplier k: Int = 1, realData: RealBatchSource? = nil)
-        -> Episode
-    {
+    /// The real-data teacher needs `realData`. `iteration` is the meta-iteration the episode
+    /// belongs to (default: the current one), for `learnerSampler`.
+    func episode(
+        seed: UInt64, iteration: Int? = nil, steps: Int? = nil, batchMultiplier k: Int = 1,
+        realData: RealBatchSource? = nil
+    ) -> Episode {
         var rng = RandomSource(seed: seed)
         let learner: any LearnerArchitecture =
-            learnerSampler.map { $0(&rng) }
+            learnerSampler.map { $0(&rng, iteration ?? state.iteration) }
             ?? (config.randomLearnerWidths ? config.learner.withRandomWidths(&rng) : config.learner)
         let initial: ParameterList<Float> = learner.initialParameters(&rng)
         let steps = steps ?? config.innerSteps
@@ -242,7 +246,9 @@ public struct MetaTrainer {
         loss: Double, accuracy: Double, gradients: [Tensor<Float>]
     ) {
         let seed = episodeSeed(iteration: iteration, learner: index)
-        var episode = withoutActuallyEscaping(realBatch) { self.episode(seed: seed, realData: $0) }
+        var episode = withoutActuallyEscaping(realBatch) {
+            self.episode(seed: seed, iteration: iteration, realData: $0)
+        }
         var rng = RandomSource(seed: seed ^ 0xBA7C4)
         let k = config.intermediateLossEvery
         if k > 0 {

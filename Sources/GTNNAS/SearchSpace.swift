@@ -229,3 +229,41 @@ public struct CellSearchSpace: SearchSpace, Hashable {
             cellsPerStage: cellsPerStage, stemStride: stemStride, head: head, weightNorm: weightNorm)
     }
 }
+
+// MARK: The teacher's architectures
+
+/// Which architecture of a space each meta-iteration of a NAS teacher (`gtn nas --train-gtn`)
+/// trains. A GTN meta-trained on a new random architecture from the first iteration stays at
+/// chance, while one that first learns to teach a single architecture and only then a pool of them
+/// keeps learning (docs/NOTES.md, issue 15): hence an optional warm-up on one architecture before
+/// the pool (or before a new architecture every time, when there is no pool).
+public struct TeacherArchitectures<Space: SearchSpace>: Sendable {
+    public let space: Space
+    /// The fixed architectures to draw from after the warm-up; empty: a new one every time.
+    public let pool: [Space.Genome]
+    /// Meta-iterations 0 ..< warmup train `warmupGenome` only.
+    public let warmup: Int
+    /// The pool's first genome, or (no pool) the first drawn from the seed; nil without a warm-up.
+    public let warmupGenome: Space.Genome?
+
+    /// `poolSize` distinct genomes drawn from `seed` (0: no pool). Seeded by `seed` alone, so a
+    /// resumed run draws the same ones; the pool of a smaller `poolSize` is a prefix of a larger's.
+    public init(space: Space, poolSize: Int, warmup: Int, seed: UInt64) {
+        precondition(poolSize >= 0 && warmup >= 0, "TeacherArchitectures: negative pool size or warm-up")
+        var rng = RandomSource(seed: seed ^ 0x6E61_7370_6F6F_6C00)
+        // (Fewer than asked only if a tiny space runs out of distinct genomes.)
+        let drawn = space.sampleDistinct(max(poolSize, warmup > 0 ? 1 : 0), &rng)
+        (self.space, self.warmup) = (space, warmup)
+        pool = poolSize > 0 ? drawn : []
+        warmupGenome = warmup > 0 ? drawn.first : nil
+        precondition(warmup == 0 || warmupGenome != nil, "TeacherArchitectures: the space has no genome")
+    }
+
+    /// The architecture of an episode of meta-iteration `metaIteration`, drawn from `rng` (the
+    /// episode's own random source) once the warm-up is over.
+    public func genome(_ rng: inout RandomSource, metaIteration: Int) -> Space.Genome {
+        if metaIteration < warmup, let g = warmupGenome { return g }
+        if pool.isEmpty { return space.sample(&rng) }
+        return pool[Int(rng.next() % UInt64(pool.count))]
+    }
+}

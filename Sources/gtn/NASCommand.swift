@@ -31,7 +31,8 @@ struct NAS: ParsableCommand {
             The teacher: --gtn, a GTN meta-trained by `gtn train` on one learner (e.g. base_fc);\
              or --train-gtn N, which \
             first meta-trains a GTN for N meta-iterations on learners drawn at random from this search space (a new \
-            architecture every meta-iteration), in OUT_DIR/gtn.
+            architecture every meta-iteration; --train-pool K draws from K fixed ones instead, and --train-warmup W \
+            trains the first W meta-iterations on one architecture before that), in OUT_DIR/gtn.
 
             Results are cached by genome in OUT_DIR/proxy-cache.jsonl and real-cache.jsonl: rerun an interrupted \
             command to resume it. --measure only times the learners and one evaluation of each kind, and estimates \
@@ -69,6 +70,13 @@ struct NAS: ParsableCommand {
                 + "instead of a new one every meta-iteration (default 0: a new one).",
             valueName: "K"))
     var trainPool: Int?
+    @Option(
+        help: ArgumentHelp(
+            "With --train-gtn: train the first W meta-iterations on one architecture (the pool's first, or one drawn "
+                + "from the seed), then go on to the pool or a new one each time (a GTN started on many "
+                + "architectures at once stays at chance; default 0: no warm-up).",
+            valueName: "W"))
+    var trainWarmup: Int?
     @OptionGroup var dataOption: DataOption
     var data: String? { dataOption.data }
     @Option(name: .shortAndLong, help: "Output directory.")
@@ -159,6 +167,9 @@ struct NAS: ParsableCommand {
         case (.some, _) where trainGradientClip != nil:
             throw ValidationError("--train-gradient-clip applies to --train-gtn only")
         case (.some, _) where trainPool != nil: throw ValidationError("--train-pool applies to --train-gtn only")
+        case (.some, _) where trainWarmup != nil: throw ValidationError("--train-warmup applies to --train-gtn only")
+        case (nil, .some) where (trainWarmup ?? 0) < 0:
+            throw ValidationError("--train-warmup must be 0 (none) or more meta-iterations, got \(trainWarmup!)")
         case (nil, .some) where trainGradientClip.map { !($0 > 0 && $0.isFinite) } ?? false:
             throw ValidationError("--train-gradient-clip must be a positive number, got \(trainGradientClip!)")
         case (nil, .some) where (trainPool ?? 0) < 0:
@@ -194,19 +205,19 @@ struct NAS: ParsableCommand {
             if let clip = trainGradientClip { c.gradientClip = clip }
             session = try TrainingSession(config: c, data: splits, options: options)
         }
-        if let k = trainPool, k > 0 {
-            // Drawn from the seed alone, so a resumed run (the same command again) gets the same pool.
-            var poolRNG = RandomSource(seed: seed ^ 0x6E61_7370_6F6F_6C00)
-            // (Fewer than K only if a tiny space runs out of distinct genomes.)
-            let pool = space.sampleDistinct(k, &poolRNG)
+        let architectures = TeacherArchitectures(
+            space: space, poolSize: trainPool ?? 0, warmup: trainWarmup ?? 0, seed: seed)
+        if let first = architectures.warmupGenome {
             print(
-                "gtn nas: the teacher's \(counted(pool.count, "architecture")): "
-                    + pool.map(\.description).joined(separator: "; "))
-            session.trainer.learnerSampler = { rng in
-                space.cellNetwork(for: pool[Int(rng.next() % UInt64(pool.count))])
-            }
-        } else {
-            session.trainer.learnerSampler = { rng in space.cellNetwork(for: space.sample(&rng)) }
+                "gtn nas: the teacher's warm-up, meta-iterations 1-\(architectures.warmup): \(first.description)")
+        }
+        if !architectures.pool.isEmpty {
+            print(
+                "gtn nas: the teacher's \(counted(architectures.pool.count, "architecture")): "
+                    + architectures.pool.map(\.description).joined(separator: "; "))
+        }
+        session.trainer.learnerSampler = { rng, iteration in
+            space.cellNetwork(for: architectures.genome(&rng, metaIteration: iteration))
         }
         let c = session.trainer.config
         print(

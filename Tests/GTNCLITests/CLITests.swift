@@ -121,6 +121,8 @@ struct CLITests {
             (["--train-gtn", "5", "--train-gradient-clip", "nan"], "--train-gradient-clip"),
             (["--train-gtn", "5", "--train-pool", "-1"], "--train-pool"),
             (["--gtn", dir, "--train-pool", "4"], "--train-pool"),
+            (["--train-gtn", "5", "--train-warmup", "-1"], "--train-warmup"),
+            (["--gtn", dir, "--train-warmup", "4"], "--train-warmup"),
             (["--gtn", dir, "--train-gradient-clip", "3"], "--train-gradient-clip"),
         ] {
             let r = try gtn(["nas", "-o", dir + "/out"] + arguments)

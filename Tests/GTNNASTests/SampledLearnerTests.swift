@@ -28,10 +28,11 @@ private func quarters(_ n: Int, _ rng: inout RandomSource) -> (images: Tensor<Fl
         c.learner = LearnerConfig(kind: .baseFC, image: image, classes: 4, conv1: 4, conv2: 6, hidden: 12)
         (c.innerSteps, c.batchSize, c.metaBatchSize, c.checkpointBlock, c.seed) = (3, 8, 16, checkpointBlock, 5)
         var t = MetaTrainer(config: c)
-        t.learnerSampler = { rng in small.cellNetwork(for: small.sample(&rng)) }
+        t.learnerSampler = { rng, _ in small.cellNetwork(for: small.sample(&rng)) }
         return t
     }
     let plain = trainer(checkpointBlock: 0)
+    var rng0 = RandomSource(seed: 11)
     // Every episode draws its architecture from its own seed: the same seed, the same network.
     let genomes = (0..<6).map {
         (plain.episode(seed: UInt64($0)).learner as? CellNetwork)?.genome.description ?? "not a cell network"
@@ -51,6 +52,26 @@ private func quarters(_ n: Int, _ rng: inout RandomSource) -> (images: Tensor<Fl
     for (x, y) in zip(ga.gradients, gb.gradients) { #expect(Double(x.maxAbsDifference(y)) / scale < 1e-5) }
     // The generator's weights get a gradient (the data is what is learned).
     #expect(ga.gradients[0].scalars.contains { $0 != 0 })
+    // The sampler is told the meta-iteration of the episode (a warm-up schedule depends on it):
+    // one that switches architecture after iteration 0 gives, at iterations 0 and 1, the losses of
+    // samplers that always return the first and the second architecture.
+    let (a, b) = (small.cellNetwork(for: small.sample(&rng0)), small.cellNetwork(for: small.sample(&rng0)))
+    func fixed(_ pick: @escaping @Sendable (Int) -> CellNetwork) -> MetaTrainer {
+        var t = trainer(checkpointBlock: 0)
+        t.learnerSampler = { _, iteration in pick(iteration) }
+        return t
+    }
+    let switching = fixed { $0 < 1 ? a : b }
+    for (iteration, net) in [(0, a), (1, b)] {
+        let always = fixed { _ in net }
+        #expect(
+            switching.metaGradient(iteration: iteration, realBatch: quarters).loss
+                == always.metaGradient(iteration: iteration, realBatch: quarters).loss)
+        #expect((switching.episode(seed: 9, iteration: iteration).learner as? CellNetwork) == net)
+    }
+    #expect(
+        switching.metaGradient(iteration: 0, realBatch: quarters).loss
+            != switching.metaGradient(iteration: 1, realBatch: quarters).loss)
 }
 
 /// The meta-gradient through sampled cell networks in Float64, at the channel count `gtn nas`
@@ -84,4 +105,37 @@ func cellNetworkMetaGradientMatchesFiniteDifferences(_ seed: Int) {
                 labels: [0, 1, 2, 0, 1, 2])
         }, at: [synthetic, Tensor(shape: [1], scalars: [Foundation.log(0.1)])])
     #expect(report.maxError < 1e-5, "\(net.genome): \(report)")
+}
+
+/// The NAS teacher's architectures by meta-iteration (`gtn nas --train-gtn --train-pool
+/// --train-warmup`): one architecture during the warm-up, then the pool (or a new one every time);
+/// the same seed draws the same ones, and a smaller pool is a prefix of a larger one (so a pool of
+/// one is the warm-up's architecture).
+@Test func teacherArchitecturesWarmUpOnOneThenThePool() {
+    let space = CellSearchSpace(nodes: 3, image: ImageShape(channels: 1, height: 8, width: 8), classes: 4, channels: 4)
+    let schedule = TeacherArchitectures(space: space, poolSize: 5, warmup: 3, seed: 7)
+    #expect(schedule.pool.count == 5 && Set(schedule.pool.map(\.description)).count == 5)
+    #expect(schedule.warmupGenome == schedule.pool[0])
+    #expect(TeacherArchitectures(space: space, poolSize: 5, warmup: 3, seed: 7).pool == schedule.pool)
+    #expect(TeacherArchitectures(space: space, poolSize: 2, warmup: 0, seed: 7).pool == Array(schedule.pool[..<2]))
+    #expect(TeacherArchitectures(space: space, poolSize: 5, warmup: 3, seed: 8).pool != schedule.pool)
+    func draws(_ s: TeacherArchitectures<CellSearchSpace>, iteration: Int) -> [CellGenome] {
+        (0..<40).map { k in
+            var rng = RandomSource(seed: UInt64(k))
+            return s.genome(&rng, metaIteration: iteration)
+        }
+    }
+    // During the warm-up every episode trains the one architecture, whatever its random source.
+    for i in 0..<3 { #expect(Set(draws(schedule, iteration: i)) == [schedule.pool[0]]) }
+    // After it, the pool: only its members, and more than one of them.
+    let after = Set(draws(schedule, iteration: 3))
+    #expect(after.isSubset(of: Set(schedule.pool)) && after.count > 1)
+    // No pool: one architecture during the warm-up, then new ones from the space.
+    let fresh = TeacherArchitectures(space: space, poolSize: 0, warmup: 2, seed: 7)
+    #expect(fresh.pool.isEmpty && fresh.warmupGenome == schedule.pool[0])
+    #expect(Set(draws(fresh, iteration: 1)) == [schedule.pool[0]])
+    #expect(Set(draws(fresh, iteration: 2)).count > 5)
+    // No warm-up and no pool: what `--train-gtn` always did, a new architecture every time.
+    let plain = TeacherArchitectures(space: space, poolSize: 0, warmup: 0, seed: 7)
+    #expect(plain.warmupGenome == nil && Set(draws(plain, iteration: 0)).count > 5)
 }
