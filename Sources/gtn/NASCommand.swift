@@ -44,13 +44,14 @@ struct NAS: ParsableCommand {
     @Option(
         help: ArgumentHelp(
             "Instead of --gtn: meta-train a GTN for N meta-iterations on learners drawn at random from the search "
-                + "space (one architecture per meta-iteration; the main job's other defaults), in OUT_DIR/gtn, then "
+                + "space (one architecture per meta-iteration, after a warm-up on one: --train-warmup; the main job's other "
+                + "defaults), in OUT_DIR/gtn, then "
                 + "use it. Resumes OUT_DIR/gtn if it is there (a larger N extends it).",
             valueName: "N"))
     var trainGtn: Int?
     @Option(
         help:
-            "With --train-gtn: the initial inner learning rate (meta-learned per step; the main job's default is 0.02)."
+            "With --train-gtn: the initial inner learning rate (meta-learned per step; default 0.05, the main job's is 0.02)."
     )
     var trainInnerLr: Double?
     @Option(
@@ -61,20 +62,20 @@ struct NAS: ParsableCommand {
     @Option(
         help: ArgumentHelp(
             "With --train-gtn: clip the meta-gradient to this L2 norm (a sampled network that diverges in its inner "
-                + "steps sends a spike of 10-100x the usual norm; default: no clipping).",
+                + "steps sends a spike of 10-100x the usual norm; default 3).",
             valueName: "NORM"))
     var trainGradientClip: Double?
     @Option(
         help: ArgumentHelp(
             "With --train-gtn: draw each meta-iteration's architecture from K fixed ones, sampled once from the seed, "
-                + "instead of a new one every meta-iteration (default 0: a new one).",
+                + "instead of a new one every meta-iteration (default 0: a new one; kept in OUT_DIR/gtn/architectures.json).",
             valueName: "K"))
     var trainPool: Int?
     @Option(
         help: ArgumentHelp(
             "With --train-gtn: train the first W meta-iterations on one architecture (the pool's first, or one drawn "
                 + "from the seed), then go on to the pool or a new one each time (a GTN started on many "
-                + "architectures at once stays at chance; default 0: no warm-up).",
+                + "architectures at once stays at chance; default: half of N; 0: none).",
             valueName: "W"))
     var trainWarmup: Int?
     @OptionGroup var dataOption: DataOption
@@ -178,6 +179,14 @@ struct NAS: ParsableCommand {
         }
     }
 
+    /// The NAS teacher's defaults: the recipe that learned in docs/NOTES.md (issue 15, sessions of
+    /// 2026-12-06): clipping at 3 (a sampled network that diverges sends a meta-gradient spike) and
+    /// inner lr 0.05, with `TeacherSchedule`'s warm-up on one architecture.
+    enum NASTeacherDefaults {
+        static let innerLearningRate = 0.05
+        static let gradientClip = 3.0
+    }
+
     /// Meta-trains (or resumes) a GTN on random architectures of `space` in `directory`; returns
     /// the checkpoint's path.
     func trainTeacher(space: CellSearchSpace, splits: DataSplits, iterations: Int, directory: String) throws -> String {
@@ -188,7 +197,8 @@ struct NAS: ParsableCommand {
         options.overwrite = true  // OUT/gtn is this command's own run directory
         options.dataDirectory = data ?? DataSource.defaultDirectory
         var session: TrainingSession
-        if FileManager.default.fileExists(atPath: directory + "/checkpoint.safetensors") {
+        let resuming = FileManager.default.fileExists(atPath: directory + "/checkpoint.safetensors")
+        if resuming {
             session = try TrainingSession(resuming: options, data: splits)
             // A larger N extends the teacher (e.g. after a first stage on a smaller --train-pool).
             do {
@@ -200,13 +210,22 @@ struct NAS: ParsableCommand {
             var c = Train.defaults(for: splits)
             c.metaIterations = iterations
             c.seed = seed
-            if let lr = trainInnerLr { c.innerLearningRate = lr }
+            c.innerLearningRate = trainInnerLr ?? NASTeacherDefaults.innerLearningRate
+            c.gradientClip = trainGradientClip ?? NASTeacherDefaults.gradientClip
             if let k = trainLearners { c.learnersPerIteration = k }
-            if let clip = trainGradientClip { c.gradientClip = clip }
             session = try TrainingSession(config: c, data: splits, options: options)
         }
+        let schedulePath = directory + "/" + TeacherSchedule.fileName
+        let schedule: TeacherSchedule
+        do {
+            schedule = try TeacherSchedule.resolve(
+                directory: directory, resuming: resuming, iterations: iterations, pool: trainPool,
+                warmup: trainWarmup)
+        } catch {
+            throw CommandError("\(schedulePath): \(error)")
+        }
         let architectures = TeacherArchitectures(
-            space: space, poolSize: trainPool ?? 0, warmup: trainWarmup ?? 0, seed: seed)
+            space: space, poolSize: schedule.pool, warmup: schedule.warmup, seed: seed)
         if let first = architectures.warmupGenome {
             print(
                 "gtn nas: the teacher's warm-up, meta-iterations 1-\(architectures.warmup): \(first.description)")

@@ -139,3 +139,28 @@ func cellNetworkMetaGradientMatchesFiniteDifferences(_ seed: Int) {
     let plain = TeacherArchitectures(space: space, poolSize: 0, warmup: 0, seed: 7)
     #expect(plain.warmupGenome == nil && Set(draws(plain, iteration: 0)).count > 5)
 }
+
+/// The NAS teacher's schedule kept in its directory: a new teacher gets the defaults (no pool, half
+/// of N as warm-up) and keeps them when resumed with a larger N; flags given win and are kept; a
+/// teacher from before the file existed resumes without a warm-up.
+@Test func teacherScheduleIsKeptAcrossResumes() throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gtn-schedule-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let new = try TeacherSchedule.resolve(directory: dir, resuming: false, iterations: 80, pool: nil, warmup: nil)
+    #expect(new == TeacherSchedule(pool: 0, warmup: 40))
+    let extended = try TeacherSchedule.resolve(directory: dir, resuming: true, iterations: 160, pool: nil, warmup: nil)
+    #expect(extended == new)
+    let overridden = try TeacherSchedule.resolve(directory: dir, resuming: true, iterations: 160, pool: 8, warmup: nil)
+    #expect(overridden == TeacherSchedule(pool: 8, warmup: 40))
+    #expect(
+        try TeacherSchedule.resolve(directory: dir, resuming: true, iterations: 200, pool: nil, warmup: nil)
+            == overridden)
+    try FileManager.default.removeItem(atPath: dir + "/" + TeacherSchedule.fileName)
+    #expect(
+        try TeacherSchedule.resolve(directory: dir, resuming: true, iterations: 200, pool: nil, warmup: nil)
+            == TeacherSchedule(pool: 0, warmup: 0))
+    #expect(
+        try TeacherSchedule.resolve(directory: dir, resuming: false, iterations: 7, pool: 3, warmup: 0)
+            == TeacherSchedule(pool: 3, warmup: 0))
+}
