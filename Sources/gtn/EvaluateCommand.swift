@@ -12,9 +12,10 @@ struct Evaluate: ParsableCommand {
         abstract: "Train fresh learners on a trained teacher; report test accuracy per inner step, mean and ensemble.",
         discussion: """
             Writes the figures to evaluate.json next to the checkpoint (`gtn report` charts them).
-            --steps beyond the T meta-trained for repeat the learned curriculum and inner schedule (step t uses
-            those of t mod T); --batch-multiplier K trains on K*B examples a step (the learned noise plus fresh
-            noise); together they give the paper's Fig. 5. The ensemble figure of Fig. 7 is the accuracy of the
+
+            --steps beyond the T meta-trained for repeat the learned curriculum and inner schedule (step t uses \
+            those of t mod T); --batch-multiplier K trains on K*B examples a step (the learned noise plus fresh \
+            noise); together they give the paper's Fig. 5. The ensemble figure of Fig. 7 is the accuracy of the \
             averaged predictions of the first k learners, k = 1...--learners.
             """)
 

@@ -19,12 +19,12 @@ struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a teacher's synthetic training set (T batches of B images and labels) for other tools.",
         discussion: """
-            The data is that of one episode (--seed): the T batches, in step order, a fresh learner is taught
-            with. idx: MNIST's format (grey images only), train-images-idx3-ubyte, train-labels-idx1-ubyte and
-            train-steps-idx1-ubyte (the inner step of each image), pixels through the data's normalisation as
-            the real images were (values outside 0...255 are clipped; the share is printed). npz: NumPy's
-            archive with images (float32, normalised, as the learner sees them), targets (one-hot or the
-            generator's soft labels), labels, steps, mean and std, and the learned learning_rates and momenta
+            The data is that of one episode (--seed): the T batches, in step order, a fresh learner is taught \
+            with. idx: MNIST's format (grey images only), train-images-idx3-ubyte, train-labels-idx1-ubyte and \
+            train-steps-idx1-ubyte (the inner step of each image), pixels through the data's normalisation as \
+            the real images were (values outside 0...255 are clipped; the share is printed). npz: NumPy's \
+            archive with images (float32, normalised, as the learner sees them), targets (one-hot or the \
+            generator's soft labels), labels, steps, mean and std, and the learned learning_rates and momenta \
             (the schedule the data was made for). png: one image per file, step-NN/IIIII-label-L.png.
             """)
 

@@ -30,9 +30,9 @@ struct NAS: ParsableCommand {
 
             The teacher: --gtn, a GTN meta-trained by `gtn train` on one learner (e.g. base_fc);\
              or --train-gtn N, which \
-            first meta-trains a GTN for N meta-iterations on learners drawn at random from this search space (a new \
-            architecture every meta-iteration; --train-pool K draws from K fixed ones instead, and --train-warmup W \
-            trains the first W meta-iterations on one architecture before that), in OUT_DIR/gtn.
+            first meta-trains a GTN for N meta-iterations on learners drawn at random from this search space (first \
+            --train-warmup W meta-iterations, by default N/2, on one architecture, then a new architecture every \
+            meta-iteration, or one of --train-pool K fixed ones), in OUT_DIR/gtn.
 
             Results are cached by genome in OUT_DIR/proxy-cache.jsonl and real-cache.jsonl: rerun an interrupted \
             command to resume it. --measure only times the learners and one evaluation of each kind, and estimates \

@@ -12,11 +12,11 @@ struct RL: ParsableCommand {
         commandName: "rl",
         abstract: "Reinforcement learning on gymnasium-matched environments: the A2C control of the paper's Fig. 8.",
         discussion: """
-            Writes DIR/metrics.jsonl: one row every --eval-every updates with the environment steps used, the
-            mean return of the current policy acting greedily over 20 fresh episodes, the mean return of the last
-            20 training episodes, and seconds. --method gtn: GTN-RL (one SGD step of a fresh policy on the
-            generator's synthetic states per meta-iteration); its rows give the mean greedy return of 5 fresh
-            policies (20 in the last row) trained one step on the current teacher's states, the same 5 before their step (the
+            Writes DIR/metrics.jsonl: one row every --eval-every updates with the environment steps used, the \
+            mean return of the current policy acting greedily over 20 fresh episodes, the mean return of the last \
+            20 training episodes, and seconds. --method gtn: GTN-RL (one SGD step of a fresh policy on the \
+            generator's synthetic states per meta-iteration); its rows give the mean greedy return of 5 fresh \
+            policies (20 in the last row) trained one step on the current teacher's states, the same 5 before their step (the \
             control: what a random initialisation does by itself), and the mean return of recent rollouts.
             """)
 

@@ -7,7 +7,7 @@ struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a self-contained HTML report (charts, samples, configuration) of one or several runs.",
         discussion: """
-            The page needs no network access: charts are inline SVG, sample grids are embedded PNGs.
+            The page needs no network access: charts are inline SVG, sample grids are embedded PNGs. \
             Runs still training can be reported on; rerun the command to refresh the page.
             """)
 

@@ -6,9 +6,9 @@ struct Runs: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List the runs in a directory: settings, progress and last accuracies.",
         discussion: """
-            A run is a directory holding config.json (written by gtn train), found up to three levels down.
-            Columns: meta-iterations done of planned, the last meta-loss, the last evaluation of gtn train
-            (taught learner vs real-data control, test accuracy, at meta-iteration @N), and the mean of
+            A run is a directory holding config.json (written by gtn train), found up to three levels down. \
+            Columns: meta-iterations done of planned, the last meta-loss, the last evaluation of gtn train \
+            (taught learner vs real-data control, test accuracy, at meta-iteration @N), and the mean of \
             gtn evaluate's learners where it ran.
             """)
 

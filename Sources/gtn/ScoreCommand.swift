@@ -52,12 +52,12 @@ struct Score: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Realism and mode coverage of a teacher's images, by a reference classifier (gtn classifier train).",
         discussion: """
-            The images are the teacher's T x B training images of --episodes episodes (for a GTN its learned
-            curriculum, so more episodes only reorder it; for the GAN teacher fresh noise each). Printed and
-            written to score.json in the run: classifier score (the Inception score's formula: exp E KL(p(y|x) ||
-            p(y)); up to the number of classes), the Fréchet distance of their penultimate features to as many
-            test images (FID's formula), the classes covered (predicted for at least a tenth of an even share)
-            and the entropy of the predicted classes, and the share classified as the label asked for. The
+            The images are the teacher's T x B training images of --episodes episodes (for a GTN its learned \
+            curriculum, so more episodes only reorder it; for the GAN teacher fresh noise each). Printed and \
+            written to score.json in the run: classifier score (the Inception score's formula: exp E KL(p(y|x) || \
+            p(y)); up to the number of classes), the Fréchet distance of their penultimate features to as many \
+            test images (FID's formula), the classes covered (predicted for at least a tenth of an even share) \
+            and the entropy of the predicted classes, and the share classified as the label asked for. The \
             same figures for real test images are printed as the reference.
             """)
 

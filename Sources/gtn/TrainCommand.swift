@@ -11,10 +11,10 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Meta-train a GTN (defaults: Fashion-MNIST from Debian's dataset-fashion-mnist, a 10-15 minute run).",
         discussion: """
-            Settings are taken from the defaults, then --preset NAME, then --config FILE (JSON, keys as in config.json of
-            a run), then flags.
-            A run directory holds config.json, metrics.jsonl (one row per meta-iteration), evaluations.jsonl,
-            checkpoint.safetensors and samples/*.png. Ctrl-C stops after the current meta-iteration and saves;
+            Settings are taken from the defaults, then --preset NAME, then --config FILE (JSON, keys as in config.json of \
+            a run), then flags. \
+            A run directory holds config.json, metrics.jsonl (one row per meta-iteration), evaluations.jsonl, \
+            checkpoint.safetensors and samples/*.png. Ctrl-C stops after the current meta-iteration and saves; \
             --resume DIR continues.
             """)
 

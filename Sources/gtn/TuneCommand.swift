@@ -16,13 +16,13 @@ struct Tune: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Bayesian optimisation of meta-training hyperparameters (GP, Matérn 5/2, expected improvement).",
         discussion: """
-            Each trial meta-trains the main job's configuration (or --config's) with the suggested values for
-            --iterations meta-iterations in DIR/trial-NNN-ARM, then scores it: meta-loss (mean of its last 5
-            meta-iterations) or validation-error (1 - validation accuracy of a fresh learner it teaches).
-            trials.jsonl holds every trial; run the same command again to resume. A diverged trial is recorded and
-            modelled at a penalty. --space FILE: a JSON list of {"name", "low", "high", "scale": "linear"|"log",
-            "integer"} or {"name", "choices"}; tunable names: \(TuningStudy.tunable.keys.sorted().joined(separator: ", ")).
-            --study weight-norm runs the same search with and without weight normalisation (paper Fig. 1b);
+            Each trial meta-trains the main job's configuration (or --config's) with the suggested values for \
+            --iterations meta-iterations in DIR/trial-NNN-ARM, then scores it: meta-loss (mean of its last 5 \
+            meta-iterations) or validation-error (1 - validation accuracy of a fresh learner it teaches). \
+            trials.jsonl holds every trial; run the same command again to resume. A diverged trial is recorded and \
+            modelled at a penalty. --space FILE: a JSON list of {"name", "low", "high", "scale": "linear"|"log", \
+            "integer"} or {"name", "choices"}; tunable names: \(TuningStudy.tunable.keys.sorted().joined(separator: ", ")). \
+            --study weight-norm runs the same search with and without weight normalisation (paper Fig. 1b); \
             gtn report DIR draws the two arms' final losses as boxplots.
             """)
 
