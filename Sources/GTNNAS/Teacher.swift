@@ -38,6 +38,18 @@ public struct TeacherArchitectures<Space: SearchSpace>: Sendable {
     }
 }
 
+/// A new NAS teacher's defaults (`gtn nas --train-gtn`): the recipe measured to learn in
+/// docs/NOTES.md (issue 15, sessions of 2026-12-06). A teacher started on a new architecture every
+/// time stayed at chance; half of its meta-iterations on one architecture first, the meta-gradient
+/// clipped at 3 (a sampled network that diverges in its inner steps sends a spike) and an initial
+/// inner lr of 0.05 taught unseen architectures better than 8 steps of real data.
+public enum NASTeacherDefaults {
+    public static let innerLearningRate = 0.05
+    public static let gradientClip = 3.0
+    /// Meta-iterations on one architecture before new ones, for a teacher of `iterations`.
+    public static func warmup(iterations: Int) -> Int { iterations / 2 }
+}
+
 /// A NAS teacher's architecture schedule (`TeacherArchitectures`' pool size and warm-up), kept in
 /// its run directory so that the same command resumes it with the same schedule, also when a
 /// larger N extends it.
@@ -49,11 +61,6 @@ public struct TeacherSchedule: Codable, Equatable, Sendable {
     public static let fileName = "architectures.json"
 
     public init(pool: Int, warmup: Int) { (self.pool, self.warmup) = (pool, warmup) }
-
-    /// The default warm-up of a new teacher of `iterations` meta-iterations: half of them (the
-    /// recipe measured in docs/NOTES.md, issue 15; a teacher started on a new architecture every
-    /// time stayed at chance).
-    public static func defaultWarmup(iterations: Int) -> Int { iterations / 2 }
 
     /// The schedule of the teacher in `directory`, and writes it there (atomically): what is given
     /// (`pool`, `warmup`: flags) wins, then what the directory keeps if the teacher is resumed, then
@@ -69,7 +76,7 @@ public struct TeacherSchedule: Codable, Equatable, Sendable {
         }
         let schedule = TeacherSchedule(
             pool: pool ?? kept?.pool ?? 0,
-            warmup: warmup ?? kept?.warmup ?? (resuming ? 0 : defaultWarmup(iterations: iterations)))
+            warmup: warmup ?? kept?.warmup ?? (resuming ? 0 : NASTeacherDefaults.warmup(iterations: iterations)))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try writeAtomically(encoder.encode(schedule), to: path)

@@ -179,14 +179,6 @@ struct NAS: ParsableCommand {
         }
     }
 
-    /// The NAS teacher's defaults: the recipe that learned in docs/NOTES.md (issue 15, sessions of
-    /// 2026-12-06): clipping at 3 (a sampled network that diverges sends a meta-gradient spike) and
-    /// inner lr 0.05, with `TeacherSchedule`'s warm-up on one architecture.
-    enum NASTeacherDefaults {
-        static let innerLearningRate = 0.05
-        static let gradientClip = 3.0
-    }
-
     /// Meta-trains (or resumes) a GTN on random architectures of `space` in `directory`; returns
     /// the checkpoint's path.
     func trainTeacher(space: CellSearchSpace, splits: DataSplits, iterations: Int, directory: String) throws -> String {
