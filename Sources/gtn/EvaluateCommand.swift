@@ -145,7 +145,8 @@ struct Evaluate: ParsableCommand {
             tuning = try tuneRealDataControl(
                 trainer, train: splits.train, validation: splits.validation, steps: n,
                 batchMultiplier: batchMultiplier, learningRates: realLrs, momenta: realMomenta,
-                tuningLearners: tuningLearners, collective: mpi)
+                tuningLearners: tuningLearners, collective: mpi,
+                progress: mpi == nil ? tuningProgressLine(pairs: realLrs.count * realMomenta.count) : nil)
             print(tuningTable(tuning!))
         }
         let teacherName = c.teacher == .gtn ? "GTN" : c.teacher.rawValue
@@ -223,6 +224,17 @@ func parseNumbers(_ text: String) throws -> [Double] {
 }
 
 /// The tuning grid: validation accuracy per learning rate (rows) and momentum (columns), the best marked.
+/// Prints one line per tuned lr x momentum pair as it finishes (the grid takes minutes at T = 32).
+func tuningProgressLine(pairs: Int) -> (Double, Double, Double) -> Void {
+    var done = 0
+    return { lr, momentum, accuracy in
+        done += 1
+        print(
+            String(format: "  [%d/%d] lr %g, momentum %g: %.2f%% validation", done, pairs, lr, momentum, 100 * accuracy)
+        )
+    }
+}
+
 func tuningTable(_ t: RealDataTuning) -> String {
     var lines = ["  lr \\ momentum" + t.momenta.map { String(format: " %8g", $0) }.joined()]
     for (i, lr) in t.learningRates.enumerated() {

@@ -348,10 +348,14 @@ struct Train: ParsableCommand {
     func tunedInnerInit(_ config: GTNConfig, _ splits: DataSplits) throws -> GTNConfig {
         var c = config
         let probe = MetaTrainer(config: c)
-        print("gtn: tuning the initial inner lr and momentum on the validation split (plain SGD, T steps of B)...")
+        let (lrs, momenta) = (RealDataTuning.defaultLearningRates, [0.5, 0.9])
+        print(
+            "gtn: tuning the initial inner lr and momentum on the validation split (plain SGD, T steps of B; "
+                + "\(lrs.count * momenta.count) lr x momentum pairs, 2 learners each)")
         let t = try tuneRealDataControl(
-            probe, train: splits.train, validation: splits.validation, momenta: [0.5, 0.9], tuningLearners: 2,
-            shouldStop: { Interrupt.isRequested })
+            probe, train: splits.train, validation: splits.validation, learningRates: lrs, momenta: momenta,
+            tuningLearners: 2, shouldStop: { Interrupt.isRequested },
+            progress: tuningProgressLine(pairs: lrs.count * momenta.count))
         (c.innerLearningRate, c.innerMomentum) = (t.bestLearningRate, t.bestMomentum)
         print(
             String(
