@@ -14,6 +14,7 @@ public enum Checkpoint {
         let s = trainer.state
         for (spec, t) in zip(trainer.generatorSpecs, s.generator) { file.tensors[dataKey(spec, trainer.config)] = t }
         if let c = s.curriculum { file.tensors["curriculum.noise"] = c }
+        if let l = s.labels { file.tensors["curriculum.labels"] = l }
         file.tensors["inner.log_learning_rates"] = s.logLearningRates
         file.tensors["inner.log_momenta"] = s.logMomenta
         for (i, m) in s.optimizer.firstMoments.enumerated() { file.tensors["adam.m.\(i)"] = m }
@@ -82,6 +83,7 @@ public enum Checkpoint {
             try tensor(dataKey($0, config), shape: $1.shape)
         }
         if let c = s.curriculum { s.curriculum = try tensor("curriculum.noise", shape: c.shape) }
+        if let l = s.labels { s.labels = try tensor("curriculum.labels", shape: l.shape) }
         s.logLearningRates = try tensor("inner.log_learning_rates", shape: s.logLearningRates.shape)
         s.logMomenta = try tensor("inner.log_momenta", shape: s.logMomenta.shape)
         guard let iteration = Int(file.metadata["iteration"] ?? ""), let step = Int(file.metadata["adam.step"] ?? "")

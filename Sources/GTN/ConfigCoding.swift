@@ -4,7 +4,8 @@ import Foundation
 /// unknown key is an error that names it, so a typo never silently trains the wrong thing.
 extension GTNConfig {
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case teacher, generator, learner, randomLearnerWidths, curriculum, innerSteps, batchSize, metaBatchSize
+        case teacher, generator, learner, randomLearnerWidths, curriculum, learnLabels, innerSteps, batchSize,
+            metaBatchSize
         case innerLearningRate, innerMomentum, metaLearningRate, metaBeta1, metaBeta2, metaEpsilon
         case metaLearningRateFinalFraction, metaIterations, gradientClip, checkpointBlock, replayCacheMegabytes,
             intermediateLossEvery, finalLossWeight, innerOptimizer, learnersPerIteration, gan, seed
@@ -36,6 +37,7 @@ extension GTNConfig {
         try read(.learner, &learner)
         try read(.randomLearnerWidths, &randomLearnerWidths)
         try read(.curriculum, &curriculum)
+        try read(.learnLabels, &learnLabels)
         try read(.innerSteps, &innerSteps)
         try read(.batchSize, &batchSize)
         try read(.metaBatchSize, &metaBatchSize)
@@ -66,6 +68,7 @@ extension GTNConfig {
         "replayCacheMegabytes": "--replay-cache-mb", "intermediateLossEvery": "--intermediate-losses",
         "finalLossWeight": "--final-loss-weight",
         "learnersPerIteration": "--learners-per-iteration", "gan.weight": "--gan-weight",
+        "learnLabels": "--learn-labels",
     ]
 
     /// Checks values a run cannot start with; the message names the setting (and its flag), so
@@ -122,6 +125,13 @@ extension GTNConfig {
             throw ConfigError(
                 message: "the gan teacher draws fresh noise every step; it has no learned curriculum (curriculum "
                     + "\(curriculum.rawValue) asked for; use curriculum none)")
+        }
+        if learnLabels && (teacher != .gtn || !curriculum.isLearned || generator.kind != .conditional) {
+            try fail(
+                "learnLabels",
+                "needs the gtn teacher with the conditional generator and a learned curriculum (the labels belong to "
+                    + "its rows); got teacher \(teacher.rawValue), generator \(generator.kind.rawValue), curriculum "
+                    + "\(curriculum.rawValue)")
         }
         if gan.channels < 1 { try fail("gan.channels", "must be at least 1, got \(gan.channels)") }
         try positiveFinite("gan.learningRate", gan.learningRate)

@@ -9,7 +9,7 @@ import GTNTensor
 public struct SyntheticDataset {
     /// [T*B, C, H, W], in the learner's input space (normalised, as real data after `Normalization`).
     public var images: Tensor<Float>
-    /// [T*B, classes]: one-hot, or the dark-knowledge generator's soft labels.
+    /// [T*B, classes]: one-hot, the dark-knowledge generator's soft labels, or the learned labels.
     public var targets: Tensor<Float>
     public var steps: Int
     public var batchSize: Int

@@ -31,12 +31,22 @@ public struct MetaTrainer {
         generatorSpecs = gen.specs
         state = TeacherState(
             generator: gen.values.map(\.value), curriculum: curriculum,
+            labels: config.learnLabels ? Self.initialLabels(config) : nil,
             logLearningRates: Tensor(repeating: Float(Foundation.log(config.innerLearningRate)), shape: [t]),
             logMomenta: Tensor(repeating: Float(Foundation.log(config.innerMomentum)), shape: [t]),
             optimizer: Self.outerOptimizer(config))
         state.discriminator = Self.initialDiscriminator(config)
         state.discriminatorOptimizer = Adam(
             learningRate: config.gan.learningRate, beta1: config.gan.beta1, beta2: config.gan.beta2)
+    }
+
+    /// Learned labels start as the one-hot class each curriculum row is asked for: row r of the
+    /// flattened [T*B] pool sits at position r mod B of its batch, whose class is that position's
+    /// curriculum label, so at the start the teacher computes exactly what it would without them.
+    static func initialLabels(_ config: GTNConfig) -> Tensor<Float> {
+        let (t, b, k) = (config.innerSteps, config.batchSize, config.learner.classes)
+        let perBatch = curriculumLabels(batch: b, classes: k)
+        return oneHot((0..<(t * b)).map { perBatch[$0 % b] }, classes: k)
     }
 
     /// The teacher's optimiser: Adam with the meta settings, or DCGAN's for the plain GAN's generator.
@@ -137,37 +147,44 @@ public struct MetaTrainer {
     struct TeacherVariables {
         var generator: ParameterList<Float>
         var curriculum: Variable<Float>?
+        var labels: Variable<Float>?
         var logLR: Variable<Float>
         var logMomentum: Variable<Float>
-        var flat: [Variable<Float>] { generator.values + (curriculum.map { [$0] } ?? []) + [logLR, logMomentum] }
+        var flat: [Variable<Float>] {
+            generator.values + (curriculum.map { [$0] } ?? []) + (labels.map { [$0] } ?? []) + [logLR, logMomentum]
+        }
 
         /// Rebuilds the roles from `flat` (generator specs from `like`).
         init(flat m: [Variable<Float>], like other: TeacherVariables) {
-            let g = other.generator.specs.count
-            generator = ParameterList(specs: other.generator.specs, values: Array(m[0..<g]))
-            curriculum = other.curriculum == nil ? nil : m[g]
-            let k = g + (other.curriculum == nil ? 0 : 1)
+            var k = other.generator.specs.count
+            generator = ParameterList(specs: other.generator.specs, values: Array(m[0..<k]))
+            curriculum = other.curriculum == nil ? nil : m[k]
+            k += other.curriculum == nil ? 0 : 1
+            labels = other.labels == nil ? nil : m[k]
+            k += other.labels == nil ? 0 : 1
             (logLR, logMomentum) = (m[k], m[k + 1])
         }
 
         init(
-            generator: ParameterList<Float>, curriculum: Variable<Float>?, logLR: Variable<Float>,
-            logMomentum: Variable<Float>
+            generator: ParameterList<Float>, curriculum: Variable<Float>?, labels: Variable<Float>?,
+            logLR: Variable<Float>, logMomentum: Variable<Float>
         ) {
-            (self.generator, self.curriculum, self.logLR, self.logMomentum) = (
-                generator, curriculum, logLR, logMomentum
+            (self.generator, self.curriculum, self.labels, self.logLR, self.logMomentum) = (
+                generator, curriculum, labels, logLR, logMomentum
             )
         }
     }
 
     /// Splits `state.parameters`-ordered variables by role, preparing the generator's weights once.
     func teacherVariables(_ m: [Variable<Float>]) -> TeacherVariables {
-        let g = generatorSpecs.count
-        let hasCurriculum = state.curriculum != nil
-        let k = g + (hasCurriculum ? 1 : 0)
-        let raw = ParameterList(specs: generatorSpecs, values: Array(m[0..<g]))
+        var k = generatorSpecs.count
+        let raw = ParameterList(specs: generatorSpecs, values: Array(m[0..<k]))
+        let curriculum = state.curriculum == nil ? nil : m[k]
+        k += curriculum == nil ? 0 : 1
+        let labels = state.labels == nil ? nil : m[k]
+        k += labels == nil ? 0 : 1
         return TeacherVariables(
-            generator: config.teacher.teacher.prepared(raw, config), curriculum: hasCurriculum ? m[g] : nil,
+            generator: config.teacher.teacher.prepared(raw, config), curriculum: curriculum, labels: labels,
             logLR: m[k], logMomentum: m[k + 1])
     }
 

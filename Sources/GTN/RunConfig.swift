@@ -13,6 +13,11 @@ public struct GTNConfig: Sendable, Codable, Hashable {
     public var learner = LearnerConfig(kind: .baseFC, image: .mnist, classes: 10)
     public var randomLearnerWidths = false
     public var curriculum: CurriculumKind = .full
+    /// Meta-learn the label of every curriculum row (official `meta_learn_labels`): a [T*B, classes]
+    /// tensor, started at the one-hot class the row is asked for, that is both the conditional
+    /// generator's label input and the learner's target for that row (unconstrained, as in the
+    /// official code: a row's label can become soft, or weigh its example up or down).
+    public var learnLabels = false
     public var innerSteps = 32
     public var batchSize = 128
     public var metaBatchSize = 128

@@ -27,6 +27,8 @@ public struct MetaStepMetrics: Sendable, Codable {
 public struct TeacherState: Sendable {
     public var generator: [Tensor<Float>]
     public var curriculum: Tensor<Float>?
+    /// The curriculum rows' learned labels, [T*B, classes] (`GTNConfig.learnLabels`), or nil.
+    public var labels: Tensor<Float>?
     public var logLearningRates: Tensor<Float>
     public var logMomenta: Tensor<Float>
     public var optimizer: Adam<Float>
@@ -37,7 +39,7 @@ public struct TeacherState: Sendable {
     public var discriminatorOptimizer = Adam<Float>(learningRate: 2e-4, beta1: 0.5)
 
     public var parameters: [Tensor<Float>] {
-        generator + (curriculum.map { [$0] } ?? []) + [logLearningRates, logMomenta]
+        generator + (curriculum.map { [$0] } ?? []) + (labels.map { [$0] } ?? []) + [logLearningRates, logMomenta]
     }
 
     /// Replaces the meta-learned tensors (in `parameters` order); for tests and tools that probe
@@ -49,6 +51,10 @@ public struct TeacherState: Sendable {
         generator = Array(p[0..<i])
         if curriculum != nil {
             curriculum = p[i]
+            i += 1
+        }
+        if labels != nil {
+            labels = p[i]
             i += 1
         }
         logLearningRates = p[i]

@@ -52,6 +52,13 @@ struct Train: ParsableCommand {
     @Option(help: "Curriculum: \(CurriculumKind.allCases.map(\.rawValue).joined(separator: ", ")).") var curriculum:
         CurriculumKind?
     @Flag(help: "Sample learner widths at random every meta-iteration.") var randomWidths = false
+    @Flag(
+        help:
+            .init(
+                "Meta-learn each curriculum row's label (official meta_learn_labels): the generator's label input and "
+                    + "the learner's target, started one-hot (gtn teacher, conditional generator, learned curriculum).")
+    )
+    var learnLabels = false
     @Flag(help: "Turn weight normalisation off (learner and generator).") var noWeightNorm = false
     @Option(help: "Meta (Adam) learning rate.") var metaLr: Double?
     @Option(help: "Initial inner learning rate (meta-learned per step).") var innerLr: Double?
@@ -170,6 +177,7 @@ struct Train: ParsableCommand {
         if let v = learner { c.learner.kind = v }
         if let v = curriculum { c.curriculum = v } else if teacher == .gan { c.curriculum = .none }
         if randomWidths { c.randomLearnerWidths = true }
+        if learnLabels { c.learnLabels = true }
         if noWeightNorm {
             c.learner.weightNorm = false
             c.generator.weightNorm = false
@@ -256,7 +264,7 @@ struct Train: ParsableCommand {
                 ("--inner-steps", innerSteps != nil), ("--batch-size", batchSize != nil),
                 ("--meta-batch-size", metaBatchSize != nil),
                 ("--teacher", teacher != nil), ("--generator", generator != nil), ("--learner", learner != nil),
-                ("--curriculum", curriculum != nil), ("--random-widths", randomWidths),
+                ("--curriculum", curriculum != nil), ("--random-widths", randomWidths), ("--learn-labels", learnLabels),
                 ("--no-weight-norm", noWeightNorm),
                 ("--meta-lr", metaLr != nil), ("--inner-lr", innerLr != nil),
                 ("--inner-momentum", innerMomentum != nil),
@@ -305,6 +313,7 @@ struct Train: ParsableCommand {
         let source =
             c.teacher == .gtn
             ? "GTN (\(c.generator.kind.rawValue) generator, curriculum \(c.curriculum.rawValue)"
+                + (c.learnLabels ? " with learned labels" : "")
                 + (c.gan.weight > 0 ? ", GAN loss weight \(c.gan.weight))" : ")")
             : c.teacher == .gan
                 ? "GAN (plain, conditional; the GTN's generator, DCGAN-style discriminator)"

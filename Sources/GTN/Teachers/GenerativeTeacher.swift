@@ -40,7 +40,20 @@ struct GenerativeTeacher: Teacher {
     ) -> (images: Variable<Float>, targets: Variable<Float>) {
         config.generator.generateWithTargets(
             prepared: teacher.generator, noise: noise(step: t, teacher.curriculum, episode, config),
-            labels: Variable(episode.labels))
+            labels: labels(step: t, teacher.labels, episode, config))
+    }
+
+    /// The labels of inner step `t`: the curriculum's evenly distributed ones, or with learned
+    /// labels those of the step's curriculum rows (the extra rows of a bigger batch keep theirs).
+    func labels(step t: Int, _ learned: Variable<Float>?, _ episode: MetaTrainer.Episode, _ config: GTNConfig)
+        -> Variable<Float>
+    {
+        guard let learned else { return Variable(episode.labels) }
+        let rows = episode.noiseRows![t % config.innerSteps]
+        let own = self.rows(rows, of: learned)
+        guard episode.extraNoise != nil else { return own }
+        let b = rows.count
+        return concat([own, Variable(episode.labels).slice(axis: 0, b..<episode.labels.shape[0])], axis: 0)
     }
 
     /// The noise of inner step `t`.
@@ -56,11 +69,14 @@ struct GenerativeTeacher: Teacher {
     func learnedNoise(step t: Int, _ curriculum: Variable<Float>, _ episode: MetaTrainer.Episode, _ config: GTNConfig)
         -> Variable<Float>
     {
-        let pool = curriculum.reshaped([-1, config.generator.noise])
-        let rows = episode.noiseRows![t]
+        rows(episode.noiseRows![t], of: curriculum.reshaped([-1, config.generator.noise]))
+    }
+
+    /// Rows `rows` of a [rows, width] pool, as one slice when they are consecutive.
+    func rows(_ rows: [Int], of pool: Variable<Float>) -> Variable<Float> {
         let contiguous = rows.last! - rows.first! + 1 == rows.count && rows == Array(rows.first!...rows.last!)
         if contiguous { return pool.slice(axis: 0, rows.first!..<rows.last! + 1) }
-        let n = config.generator.noise
+        let n = pool.shape[1]
         var idx = [Int32]()
         idx.reserveCapacity(rows.count * n)
         for r in rows { for k in 0..<n { idx.append(Int32(r * n + k)) } }
