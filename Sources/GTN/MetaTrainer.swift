@@ -151,18 +151,19 @@ public struct MetaTrainer {
         var logLR: Variable<Float>
         var logMomentum: Variable<Float>
         var flat: [Variable<Float>] {
-            generator.values + (curriculum.map { [$0] } ?? []) + (labels.map { [$0] } ?? []) + [logLR, logMomentum]
+            TeacherRoles(
+                generator: generator.values, curriculum: curriculum, labels: labels, logLearningRates: logLR,
+                logMomenta: logMomentum
+            ).flat
         }
 
         /// Rebuilds the roles from `flat` (generator specs from `like`).
         init(flat m: [Variable<Float>], like other: TeacherVariables) {
-            var k = other.generator.specs.count
-            generator = ParameterList(specs: other.generator.specs, values: Array(m[0..<k]))
-            curriculum = other.curriculum == nil ? nil : m[k]
-            k += other.curriculum == nil ? 0 : 1
-            labels = other.labels == nil ? nil : m[k]
-            k += other.labels == nil ? 0 : 1
-            (logLR, logMomentum) = (m[k], m[k + 1])
+            let r = TeacherRoles(
+                flat: m, generatorCount: other.generator.specs.count, curriculum: other.curriculum != nil,
+                labels: other.labels != nil)
+            generator = ParameterList(specs: other.generator.specs, values: r.generator)
+            (curriculum, labels, logLR, logMomentum) = (r.curriculum, r.labels, r.logLearningRates, r.logMomenta)
         }
 
         init(
@@ -177,15 +178,13 @@ public struct MetaTrainer {
 
     /// Splits `state.parameters`-ordered variables by role, preparing the generator's weights once.
     func teacherVariables(_ m: [Variable<Float>]) -> TeacherVariables {
-        var k = generatorSpecs.count
-        let raw = ParameterList(specs: generatorSpecs, values: Array(m[0..<k]))
-        let curriculum = state.curriculum == nil ? nil : m[k]
-        k += curriculum == nil ? 0 : 1
-        let labels = state.labels == nil ? nil : m[k]
-        k += labels == nil ? 0 : 1
+        let r = TeacherRoles(
+            flat: m, generatorCount: generatorSpecs.count, curriculum: state.curriculum != nil,
+            labels: state.labels != nil)
+        let raw = ParameterList(specs: generatorSpecs, values: r.generator)
         return TeacherVariables(
-            generator: config.teacher.teacher.prepared(raw, config), curriculum: curriculum, labels: labels,
-            logLR: m[k], logMomentum: m[k + 1])
+            generator: config.teacher.teacher.prepared(raw, config), curriculum: r.curriculum, labels: r.labels,
+            logLR: r.logLearningRates, logMomentum: r.logMomenta)
     }
 
     /// One inner step: the generator makes batch t, the learner takes an SGD-with-momentum step on

@@ -39,7 +39,10 @@ public struct TeacherState: Sendable {
     public var discriminatorOptimizer = Adam<Float>(learningRate: 2e-4, beta1: 0.5)
 
     public var parameters: [Tensor<Float>] {
-        generator + (curriculum.map { [$0] } ?? []) + (labels.map { [$0] } ?? []) + [logLearningRates, logMomenta]
+        TeacherRoles(
+            generator: generator, curriculum: curriculum, labels: labels, logLearningRates: logLearningRates,
+            logMomenta: logMomenta
+        ).flat
     }
 
     /// Replaces the meta-learned tensors (in `parameters` order); for tests and tools that probe
@@ -47,17 +50,45 @@ public struct TeacherState: Sendable {
     public mutating func setParametersForTesting(_ p: [Tensor<Float>]) { setParameters(p) }
 
     mutating func setParameters(_ p: [Tensor<Float>]) {
-        var i = generator.count
-        generator = Array(p[0..<i])
-        if curriculum != nil {
-            curriculum = p[i]
-            i += 1
+        let r = TeacherRoles(
+            flat: p, generatorCount: generator.count, curriculum: curriculum != nil, labels: labels != nil)
+        (generator, curriculum, labels, logLearningRates, logMomenta) = (
+            r.generator, r.curriculum, r.labels, r.logLearningRates, r.logMomenta
+        )
+    }
+}
+
+/// The one order of a teacher's meta-learned values in a flat list (`TeacherState.parameters`, its
+/// gradients, the variables of a meta-iteration): the generator's, then the curriculum noise and
+/// its labels when the teacher has them, then the log learning rates and log momenta.
+struct TeacherRoles<Value> {
+    var generator: [Value]
+    var curriculum: Value?
+    var labels: Value?
+    var logLearningRates: Value
+    var logMomenta: Value
+
+    init(generator: [Value], curriculum: Value?, labels: Value?, logLearningRates: Value, logMomenta: Value) {
+        (self.generator, self.curriculum, self.labels, self.logLearningRates, self.logMomenta) = (
+            generator, curriculum, labels, logLearningRates, logMomenta
+        )
+    }
+
+    /// Splits `flat`, which holds `generatorCount` generator values and the optional roles present.
+    init(flat: [Value], generatorCount g: Int, curriculum hasCurriculum: Bool, labels hasLabels: Bool) {
+        var k = g
+        func next() -> Value {
+            defer { k += 1 }
+            return flat[k]
         }
-        if labels != nil {
-            labels = p[i]
-            i += 1
-        }
-        logLearningRates = p[i]
-        logMomenta = p[i + 1]
+        generator = Array(flat[0..<g])
+        curriculum = hasCurriculum ? next() : nil
+        labels = hasLabels ? next() : nil
+        logLearningRates = next()
+        logMomenta = next()
+    }
+
+    var flat: [Value] {
+        generator + (curriculum.map { [$0] } ?? []) + (labels.map { [$0] } ?? []) + [logLearningRates, logMomenta]
     }
 }

@@ -223,7 +223,6 @@ func parseNumbers(_ text: String) throws -> [Double] {
     return values
 }
 
-/// The tuning grid: validation accuracy per learning rate (rows) and momentum (columns), the best marked.
 /// Prints one line per tuned lr x momentum pair as it finishes (the grid takes minutes at T = 32).
 func tuningProgressLine(pairs: Int) -> (Double, Double, Double) -> Void {
     var done = 0
@@ -235,6 +234,7 @@ func tuningProgressLine(pairs: Int) -> (Double, Double, Double) -> Void {
     }
 }
 
+/// The tuning grid: validation accuracy per learning rate (rows) and momentum (columns), the best marked.
 func tuningTable(_ t: RealDataTuning) -> String {
     var lines = ["  lr \\ momentum" + t.momenta.map { String(format: " %8g", $0) }.joined()]
     for (i, lr) in t.learningRates.enumerated() {
