@@ -131,6 +131,37 @@ struct CLITests {
         }
     }
 
+    /// `--proxy-validation-examples` moves only the cheap evaluators (the GTN proxy and its real-data
+    /// baseline) to fewer validation images; the true score keeps `--validation-examples`. Each
+    /// cache file's signature names the images its evaluator scored on.
+    @Test func nasProxyScoresOnItsOwnValidationImages() throws {
+        let dir = temporaryDirectory("nas-proxy-validation")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/data", withIntermediateDirectories: true)
+        try writeTinyIDX(dir + "/data")
+        let train = try gtn(
+            ["train", "--data", dir + "/data", "-o", dir + "/gtn", "--iterations", "1"] + tinyTrainFlags)
+        #expect(train.status == 0, "\(train.stderr)")
+        let bad = try gtn(["nas", "--gtn", dir + "/gtn", "-o", dir + "/bad", "--proxy-validation-examples", "0"])
+        #expect(bad.status != 0 && bad.stderr.contains("--proxy-validation-examples"), "\(bad.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/bad"))
+
+        let nas = try gtn([
+            "nas", "--gtn", dir + "/gtn", "-o", dir + "/nas", "--architectures", "2", "--real-steps", "2",
+            "--channels", "2", "--validation-examples", "9", "--proxy-validation-examples", "4",
+        ])
+        #expect(nas.status == 0, "\(nas.stderr)")
+        #expect(nas.stdout.contains("scored on 4 and 9 validation images"), "\(nas.stdout)")
+        func signature(_ file: String) throws -> String {
+            try String(contentsOfFile: dir + "/nas/" + file, encoding: .utf8).split(separator: "\n").first.map(
+                String.init)
+                ?? ""
+        }
+        #expect(try signature("proxy-cache.jsonl").contains(":4 "))
+        #expect(try signature("baseline-cache.jsonl").contains(":4 "))
+        #expect(try signature("real-cache.jsonl").contains(":9 "))
+    }
+
     /// A tiny run end to end through the binary: train (one meta-iteration: the messages say
     /// "1 meta-iteration"), list it with `gtn runs`, export its data in the three formats.
     @Test func trainListAndExportATinyRun() throws {
