@@ -49,7 +49,9 @@ func temporaryDirectory(_ tag: String) -> String {
 
 /// A tiny MNIST-format data set (8x8 images, 10 classes): 120 training images (20 of them become
 /// the validation split) and 40 test images, with a learnable pattern (the class sets a row).
+/// Writes them into `directory`, creating it if needed.
 func writeTinyIDX(_ directory: String) throws {
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     func images(_ n: Int, salt: Int) -> ([UInt8], [UInt8]) {
         var pixels = [UInt8]()
         var labels = [UInt8]()
@@ -74,6 +76,12 @@ func writeTinyIDX(_ directory: String) throws {
 
 /// The smallest run that exercises everything: T = 2, B = 10, two meta-iterations.
 let tinyTrainFlags = ["--inner-steps", "2", "--batch-size", "10", "--meta-batch-size", "10", "--eval-examples", "20"]
+
+/// Writes the tiny data set into `dir`/data and trains one meta-iteration on it into `output`.
+func trainTinyRun(in dir: String, output: String) throws -> CommandResult {
+    try writeTinyIDX(dir + "/data")
+    return try gtn(["train", "--data", dir + "/data", "-o", output, "--iterations", "1"] + tinyTrainFlags)
+}
 
 @Suite("gtn command line")
 struct CLITests {
@@ -137,10 +145,7 @@ struct CLITests {
     @Test func nasProxyScoresOnItsOwnValidationImages() throws {
         let dir = temporaryDirectory("nas-proxy-validation")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try FileManager.default.createDirectory(atPath: dir + "/data", withIntermediateDirectories: true)
-        try writeTinyIDX(dir + "/data")
-        let train = try gtn(
-            ["train", "--data", dir + "/data", "-o", dir + "/gtn", "--iterations", "1"] + tinyTrainFlags)
+        let train = try trainTinyRun(in: dir, output: dir + "/gtn")
         #expect(train.status == 0, "\(train.stderr)")
         let bad = try gtn(["nas", "--gtn", dir + "/gtn", "-o", dir + "/bad", "--proxy-validation-examples", "0"])
         #expect(bad.status != 0 && bad.stderr.contains("--proxy-validation-examples"), "\(bad.stderr)")
@@ -167,10 +172,7 @@ struct CLITests {
     @Test func trainListAndExportATinyRun() throws {
         let dir = temporaryDirectory("run")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try FileManager.default.createDirectory(atPath: dir + "/data", withIntermediateDirectories: true)
-        try writeTinyIDX(dir + "/data")
-        let train = try gtn(
-            ["train", "--data", dir + "/data", "-o", dir + "/runs/tiny", "--iterations", "1"] + tinyTrainFlags)
+        let train = try trainTinyRun(in: dir, output: dir + "/runs/tiny")
         #expect(train.status == 0, "\(train.stderr)")
         #expect(
             train.stdout.contains("1 meta-iteration,") && !train.stdout.contains("1 meta-iterations"), "\(train.stdout)"
@@ -213,7 +215,6 @@ struct CLITests {
             "mpirun not found: scripts/setup.sh installs Open MPI (openmpi-bin)")
         let dir = temporaryDirectory("mpi")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try FileManager.default.createDirectory(atPath: dir + "/data", withIntermediateDirectories: true)
         try writeTinyIDX(dir + "/data")
         let flags = ["--data", dir + "/data", "--iterations", "2", "--seed", "5"] + tinyTrainFlags
         // One thread per process in both: the kernels' summation order then cannot differ.
@@ -286,7 +287,6 @@ struct CLITests {
             ["/usr/bin/mpirun", "/usr/local/bin/mpirun"].first(where: FileManager.default.isExecutableFile))
         let dir = temporaryDirectory("mpi-fault")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try FileManager.default.createDirectory(atPath: dir + "/data", withIntermediateDirectories: true)
         try writeTinyIDX(dir + "/data")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: mpirun)
