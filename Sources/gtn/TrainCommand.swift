@@ -100,14 +100,11 @@ struct Train: ParsableCommand {
                     + "meta-iteration, against a discriminator trained alongside) to the meta-loss (paper Fig. 10).")
     ) var ganWeight: Double?
     @Flag(
-        inversion: .prefixedNo,
         help:
             .init(
                 "Start the meta-learned inner lr and momentum where plain SGD does best on real data: tune them on the "
-                    + "validation split first (as gtn evaluate's control; lr grid x momentum 0.5, 0.9; T steps of B). "
-                    + "Default: on for the main job's settings; off with --preset, --config, --inner-lr or "
-                    + "--inner-momentum (they say where to start)."))
-    var tuneInnerInit: Bool?
+                    + "validation split first (as gtn evaluate's control; lr grid x momentum 0.5, 0.9; T steps of B)."))
+    var tuneInnerInit = false
     @Option(help: "Random seed.") var seed: UInt64?
 
     @Option(help: "Evaluate a fresh learner every N meta-iterations.") var evalEvery = 25
@@ -140,7 +137,7 @@ struct Train: ParsableCommand {
     }
 
     func validate() throws {
-        if resume != nil && tuneInnerInit == true {
+        if resume != nil && tuneInnerInit {
             throw ValidationError(
                 "--tune-inner-init chooses a new run's initial inner lr and momentum; not with --resume")
         }
@@ -301,7 +298,7 @@ struct Train: ParsableCommand {
             }
         } else {
             var config = try resolvedConfig(splits)
-            if tunesInnerInit(config) { config = try tunedInnerInit(config, splits) }
+            if tuneInnerInit { config = try tunedInnerInit(config, splits) }
             session = try TrainingSession(config: config, data: splits, options: options)
         }
         let c = session.trainer.config
@@ -352,16 +349,6 @@ struct Train: ParsableCommand {
                     + "in \(directory)/samples/"
             )
         }
-    }
-
-    /// Whether this new run tunes its starting inner lr and momentum: when asked, or by default when
-    /// nothing else says where they start. Measured at T = 8 (docs/NOTES.md): 160 meta-iterations
-    /// barely move the learned schedule from its start, and the official MNIST start (lr 0.02) is well
-    /// below what plain SGD does best with (0.1 on Fashion-MNIST, 0.05 on the digits); the tuned start
-    /// gained 1.3 and 2.4 points on the two.
-    func tunesInnerInit(_ c: GTNConfig) -> Bool {
-        tuneInnerInit
-            ?? (preset == nil && config == nil && innerLr == nil && innerMomentum == nil && c.teacher != .gan)
     }
 
     /// The configuration with its initial inner learning rate and momentum replaced by the best

@@ -167,30 +167,6 @@ struct CLITests {
         #expect(try signature("real-cache.jsonl").contains(":9 "))
     }
 
-    /// The main job tunes where its inner lr and momentum start (and config.json records the pair it
-    /// chose); a run told where to start, by --inner-lr here, does not tune.
-    @Test func defaultRunTunesItsStartingInnerSchedule() throws {
-        let dir = temporaryDirectory("tune-inner-init")
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let tuned = try trainTinyRun(in: dir, output: dir + "/tuned")
-        #expect(tuned.status == 0, "\(tuned.stderr)")
-        let chosen = try #require(
-            tuned.stdout.split(separator: "\n").first { $0.hasPrefix("gtn: initial inner lr ") }, "\(tuned.stdout)")
-        let config = try JSONSerialization.jsonObject(
-            with: Data(contentsOf: URL(fileURLWithPath: dir + "/tuned/config.json")))
-        let lr = try #require((config as? [String: Any])?["innerLearningRate"] as? Double)
-        #expect(chosen.hasPrefix("gtn: initial inner lr \(String(format: "%g", lr)),"), "\(chosen) vs \(lr)")
-
-        let given = try gtn(
-            ["train", "--data", dir + "/data", "-o", dir + "/given", "--iterations", "1", "--inner-lr", "0.03"]
-                + tinyTrainFlags)
-        #expect(given.status == 0, "\(given.stderr)")
-        #expect(!given.stdout.contains("tuning the initial inner lr"), "\(given.stdout)")
-        let givenConfig = try JSONSerialization.jsonObject(
-            with: Data(contentsOf: URL(fileURLWithPath: dir + "/given/config.json")))
-        #expect((givenConfig as? [String: Any])?["innerLearningRate"] as? Double == 0.03)
-    }
-
     /// A tiny run end to end through the binary: train (one meta-iteration: the messages say
     /// "1 meta-iteration"), list it with `gtn runs`, export its data in the three formats.
     @Test func trainListAndExportATinyRun() throws {
