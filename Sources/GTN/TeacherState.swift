@@ -68,12 +68,13 @@ struct TeacherRoles<Value> {
     var logLearningRates: Value
     var logMomenta: Value
 
-    init(generator: [Value], curriculum: Value?, labels: Value?, logLearningRates: Value, logMomenta: Value) {
-        (self.generator, self.curriculum, self.labels, self.logLearningRates, self.logMomenta) = (
-            generator, curriculum, labels, logLearningRates, logMomenta
-        )
+    var flat: [Value] {
+        generator + (curriculum.map { [$0] } ?? []) + (labels.map { [$0] } ?? []) + [logLearningRates, logMomenta]
     }
+}
 
+// In an extension, so the struct keeps its memberwise initialiser.
+extension TeacherRoles {
     /// Splits `flat`, which holds `generatorCount` generator values and the optional roles present.
     init(flat: [Value], generatorCount g: Int, curriculum hasCurriculum: Bool, labels hasLabels: Bool) {
         var k = g
@@ -86,9 +87,5 @@ struct TeacherRoles<Value> {
         labels = hasLabels ? next() : nil
         logLearningRates = next()
         logMomenta = next()
-    }
-
-    var flat: [Value] {
-        generator + (curriculum.map { [$0] } ?? []) + (labels.map { [$0] } ?? []) + [logLearningRates, logMomenta]
     }
 }

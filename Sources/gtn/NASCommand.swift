@@ -120,8 +120,8 @@ struct NAS: ParsableCommand {
         help:
             .init(
                 "GTN proxy and its real-data baseline: score on the first N validation images instead (default: "
-                    + "--validation-examples). Scoring is most of a short proxy's cost, so fewer images buy more "
-                    + "--proxy-learners at the same speed-up."))
+                    + "--validation-examples). Measured: an 8-step proxy's time is mostly its training, so this saves "
+                    + "less than the image count suggests (docs/NOTES.md)."))
     var proxyValidationExamples: Int?
 
     @Option(help: "Cell nodes (each sums two (input, op) edges).")
