@@ -55,6 +55,12 @@ struct NAS: ParsableCommand {
     )
     var trainInnerLr: Double?
     @Option(
+        help: ArgumentHelp(
+            "With --train-gtn: the teacher's inner steps T, i.e. the proxy's default length (default 8, the main job's; "
+                + "the paper's CIFAR teacher: 128). A longer proxy sees more of training, at T times a step's cost.",
+            valueName: "T"))
+    var trainSteps: Int?
+    @Option(
         help:
             "With --train-gtn: architectures per meta-iteration, their meta-gradients averaged (default 1)."
     )
@@ -169,6 +175,9 @@ struct NAS: ParsableCommand {
         case (nil, .some) where output == nil:
             throw ValidationError("--train-gtn needs an output directory (-o) for the GTN's run")
         case (.some, _) where trainInnerLr != nil: throw ValidationError("--train-inner-lr applies to --train-gtn only")
+        case (.some, _) where trainSteps != nil: throw ValidationError("--train-steps applies to --train-gtn only")
+        case (nil, .some) where (trainSteps ?? 1) < 1:
+            throw ValidationError("--train-steps must be at least 1, got \(trainSteps!)")
         case (.some, _) where trainLearners != nil:
             throw ValidationError("--train-learners applies to --train-gtn only")
         case (nil, .some) where (trainLearners ?? 1) < 1:
@@ -200,6 +209,11 @@ struct NAS: ParsableCommand {
         let resuming = FileManager.default.fileExists(atPath: directory + "/checkpoint.safetensors")
         if resuming {
             session = try TrainingSession(resuming: options, data: splits)
+            if let t = trainSteps, t != session.trainer.config.innerSteps {
+                throw CommandError(
+                    "--train-steps \(t): \(directory) holds a teacher meta-trained with T=\(session.trainer.config.innerSteps); "
+                        + "give that T or another output directory")
+            }
             // A larger N extends the teacher (e.g. after a first stage on a smaller --train-pool).
             do {
                 try session.resumeChanges(iterations: iterations, checkpointBlock: nil, replayCacheMegabytes: nil)
@@ -213,6 +227,7 @@ struct NAS: ParsableCommand {
             c.innerLearningRate = trainInnerLr ?? NASTeacherDefaults.innerLearningRate
             c.gradientClip = trainGradientClip ?? NASTeacherDefaults.gradientClip
             if let k = trainLearners { c.learnersPerIteration = k }
+            if let t = trainSteps { c.innerSteps = t }
             session = try TrainingSession(config: c, data: splits, options: options)
         }
         let schedulePath = directory + "/" + TeacherSchedule.fileName

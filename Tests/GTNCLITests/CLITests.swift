@@ -47,10 +47,10 @@ func temporaryDirectory(_ tag: String) -> String {
     return d
 }
 
-/// A tiny MNIST-format data set (8x8 images, 10 classes): 120 training images (20 of them become
-/// the validation split) and 40 test images, with a learnable pattern (the class sets a row).
+/// A tiny MNIST-format data set (8x8 images, 10 classes): `trainCount` training images (20 of them
+/// become the validation split) and 40 test images, with a learnable pattern (the class sets a row).
 /// Writes them into `directory`, creating it if needed.
-func writeTinyIDX(_ directory: String) throws {
+func writeTinyIDX(_ directory: String, trainCount: Int = 120) throws {
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     func images(_ n: Int, salt: Int) -> ([UInt8], [UInt8]) {
         var pixels = [UInt8]()
@@ -62,10 +62,10 @@ func writeTinyIDX(_ directory: String) throws {
         }
         return (pixels, labels)
     }
-    let (train, trainLabels) = images(120, salt: 1)
+    let (train, trainLabels) = images(trainCount, salt: 1)
     let (test, testLabels) = images(40, salt: 2)
     for (name, bytes) in [
-        ("train-images-idx3-ubyte", IDX.encodeImages(train, count: 120, rows: 8, cols: 8)),
+        ("train-images-idx3-ubyte", IDX.encodeImages(train, count: trainCount, rows: 8, cols: 8)),
         ("train-labels-idx1-ubyte", IDX.encodeLabels(trainLabels)),
         ("t10k-images-idx3-ubyte", IDX.encodeImages(test, count: 40, rows: 8, cols: 8)),
         ("t10k-labels-idx1-ubyte", IDX.encodeLabels(testLabels)),
@@ -132,11 +132,36 @@ struct CLITests {
             (["--train-gtn", "5", "--train-warmup", "-1"], "--train-warmup"),
             (["--gtn", dir, "--train-warmup", "4"], "--train-warmup"),
             (["--gtn", dir, "--train-gradient-clip", "3"], "--train-gradient-clip"),
+            (["--train-gtn", "5", "--train-steps", "0"], "--train-steps"),
+            (["--gtn", dir, "--train-steps", "16"], "--train-steps"),
         ] {
             let r = try gtn(["nas", "-o", dir + "/out"] + arguments)
             #expect(r.status != 0 && r.stderr.contains(flag), "\(arguments): \(r.stderr)")
             #expect(!FileManager.default.fileExists(atPath: dir + "/out"), "\(arguments) created the output")
         }
+    }
+
+    /// `--train-steps T` sets the NAS teacher's inner steps (and so the proxy's default length); a
+    /// teacher is not resumed with another T: the error names the flag and the teacher is kept as it was.
+    @Test func nasTeacherStepsAreSetAndKept() throws {
+        let dir = temporaryDirectory("nas-train-steps")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try writeTinyIDX(dir + "/data", trainCount: 180)  // the teacher's meta-batch is the main job's 128
+        let study = [
+            "nas", "--data", dir + "/data", "-o", dir + "/nas", "--train-gtn", "1", "--architectures", "2",
+            "--real-steps", "2", "--channels", "2", "--validation-examples", "9",
+        ]
+        let r = try gtn(study + ["--train-steps", "3"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("T=3, B="), "\(r.stdout)")
+        #expect(r.stdout.contains("proxy: 3 steps on GTN data"), "\(r.stdout)")
+        let checkpoint = dir + "/nas/gtn/checkpoint.safetensors"
+        let before = try Data(contentsOf: URL(fileURLWithPath: checkpoint))
+        let again = try gtn(study + ["--train-steps", "4"])
+        #expect(
+            again.status != 0 && again.stderr.contains("--train-steps 4") && again.stderr.contains("T=3"),
+            "\(again.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: checkpoint)) == before)
     }
 
     /// `--proxy-validation-examples` moves only the cheap evaluators (the GTN proxy and its real-data
