@@ -228,6 +228,13 @@ struct NAS: ParsableCommand {
             c.gradientClip = trainGradientClip ?? NASTeacherDefaults.gradientClip
             if let k = trainLearners { c.learnersPerIteration = k }
             if let t = trainSteps { c.innerSteps = t }
+            // gtn nas has no --meta-batch-size: say what the teacher needs in this command's terms.
+            guard splits.train.count >= c.metaBatchSize else {
+                throw CommandError(
+                    "--train-gtn: \(splits.name) has \(splits.train.count) training images, fewer than the NAS "
+                        + "teacher's meta-batch of \(c.metaBatchSize) real images (the main job's); use a larger data set"
+                )
+            }
             session = try TrainingSession(config: c, data: splits, options: options)
         }
         let schedulePath = directory + "/" + TeacherSchedule.fileName

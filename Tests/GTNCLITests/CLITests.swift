@@ -146,6 +146,9 @@ struct CLITests {
     @Test func nasTeacherStepsAreSetAndKept() throws {
         let dir = temporaryDirectory("nas-train-steps")
         defer { try? FileManager.default.removeItem(atPath: dir) }
+        try writeTinyIDX(dir + "/small")
+        let small = try gtn(["nas", "--data", dir + "/small", "-o", dir + "/small-nas", "--train-gtn", "1"])
+        #expect(small.status != 0 && small.stderr.contains("--train-gtn") && small.stderr.contains("meta-batch of 128"))
         try writeTinyIDX(dir + "/data", trainCount: 180)  // the teacher's meta-batch is the main job's 128
         let study = [
             "nas", "--data", dir + "/data", "-o", dir + "/nas", "--train-gtn", "1", "--architectures", "2",
