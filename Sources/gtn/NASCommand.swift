@@ -142,6 +142,13 @@ struct NAS: ParsableCommand {
     var head = CellNetworkHead.flatten
     @Option(help: "Random seed (architectures, learner initialisations, real batches, evolution).")
     var seed: UInt64 = 0
+    @Option(
+        help: ArgumentHelp(
+            "Real training only: the learner's initialisation and batch order (default: --seed). A second study "
+                + "of the same architectures with another value measures how well the true score repeats itself, "
+                + "the ceiling of any proxy's correlation.",
+            valueName: "S"))
+    var realSeed: UInt64?
     @Flag(help: "Only time the learners (forward + backward) and one evaluation of each kind, then exit.")
     var measure = false
 
@@ -332,7 +339,7 @@ struct NAS: ParsableCommand {
         let proxySettings = GTNProxyEvaluator.Settings(steps: proxySteps, learners: proxyLearners, seed: seed)
         let realSettings = RealDataEvaluator.Settings(
             steps: realStepCount(trainCount: splits.train.count), batchSize: realBatchSize, learningRate: realLr,
-            momentum: realMomentum, seed: seed)
+            momentum: realMomentum, seed: realSeed ?? seed)
         let cacheDirectory = measure ? nil : out
         let proxy = try GTNProxyEvaluator(
             trainer: trainer, checkpointID: checkpointID, validation: proxyValidation, train: splits.train,
@@ -396,7 +403,7 @@ struct NAS: ParsableCommand {
                 "\(realDescription(splits.train.count)) of \(realBatchSize), lr \(realLr) cosine-annealed, "
                     + "momentum \(realMomentum)"
             ),
-            ("seed", "\(seed)"),
+            ("seed", "\(seed)" + (realSeed.map { " (real training: \($0))" } ?? "")),
         ]
         if let search {
             settings.append(("search", search.rawValue))

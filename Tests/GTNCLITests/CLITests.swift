@@ -169,7 +169,8 @@ struct CLITests {
 
     /// `--proxy-validation-examples` moves only the cheap evaluators (the GTN proxy and its real-data
     /// baseline) to fewer validation images; the true score keeps `--validation-examples`. Each
-    /// cache file's signature names the images its evaluator scored on.
+    /// cache file's signature names the images its evaluator scored on (and `--real-seed` the true
+    /// score's seed only).
     @Test func nasProxyScoresOnItsOwnValidationImages() throws {
         let dir = temporaryDirectory("nas-proxy-validation")
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -181,7 +182,7 @@ struct CLITests {
 
         let nas = try gtn([
             "nas", "--gtn", dir + "/gtn", "-o", dir + "/nas", "--architectures", "2", "--real-steps", "2",
-            "--channels", "2", "--validation-examples", "9", "--proxy-validation-examples", "4",
+            "--channels", "2", "--validation-examples", "9", "--proxy-validation-examples", "4", "--real-seed", "5",
         ])
         #expect(nas.status == 0, "\(nas.stderr)")
         #expect(nas.stdout.contains("scored on 4 and 9 validation images"), "\(nas.stdout)")
@@ -193,6 +194,10 @@ struct CLITests {
         #expect(try signature("proxy-cache.jsonl").contains(":4 "))
         #expect(try signature("baseline-cache.jsonl").contains(":4 "))
         #expect(try signature("real-cache.jsonl").contains(":9 "))
+        // --real-seed moves the true score's seed only.
+        #expect(try signature("real-cache.jsonl").contains(" seed=5 "))
+        #expect(try signature("baseline-cache.jsonl").contains(" seed=0 "))
+        #expect(try signature("proxy-cache.jsonl").contains(" seed=0 "))
     }
 
     /// A tiny run end to end through the binary: train (one meta-iteration: the messages say
