@@ -9,7 +9,9 @@ struct Runs: ParsableCommand {
             A run is a directory holding config.json (written by gtn train), found up to three levels down. \
             Columns: meta-iterations done of planned, the last meta-loss, the last evaluation of gtn train \
             (taught learner vs real-data control, test accuracy, at meta-iteration @N), and the mean of \
-            gtn evaluate's learners where it ran.
+            gtn evaluate's learners where it ran. Runs that differ only in their seed (same data, every other \
+            setting of config.json equal) and have been scored by gtn evaluate are then summarised together: \
+            the mean and spread over the runs, i.e. how far two meta-trainings of one recipe differ.
             """)
 
     @Argument(help: "A directory of runs (or one run).")
@@ -33,10 +35,12 @@ struct Runs: ParsableCommand {
             ]
         ]
         var problems: [String] = []
+        var evaluated: [(name: String, summary: RunSummary)] = []
         for path in found {
             let name = path.hasPrefix(root) ? String(path.dropFirst(root.count)) : path
             do {
                 let s = try RunSummary(directory: path)
+                if s.evaluate != nil { evaluated.append((name.isEmpty ? "." : name, s)) }
                 let eval =
                     s.lastEvaluation.map { e in
                         "\(percent(e.taught)) / \(percent(e.real)) @\(e.iteration)"
@@ -67,7 +71,26 @@ struct Runs: ParsableCommand {
                         : String(repeating: " ", count: cell.1 - cell.0.count) + cell.0
                 }.joined(separator: "  "))
         }
+        printSeedGroups(evaluated)
         for p in problems { FileHandle.standardError.write(Data("gtn runs: \(p)\n".utf8)) }
+    }
+
+    /// One line per recipe with two or more evaluated seeds: gtn evaluate's means, their mean and
+    /// sample standard deviation over the runs.
+    func printSeedGroups(_ runs: [(name: String, summary: RunSummary)]) {
+        let groups = Dictionary(grouping: runs, by: \.summary.settingsKey).values
+            .filter { $0.count >= 2 }
+            .sorted { $0[0].name < $1[0].name }
+        guard !groups.isEmpty else { return }
+        print("\nseeds of one recipe (runs equal but for the seed; gtn evaluate's mean per run, then over the runs):")
+        for group in groups {
+            let means = group.map { $0.summary.evaluate!.mean }
+            let mean = means.reduce(0, +) / Double(means.count)
+            let sd = (means.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(means.count - 1)).squareRoot()
+            let each = zip(group, means).map { "\($0.name) \(percent($1))" }.joined(separator: ", ")
+            print(
+                "  \(percent(mean)) (sd \(String(format: "%.2f", 100 * sd)) points) over \(group.count) runs: \(each)")
+        }
     }
 
     func percent(_ v: Double?) -> String { v.map { String(format: "%.2f%%", 100 * $0) } ?? "-" }

@@ -239,6 +239,33 @@ struct CLITests {
         #expect(again.status != 0 && again.stderr.contains("not empty"), "\(again.stderr)")
     }
 
+    /// `gtn runs` summarises evaluated runs that differ only in their seed (mean and sd over the
+    /// runs), and keeps a run with another setting, or one not evaluated, out of that group.
+    @Test func runsGroupsTheSeedsOfOneRecipe() throws {
+        let dir = temporaryDirectory("seeds")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try writeTinyIDX(dir + "/data")
+        for (name, extra) in [
+            ("a", ["--seed", "1"]), ("b", ["--seed", "2"]), ("c", ["--seed", "3", "--inner-lr", "0.05"]),
+            ("d", ["--seed", "4"]),
+        ] {
+            let r = try gtn(
+                ["train", "--data", dir + "/data", "-o", dir + "/runs/" + name, "--iterations", "1"] + tinyTrainFlags
+                    + extra)
+            #expect(r.status == 0, "\(r.stderr)")
+            guard name != "d" else { continue }  // trained, never evaluated
+            let e = try gtn(["evaluate", dir + "/runs/" + name, "--learners", "1", "--step-examples", "20"])
+            #expect(e.status == 0, "\(e.stderr)")
+        }
+        let runs = try gtn(["runs", dir + "/runs"])
+        #expect(runs.status == 0, "\(runs.stderr)")
+        let groups = runs.stdout.split(separator: "\n").filter { $0.contains(" over ") && $0.contains(" runs: ") }
+        #expect(groups.count == 1, "\(runs.stdout)")
+        let line = String(groups.first ?? "")
+        #expect(line.contains("over 2 runs: a ") && line.contains(", b "), "\(line)")
+        #expect(!line.contains(", c ") && !line.contains(", d "), "\(line)")
+    }
+
     /// `mpirun -np 2 gtn train --learners-per-iteration 1` computes what one process with 2 learners
     /// per iteration does: the same learners (global indices), their meta-gradients summed by one
     /// allreduce. Checked on the run's files: every meta-loss, and every tensor of the checkpoint.
