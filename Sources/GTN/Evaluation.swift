@@ -184,9 +184,11 @@ public struct RealDataTuning: Codable, Sendable {
     /// Tuning learners are drawn from seeds far from the evaluated learners' (seed + k).
     static let seedOffset: UInt64 = 0x7075_6E65
 
-    /// True when the best pair lies on the grid's edge in learning rate (a wider grid might do better).
+    /// True when the best pair lies on the grid's edge in learning rate (a wider grid might do better);
+    /// a single learning rate was fixed, not searched, so it has no edge to widen.
     public var bestIsOnEdge: Bool {
-        bestLearningRate == learningRates.first || bestLearningRate == learningRates.last
+        learningRates.count > 1
+            && (bestLearningRate == learningRates.first || bestLearningRate == learningRates.last)
     }
 }
 

@@ -18,7 +18,9 @@ struct PaperFidelityTests {
         }
         let paper = try Preset.named("paper-mnist").apply(over: defaults)
         #expect(paper.innerSteps == 32 && paper.batchSize == 128 && paper.metaBatchSize == 128)
-        #expect(paper.metaIterations == 2000 && paper.metaLearningRate == 0.02 && paper.metaLearningRateFinalFraction == 0.1)
+        #expect(
+            paper.metaIterations == 2000 && paper.metaLearningRate == 0.02 && paper.metaLearningRateFinalFraction == 0.1
+        )
         #expect(paper.innerLearningRate == 0.02 && paper.innerMomentum == 0.5 && paper.intermediateLossEvery == 1)
         #expect(paper.learner.kind == .baseFC && paper.curriculum == .full && paper.teacher == .gtn)
         // What the preset does not name keeps the defaults' value (the data's image shape, the seed).
@@ -57,11 +59,29 @@ struct PaperFidelityTests {
         #expect(untuned.realLearningRate == 1e-6)
         // Same learners, so the taught rows agree; the tuned control learns, the untuned one does not.
         #expect(tuned.gtnFinal == untuned.gtnFinal)
-        #expect(tuned.realFinal!.reduce(0, +) > untuned.realFinal!.reduce(0, +) + 0.2, "\(tuned.realFinal!) vs \(untuned.realFinal!)")
+        #expect(
+            tuned.realFinal!.reduce(0, +) > untuned.realFinal!.reduce(0, +) + 0.2,
+            "\(tuned.realFinal!) vs \(untuned.realFinal!)")
         // The control is the learner the tuned settings train from the same initialisation.
         let direct = trainer.trainOnRealData(
             seed: 0xE7A1, data: { n, r in splits.train.randomBatch(size: n, using: &r) },
             learningRate: tuning.bestLearningRate, momentum: tuning.bestMomentum)
         #expect(direct.accuracy(on: splits.test) == tuned.realFinal![0])
+    }
+
+    @Test("the best learning rate is on the grid's edge only where the grid searched more than one")
+    func gridEdge() {
+        func tuning(_ lrs: [Double], best: Double) -> RealDataTuning {
+            // As evaluate.json stores it (the memberwise init is the module's own).
+            let json = """
+                {"learningRates": \(lrs), "momenta": [0.5], "validationAccuracy": \(lrs.map { _ in [0.5] }),
+                 "tuningLearners": 2, "bestLearningRate": \(best), "bestMomentum": 0.5}
+                """
+            return try! JSONDecoder().decode(RealDataTuning.self, from: Data(json.utf8))
+        }
+        #expect(tuning([0.01, 0.1, 1], best: 1).bestIsOnEdge)
+        #expect(tuning([0.01, 0.1, 1], best: 0.01).bestIsOnEdge)
+        #expect(!tuning([0.01, 0.1, 1], best: 0.1).bestIsOnEdge)
+        #expect(!tuning([0.1], best: 0.1).bestIsOnEdge)  // fixed by the user, not searched
     }
 }
