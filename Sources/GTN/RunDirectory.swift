@@ -289,8 +289,9 @@ public struct RunSummary: Sendable {
     public var lastEvaluation: (iteration: Int, taught: Double?, real: Double?)?
     /// `gtn evaluate`: mean test accuracy of its learners, and of its real-data controls.
     public var evaluate: (learners: Int, mean: Double, real: Double?)?
-    /// The data set's name and every setting of config.json but the seed: runs with equal keys are
-    /// seeds of one recipe, whose spread says how much a comparison of two recipes can be trusted.
+    /// The data set's name, every setting of config.json but the seed, and how gtn evaluate scored the
+    /// run (learners, steps, batch, meta-iteration): runs with equal keys are seeds of one recipe measured
+    /// alike, whose spread says how much a comparison of two recipes can be trusted.
     public var settingsKey: String
 
     /// The summary of the run in `directory`; errors name the file at fault.
@@ -309,6 +310,10 @@ public struct RunSummary: Sendable {
         let settings = run.config.filter { $0.key != "seed" }
         let json = (try? JSONSerialization.data(withJSONObject: settings, options: [.sortedKeys])) ?? Data()
         settingsKey = (run.data?.name ?? "?") + " " + String(decoding: json, as: UTF8.self)
+        if let e = run.evaluation {
+            let fields = [e.learners, e.steps, e.batchSize, e.iteration].map { $0.map(String.init) ?? "?" }
+            settingsKey += " evaluated: " + fields.joined(separator: " ")
+        }
         if let e = run.evaluation, let finals = e.gtnFinal, !finals.isEmpty {
             let real = e.realFinal.flatMap { $0.isEmpty ? nil : $0.reduce(0, +) / Double($0.count) }
             evaluate = (finals.count, finals.reduce(0, +) / Double(finals.count), real)
