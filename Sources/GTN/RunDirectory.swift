@@ -310,13 +310,11 @@ public struct RunSummary: Sendable {
         let settings = run.config.filter { $0.key != "seed" }
         let json = (try? JSONSerialization.data(withJSONObject: settings, options: [.sortedKeys])) ?? Data()
         settingsKey = (run.data?.name ?? "?") + " " + String(decoding: json, as: UTF8.self)
-        if let e = run.evaluation {
-            let fields = [e.learners, e.steps, e.batchSize, e.iteration].map { $0.map(String.init) ?? "?" }
-            settingsKey += " evaluated: " + fields.joined(separator: " ")
-        }
         if let e = run.evaluation, let finals = e.gtnFinal, !finals.isEmpty {
             let real = e.realFinal.flatMap { $0.isEmpty ? nil : $0.reduce(0, +) / Double($0.count) }
             evaluate = (finals.count, finals.reduce(0, +) / Double(finals.count), real)
+            let fields = [e.learners, e.steps, e.batchSize, e.iteration].map { $0.map(String.init) ?? "?" }
+            settingsKey += " evaluated: " + fields.joined(separator: " ")
         }
     }
 

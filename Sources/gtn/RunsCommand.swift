@@ -35,12 +35,12 @@ struct Runs: ParsableCommand {
             ]
         ]
         var problems: [String] = []
-        var evaluated: [(name: String, summary: RunSummary)] = []
+        var evaluated: [(name: String, settings: String, mean: Double)] = []
         for path in found {
             let name = path.hasPrefix(root) ? String(path.dropFirst(root.count)) : path
             do {
                 let s = try RunSummary(directory: path)
-                if s.evaluate != nil { evaluated.append((name.isEmpty ? "." : name, s)) }
+                if let e = s.evaluate { evaluated.append((name.isEmpty ? "." : name, s.settingsKey, e.mean)) }
                 let eval =
                     s.lastEvaluation.map { e in
                         "\(percent(e.taught)) / \(percent(e.real)) @\(e.iteration)"
@@ -77,17 +77,17 @@ struct Runs: ParsableCommand {
 
     /// One line per recipe with two or more evaluated seeds: gtn evaluate's means, their mean and
     /// sample standard deviation over the runs.
-    func printSeedGroups(_ runs: [(name: String, summary: RunSummary)]) {
-        let groups = Dictionary(grouping: runs, by: \.summary.settingsKey).values
+    func printSeedGroups(_ runs: [(name: String, settings: String, mean: Double)]) {
+        let groups = Dictionary(grouping: runs, by: \.settings).values
             .filter { $0.count >= 2 }
             .sorted { $0[0].name < $1[0].name }
         guard !groups.isEmpty else { return }
         print("\nseeds of one recipe (runs equal but for the seed; gtn evaluate's mean per run, then over the runs):")
         for group in groups {
-            let means = group.map { $0.summary.evaluate!.mean }
+            let means = group.map(\.mean)
             let mean = means.reduce(0, +) / Double(means.count)
             let sd = (means.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(means.count - 1)).squareRoot()
-            let each = zip(group, means).map { "\($0.name) \(percent($1))" }.joined(separator: ", ")
+            let each = group.map { "\($0.name) \(percent($0.mean))" }.joined(separator: ", ")
             print(
                 "  \(percent(mean)) (sd \(String(format: "%.2f", 100 * sd)) points) over \(group.count) runs: \(each)")
         }

@@ -47,8 +47,8 @@ func temporaryDirectory(_ tag: String) -> String {
     return d
 }
 
-/// A tiny MNIST-format data set (8x8 images, 10 classes): `trainCount` training images (20 of them
-/// become the validation split) and 40 test images, with a learnable pattern (the class sets a row).
+/// A tiny MNIST-format data set (8x8 images, 10 classes): `trainCount` training images (a sixth of
+/// them become the validation split: 20 of the default 120) and 40 test images, with a learnable pattern (the class sets a row).
 /// Writes them into `directory`, creating it if needed.
 func writeTinyIDX(_ directory: String, trainCount: Int = 120) throws {
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
