@@ -40,13 +40,12 @@ func parallelChunks(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
 /// overrides it (a huge value keeps these kernels on one core).
 let elementwiseGrain = Int(ProcessInfo.processInfo.environment["GTN_ELEMENTWISE_GRAIN"] ?? "") ?? 262_144
 
-/// The smallest chunk of a reduction (sum, sum of squares) worth a second thread. Unlike an
-/// elementwise kernel, a split sum adds in another order and rounds differently, so results would
-/// depend on the number of cores; and the meta-gradient amplifies such rounding (max pooling's
-/// ties, see FastPathEquivalenceTests: splitting the reductions moved its im2col-vs-Winograd
-/// distance from 2.5e-3 to 1.1e-2). Reductions (~4% of cycles) therefore stay on one core unless
-/// GTN_REDUCTION_GRAIN says otherwise.
-let reductionGrain = Int(ProcessInfo.processInfo.environment["GTN_REDUCTION_GRAIN"] ?? "") ?? Int.max / 4
+/// The smallest share of a reduction (sum, sum of squares) worth a second thread. A reduction
+/// splits over its outputs, never over the terms of one sum, so its bits do not depend on the
+/// number of cores (Reduce.swift). That matters: the meta-gradient amplifies rounding (max
+/// pooling's ties; FastPathEquivalenceTests' im2col-vs-Winograd distance went from 3.6e-3 to
+/// 1.1e-2 when an earlier version split sums over their terms). GTN_REDUCTION_GRAIN overrides it.
+let reductionGrain = Int(ProcessInfo.processInfo.environment["GTN_REDUCTION_GRAIN"] ?? "") ?? 262_144
 
 enum DispatchQueueHelper {
     @inline(__always)

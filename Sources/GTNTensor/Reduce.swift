@@ -16,8 +16,18 @@ extension Tensor {
     }
 
     /// Sums of f(x) (`K` is the map) over the dimensions along which `target` broadcasts.
+    ///
+    /// Large reductions are split over the workers by *output*: each worker owns a range of the
+    /// output elements and adds their terms in the same order as one core would, so the result has
+    /// the same bits whatever the number of cores (a split over the input would round differently,
+    /// and the meta-gradient amplifies such rounding: see `reductionGrain`). When the innermost
+    /// dimension is kept, a worker takes a range of it in every row; when it is summed, a worker
+    /// takes the rows whose output falls in its range.
+    /// `workers` caps the number of threads (tests compare one against several).
     @inline(__always)
-    func reduced<K: ReductionMap>(toShape target: [Int], _ name: String, _: K.Type) -> Tensor {
+    func reduced<K: ReductionMap>(
+        toShape target: [Int], _ name: String, _: K.Type, workers most: Int = workerCount
+    ) -> Tensor {
         precondition(
             broadcastShape(target, shape) == shape,
             "\(name): \(target) does not broadcast to \(shape)")
@@ -28,40 +38,41 @@ extension Tensor {
                 broadcastStrides(target, to: shape),
             ])
         let outCount = target.reduce(1, *)
-        let inner = loop.inner
+        let (inner, rows) = (loop.inner, loop.outerCount)
         let (si, so) = (loop.strides[0].last!, loop.strides[1].last!)
-        let chunks = Swift.min(workerCount, count / reductionGrain)
-        var partials = [S](repeating: 0, count: outCount * Swift.max(chunks, 1))
+        // Rows of fewer than 16 summed terms would cost more to skip than to add.
+        let splittable = so != 0 ? inner : (inner >= 16 ? outCount : 1)
+        let workers = Swift.max(1, Swift.min(most, count / reductionGrain, splittable))
+        var sums = [S](repeating: 0, count: outCount)
         scalars.withUnsafeBufferPointer { pin in
-            partials.withUnsafeMutableBufferPointer { acc in
+            sums.withUnsafeMutableBufferPointer { acc in
                 let acc = acc
-                let run: (Range<Int>, Int) -> Void = { rows, c in
-                    let base = c * outCount
-                    loop.forEachRow(rows) { o in
-                        let (oi, oo) = (o[0], base + o[1])
-                        if so == 0 && si == 1 {
-                            acc[oo] += contiguousSum(pin.baseAddress! + oi, inner, K.self)
-                        } else if so == 0 {
-                            var s: S = 0
-                            for i in 0..<inner { s += K.apply(pin[oi + i * si]) }
-                            acc[oo] += s
-                        } else {
-                            for i in 0..<inner { acc[oo + i * so] += K.apply(pin[oi + i * si]) }
+                let run = { (w: Int) in
+                    if so != 0 {
+                        let part = (inner * w / workers)..<(inner * (w + 1) / workers)
+                        loop.forEachRow(0..<rows) { o in
+                            let (oi, oo) = (o[0], o[1])
+                            for i in part { acc[oo + i * so] += K.apply(pin[oi + i * si]) }
+                        }
+                    } else {
+                        let part = (outCount * w / workers)..<(outCount * (w + 1) / workers)
+                        loop.forEachRow(0..<rows) { o in
+                            let (oi, oo) = (o[0], o[1])
+                            guard part.contains(oo) else { return }
+                            if si == 1 {
+                                acc[oo] += contiguousSum(pin.baseAddress! + oi, inner, K.self)
+                            } else {
+                                var s: S = 0
+                                for i in 0..<inner { s += K.apply(pin[oi + i * si]) }
+                                acc[oo] += s
+                            }
                         }
                     }
                 }
-                if chunks <= 1 {
-                    run(0..<loop.outerCount, 0)
-                } else {
-                    let rowsTotal = loop.outerCount
-                    DispatchQueueHelper.concurrent(chunks) { c in
-                        run(rowsTotal * c / chunks..<rowsTotal * (c + 1) / chunks, c)
-                    }
-                    for c in 1..<chunks { for i in 0..<outCount { acc[i] += acc[c * outCount + i] } }
-                }
+                if workers == 1 { run(0) } else { DispatchQueueHelper.concurrent(workers, run) }
             }
         }
-        return Tensor(shape: target, scalars: Array(partials.prefix(outCount)))
+        return Tensor(shape: target, scalars: sums)
     }
 
     /// Sum of all scalars, as a rank-0 tensor.

@@ -7,8 +7,8 @@ import Testing
 // kernel and the reference are exact whatever the summation order, and results are compared for
 // equality (in Float as well as Double). Sizes are chosen so that the threaded paths run too:
 // gather/scatter kernels split from 65536 elements on, elementwise and broadcast kernels from
-// 2 x elementwiseGrain = 524288 (Parallel.swift). Reductions stay on one core unless
-// GTN_REDUCTION_GRAIN is set (their "threaded" cases below then split; run them so by hand).
+// 2 x elementwiseGrain = 524288 (Parallel.swift), reductions from 2 x reductionGrain = 524288
+// (ReductionSplitTests checks that a split reduction has the bits of the one-core one).
 
 // MARK: - Naive references and helpers
 
@@ -394,10 +394,10 @@ let sumCases: [ShapePair] = [
     ShapePair([2, 3, 2, 2], [1, 3, 1, 1]), ShapePair([2, 3, 2, 2], [3, 1, 1]), ShapePair([5], []),
     ShapePair([], []), ShapePair([1, 1], [1]), ShapePair([1, 5], [5]), ShapePair([3, 1, 4], [1, 4]),
     ShapePair([3, 1, 4], [3, 1, 1]), ShapePair([3, 1, 4], []),
-    // Threaded path (>= 65536 elements).
-    ShapePair([4, 130, 128], [130, 1]), ShapePair([4, 130, 128], [128]), ShapePair([4, 130, 128], []),
-    ShapePair([4, 130, 128], [4, 1, 128]), ShapePair([4, 130, 128], [4, 130, 1]),
-    ShapePair([2, 3, 100, 120], [1, 3, 1, 1]), ShapePair([22_000, 3], [1, 3]), ShapePair([3, 22_000], [3, 1]),
+    // Threaded path (>= 524288 elements).
+    ShapePair([4, 130, 1024], [130, 1]), ShapePair([4, 130, 1024], [1024]), ShapePair([4, 130, 1024], []),
+    ShapePair([4, 130, 1024], [4, 1, 1024]), ShapePair([4, 130, 1024], [4, 130, 1]),
+    ShapePair([2, 3, 300, 300], [1, 3, 1, 1]), ShapePair([180_000, 3], [1, 3]), ShapePair([3, 180_000], [3, 1]),
 ]
 
 @Test(arguments: sumCases)
