@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GTN
+import GTNNAS
 
 struct Runs: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -50,8 +51,11 @@ struct Runs: ParsableCommand {
                         "\(percent(e.mean)) (\(counted(e.learners, "learner")))"
                             + (e.real.map { " vs \(percent($0))" } ?? "")
                     } ?? "-"
+                // A NAS teacher (gtn nas --train-gtn) is meta-trained on random cell networks of the
+                // search space; its config's learner is only the template of their sizes.
+                let nasTeacher = FileManager.default.fileExists(atPath: path + "/" + TeacherSchedule.fileName)
                 rows.append([
-                    name.isEmpty ? "." : name, s.data ?? "?", s.teacher, s.learner,
+                    name.isEmpty ? "." : name, s.data ?? "?", s.teacher, nasTeacher ? "NAS cells" : s.learner,
                     s.innerSteps.map(String.init) ?? "?",
                     s.batchSize.map(String.init) ?? "?",
                     "\(s.iterationsDone)/\(s.metaIterations.map(String.init) ?? "?")",

@@ -158,6 +158,10 @@ struct CLITests {
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("T=3, B="), "\(r.stdout)")
         #expect(r.stdout.contains("proxy: 3 steps on GTN data"), "\(r.stdout)")
+        // gtn runs names what the teacher was trained on: random cells, not the config's base_fc.
+        let runs = try gtn(["runs", dir + "/nas"])
+        let row = runs.stdout.split(separator: "\n").first { $0.hasPrefix("gtn ") }
+        #expect(row?.contains("NAS cells") == true && row?.contains("base_fc") == false, "\(runs.stdout)")
         let checkpoint = dir + "/nas/gtn/checkpoint.safetensors"
         let before = try Data(contentsOf: URL(fileURLWithPath: checkpoint))
         let again = try gtn(study + ["--train-steps", "4"])
