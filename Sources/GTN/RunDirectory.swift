@@ -293,6 +293,11 @@ public struct RunSummary: Sendable {
     /// run (learners, steps, batch, meta-iteration): runs with equal keys are seeds of one recipe measured
     /// alike, whose spread says how much a comparison of two recipes can be trusted.
     public var settingsKey: String
+    /// config.json's settings but the seed, flattened to "learner.kind"-style paths, each value as
+    /// JSON text: what `gtn runs` compares to find recipes that differ in one setting.
+    public var settings: [String: String]
+    /// The data set's name and how gtn evaluate scored the run: only runs equal in it compare.
+    public var evaluationKey: String
 
     /// The summary of the run in `directory`; errors name the file at fault.
     public init(directory: String) throws {
@@ -307,15 +312,32 @@ public struct RunSummary: Sendable {
         metaIterations = run.metaIterations
         lastMetaLoss = run.metrics.last?.metaLoss
         lastEvaluation = run.evaluations.last.map { ($0.iteration, $0.testAccuracy, $0.realDataTestAccuracy) }
-        let settings = run.config.filter { $0.key != "seed" }
-        let json = (try? JSONSerialization.data(withJSONObject: settings, options: [.sortedKeys])) ?? Data()
-        settingsKey = (run.data?.name ?? "?") + " " + String(decoding: json, as: UTF8.self)
+        let config = run.config.filter { $0.key != "seed" }
+        let json = (try? JSONSerialization.data(withJSONObject: config, options: [.sortedKeys])) ?? Data()
+        settings = Self.flattened(config)
+        evaluationKey = run.data?.name ?? "?"
         if let e = run.evaluation, let finals = e.gtnFinal, !finals.isEmpty {
             let real = e.realFinal.flatMap { $0.isEmpty ? nil : $0.reduce(0, +) / Double($0.count) }
             evaluate = (finals.count, finals.reduce(0, +) / Double(finals.count), real)
             let fields = [e.learners, e.steps, e.batchSize, e.iteration].map { $0.map(String.init) ?? "?" }
-            settingsKey += " evaluated: " + fields.joined(separator: " ")
+            evaluationKey += " evaluated: " + fields.joined(separator: " ")
         }
+        settingsKey = evaluationKey + " " + String(decoding: json, as: UTF8.self)
+    }
+
+    /// Nested objects become dotted paths; every other value its JSON text (sorted keys).
+    static func flattened(_ object: [String: Any], prefix: String = "") -> [String: String] {
+        var out: [String: String] = [:]
+        for (key, value) in object {
+            if let nested = value as? [String: Any] {
+                out.merge(flattened(nested, prefix: prefix + key + "."), uniquingKeysWith: { a, _ in a })
+            } else {
+                let data = try? JSONSerialization.data(
+                    withJSONObject: value, options: [.sortedKeys, .fragmentsAllowed])
+                out[prefix + key] = data.map { String(decoding: $0, as: UTF8.self) } ?? "\(value)"
+            }
+        }
+        return out
     }
 
     /// The run directories in and under `root` (to `depth` levels), sorted by path: directories

@@ -36,12 +36,12 @@ struct Runs: ParsableCommand {
             ]
         ]
         var problems: [String] = []
-        var evaluated: [(name: String, settings: String, mean: Double)] = []
+        var evaluated: [Evaluated] = []
         for path in found {
             let name = path.hasPrefix(root) ? String(path.dropFirst(root.count)) : path
             do {
                 let s = try RunSummary(directory: path)
-                if let e = s.evaluate { evaluated.append((name.isEmpty ? "." : name, s.settingsKey, e.mean)) }
+                if let e = s.evaluate { evaluated.append((name.isEmpty ? "." : name, s, e.mean)) }
                 let eval =
                     s.lastEvaluation.map { e in
                         "\(percent(e.taught)) / \(percent(e.real)) @\(e.iteration)"
@@ -75,26 +75,67 @@ struct Runs: ParsableCommand {
                         : String(repeating: " ", count: cell.1 - cell.0.count) + cell.0
                 }.joined(separator: "  "))
         }
-        printSeedGroups(evaluated)
+        let groups = seedGroups(evaluated)
+        printSeedGroups(groups)
+        printOneSettingComparisons(groups)
         for p in problems { FileHandle.standardError.write(Data("gtn runs: \(p)\n".utf8)) }
+    }
+
+    /// An evaluated run: its name under the root, its summary, gtn evaluate's mean.
+    typealias Evaluated = (name: String, summary: RunSummary, mean: Double)
+
+    /// Sets of two or more evaluated runs equal but for the seed (and scored alike), by first name.
+    func seedGroups(_ runs: [Evaluated]) -> [[Evaluated]] {
+        Dictionary(grouping: runs, by: \.summary.settingsKey).values
+            .filter { $0.count >= 2 }
+            .sorted { $0[0].name < $1[0].name }
+    }
+
+    /// Mean and sample standard deviation of gtn evaluate's means over a group's runs.
+    func meanAndSD(_ group: [Evaluated]) -> (mean: Double, sd: Double) {
+        let means = group.map(\.mean)
+        let mean = means.reduce(0, +) / Double(means.count)
+        let sd = (means.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(means.count - 1)).squareRoot()
+        return (mean, sd)
     }
 
     /// One line per recipe with two or more evaluated seeds: gtn evaluate's means, their mean and
     /// sample standard deviation over the runs.
-    func printSeedGroups(_ runs: [(name: String, settings: String, mean: Double)]) {
-        let groups = Dictionary(grouping: runs, by: \.settings).values
-            .filter { $0.count >= 2 }
-            .sorted { $0[0].name < $1[0].name }
+    func printSeedGroups(_ groups: [[Evaluated]]) {
         guard !groups.isEmpty else { return }
         print("\nseeds of one recipe (runs equal but for the seed; gtn evaluate's mean per run, then over the runs):")
         for group in groups {
-            let means = group.map(\.mean)
-            let mean = means.reduce(0, +) / Double(means.count)
-            let sd = (means.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(means.count - 1)).squareRoot()
+            let (mean, sd) = meanAndSD(group)
             let each = group.map { "\($0.name) \(percent($0.mean))" }.joined(separator: ", ")
             print(
                 "  \(percent(mean)) (sd \(String(format: "%.2f", 100 * sd)) points) over \(group.count) runs: \(each)")
         }
+    }
+
+    /// For each two recipes with seeds, scored alike and differing in exactly one setting: the
+    /// difference of their means over seeds, its standard error and Welch's t. Between meta-training
+    /// runs of one recipe the spread is often larger than the effect of a setting, and this is the
+    /// comparison a reviewer would ask for.
+    func printOneSettingComparisons(_ groups: [[Evaluated]]) {
+        var lines: [String] = []
+        for (i, a) in groups.enumerated() {
+            for b in groups[(i + 1)...] where a[0].summary.evaluationKey == b[0].summary.evaluationKey {
+                let (sa, sb) = (a[0].summary.settings, b[0].summary.settings)
+                let differing = Set(sa.keys).union(sb.keys).filter { sa[$0] != sb[$0] }.sorted()
+                guard differing.count == 1, let key = differing.first else { continue }
+                let (ma, mb) = (meanAndSD(a), meanAndSD(b))
+                let se = (ma.sd * ma.sd / Double(a.count) + mb.sd * mb.sd / Double(b.count)).squareRoot()
+                let diff = mb.mean - ma.mean
+                let t = se > 0 ? String(format: "%.2f", diff / se) : "-"
+                lines.append(
+                    "  \(key) \(sb[key] ?? "unset") vs \(sa[key] ?? "unset"): "
+                        + String(format: "%+.2f points (standard error %.2f, Welch t ", 100 * diff, 100 * se) + t
+                        + "; \(b.count) vs \(a.count) runs, \(percent(mb.mean)) vs \(percent(ma.mean)))")
+            }
+        }
+        guard !lines.isEmpty else { return }
+        print("\nrecipes that differ in one setting (difference of the means over seeds):")
+        for line in lines { print(line) }
     }
 
     func percent(_ v: Double?) -> String { v.map { String(format: "%.2f%%", 100 * $0) } ?? "-" }

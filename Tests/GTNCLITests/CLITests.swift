@@ -252,7 +252,7 @@ struct CLITests {
         try writeTinyIDX(dir + "/data")
         for (name, extra) in [
             ("a", ["--seed", "1"]), ("b", ["--seed", "2"]), ("c", ["--seed", "3", "--inner-lr", "0.05"]),
-            ("d", ["--seed", "4"]), ("e", ["--seed", "5"]),
+            ("d", ["--seed", "4"]), ("e", ["--seed", "5"]), ("f", ["--seed", "6", "--inner-lr", "0.05"]),
         ] {
             let r = try gtn(
                 ["train", "--data", dir + "/data", "-o", dir + "/runs/" + name, "--iterations", "1"] + tinyTrainFlags
@@ -266,10 +266,16 @@ struct CLITests {
         let runs = try gtn(["runs", dir + "/runs"])
         #expect(runs.status == 0, "\(runs.stderr)")
         let groups = runs.stdout.split(separator: "\n").filter { $0.contains(" over ") && $0.contains(" runs: ") }
-        #expect(groups.count == 1, "\(runs.stdout)")
+        #expect(groups.count == 2, "\(runs.stdout)")
         let line = String(groups.first ?? "")
         #expect(line.contains("over 2 runs: a ") && line.contains(", b "), "\(line)")
         #expect(!line.contains(", c ") && !line.contains(", d ") && !line.contains(", e "), "\(line)")
+        #expect(groups.last?.contains("over 2 runs: c ") == true && groups.last?.contains(", f ") == true)
+        // The two recipes differ in one setting (the inner lr), so they are compared over their seeds.
+        let compared = runs.stdout.split(separator: "\n").filter { $0.contains(" vs ") && $0.contains("Welch t") }
+        #expect(compared.count == 1, "\(runs.stdout)")
+        #expect(compared.first?.contains("innerLearningRate 0.05 vs ") == true, "\(runs.stdout)")
+        #expect(compared.first?.contains("2 vs 2 runs") == true, "\(runs.stdout)")
     }
 
     /// `mpirun -np 2 gtn train --learners-per-iteration 1` computes what one process with 2 learners
