@@ -1,5 +1,5 @@
 // Layers, each depending only on those above it (see docs/ARCHITECTURE.md):
-//   CBLAS -> GTNTensor -> GTNAutodiff -> (NN, Data, GTN, NAS) -> gtn CLI
+//   CBLAS, CXSMM -> GTNTensor -> GTNAutodiff -> (NN, Data, GTN, NAS) -> gtn CLI
 import Foundation
 // swift-tools-version: 6.0
 import PackageDescription
@@ -43,13 +43,16 @@ let package = Package(
     targets: [
         // OpenBLAS from Debian (libopenblas-dev), reached through pkg-config.
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        // libxsmm from Debian (libxsmm-dev): run-time generated kernels for the many small matrix
+        // products of a Winograd convolution.
+        .systemLibrary(name: "CXSMM", pkgConfig: "libxsmm", providers: [.apt(["libxsmm-dev"])]),
         // glibc's malloc tuning (mallopt), which Swift's Glibc module does not export.
         .systemLibrary(name: "CMalloc"),
         // zlib from Debian (zlib1g-dev), for gzip-compressed IDX files.
         .systemLibrary(name: "SystemZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // Open MPI from Debian (libopenmpi-dev), for `mpirun -np N gtn train`.
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
-        .target(name: "GTNTensor", dependencies: ["CBLAS", "CMalloc"], swiftSettings: optimise),
+        .target(name: "GTNTensor", dependencies: ["CBLAS", "CXSMM", "CMalloc"], swiftSettings: optimise),
         .target(name: "GTNAutodiff", dependencies: ["GTNTensor"], swiftSettings: optimise),
         .target(name: "GTNData", dependencies: ["GTNTensor", "SystemZlib"], swiftSettings: optimise),
         .target(

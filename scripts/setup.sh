@@ -4,7 +4,7 @@
 # pkg-config (to find them) and the Fashion-MNIST data set (the default training data). Safe to run
 # again; uses sudo when not root.
 set -euo pipefail
-packages=(libopenblas-dev zlib1g-dev pkg-config libopenmpi-dev openmpi-bin dataset-fashion-mnist)
+packages=(libopenblas-dev libxsmm-dev zlib1g-dev pkg-config libopenmpi-dev openmpi-bin dataset-fashion-mnist)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
