@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what GTN needs from Debian: OpenBLAS (matrix products), zlib (gzip-compressed data files),
+# Installs what GTN needs from Debian: OpenBLAS (matrix products), libxsmm (generated kernels for the
+# small products of Winograd convolutions), zlib (gzip-compressed data files),
 # Open MPI (distributed meta-training: mpirun -np N gtn train),
 # pkg-config (to find them) and the Fashion-MNIST data set (the default training data). Safe to run
 # again; uses sudo when not root.
