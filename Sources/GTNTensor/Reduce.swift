@@ -23,6 +23,7 @@ extension Tensor {
     /// and the meta-gradient amplifies such rounding: see `reductionGrain`). When the innermost
     /// dimension is kept, a worker takes a range of it in every row; when it is summed, a worker
     /// takes the rows whose output falls in its range.
+    ///
     /// `workers` caps the number of threads (tests compare one against several).
     @inline(__always)
     func reduced<K: ReductionMap>(

@@ -12,9 +12,12 @@ let smallGemmUsesXSMM = ProcessInfo.processInfo.environment["GTN_XSMM"] != "0"
 /// which at these sizes costs a third of its time. For Float, libxsmm (Debian's libxsmm-dev)
 /// generates a kernel for the shape the first time it is asked, for the CPU it runs on (AVX-512
 /// here), which reads the operands where they are: on the learner's F(4x4) products 154 GFLOP/s
-/// on one core against OpenBLAS's 106 (2026-12-07). Double, and any shape libxsmm declines, go to
-/// `S.gemm` (OpenBLAS).
+/// on one core against OpenBLAS's 106 (2026-12-07). Double, products above `largest` multiply-adds
+/// (libxsmm's kernels keep no cache blocking of their own; the shapes measured were up to 1M), and
+/// any shape libxsmm declines go to `S.gemm` (OpenBLAS).
 struct SmallGemm<S: TensorScalar> {
+    static var largest: Int { 4 << 20 }
+
     let m, n, k, lda, ldb, ldc: Int
     let accumulate: Bool
     /// libxsmm's kernel (`gtn_xsmm_call` runs it), or nil for OpenBLAS.
@@ -23,7 +26,7 @@ struct SmallGemm<S: TensorScalar> {
     init(m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int, accumulate: Bool) {
         (self.m, self.n, self.k, self.lda, self.ldb, self.ldc, self.accumulate) = (m, n, k, lda, ldb, ldc, accumulate)
         kernel =
-            S.self == Float.self && smallGemmUsesXSMM
+            S.self == Float.self && smallGemmUsesXSMM && m * n * k <= Self.largest
             ? gtn_xsmm_dispatch(Int32(m), Int32(n), Int32(k), Int32(lda), Int32(ldb), Int32(ldc), accumulate ? 1 : 0)
             : nil
     }

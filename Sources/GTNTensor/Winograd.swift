@@ -131,9 +131,9 @@ enum Winograd {
     }
 
     /// Scalars left unused after each V_ξ and M_ξ. The matrices are contiguous, so the gemms read
-    /// rows one after another; without the gap they would lie a multiple of 4 KiB apart, and the
-    /// transforms, which write one row of each of the 16 or 36 matrices per tile, would write to
-    /// addresses that share their L1 cache set.
+    /// rows one after another; without the gap they would often lie a multiple of 4 KiB apart
+    /// (32 KiB in the learner's 64->128 layer), and the transforms, which write one row of each of
+    /// the 16 or 36 matrices per tile, would write to addresses that share their L1 cache set.
     static let matrixGap = 16
 
     // MARK: Inputs and outputs of one (group, channel) band.
@@ -143,9 +143,12 @@ enum Winograd {
     // matrix at `V + ξ * vStride`, and the transforms write channel k's rows ξ with row stride
     // vStride (mStride for M). (A layout [C][ξ][columns] keeps a transform's writes closer
     // together, but its gemm rows then lie products * columns apart: 18 KiB at F(4x4), every
-    // second row in the same L1 set; the contiguous matrices made the gemms 1.2-2x faster.) Before transforming, a band of each plane is copied lane-interleaved
-    // (pixel-major, sample-minor: `patch[(r * w + q) * lanes + lane]`), so each of a tile's inputs
-    // is one vector load and each transformed value one vector store.
+    // second row in the same L1 set. Contiguous matrices made OpenBLAS 1.1x faster on a quiet
+    // machine, up to 2x with other processes sharing the cache, and libxsmm's kernels 1.5x.)
+    //
+    // Before transforming, a band of each plane is copied lane-interleaved (pixel-major,
+    // sample-minor: `patch[(r * w + q) * lanes + lane]`), so each of a tile's inputs is one vector
+    // load and each transformed value one vector store.
 
     /// Copies group `group`'s band of channel `ch` into `patch`, zero-padded and lane-interleaved:
     /// patch row i holds input row m * a0 - padding + i.

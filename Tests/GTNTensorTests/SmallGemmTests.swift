@@ -46,6 +46,8 @@ func smallGemmMatchesOpenBLAS(_ shape: (Int, Int, Int), _ accumulate: Bool) {
         }
     #endif
     #expect(SmallGemm<Double>(m: m, n: n, k: k, lda: k, ldb: n, ldc: n, accumulate: accumulate).kernel == nil)
+    // Large products stay with OpenBLAS, whose kernels block for the caches.
+    #expect(SmallGemm<Float>(m: 256, n: 256, k: 256, lda: 256, ldb: 256, ldc: 256, accumulate: false).kernel == nil)
     let f = compare(Float.self, m: m, n: n, k: k, accumulate: accumulate)
     // The columns past n (ldc > n) must be left alone, and every product agree to Float rounding:
     // sums of k products of numbers below 1 in size, each sum's rounding error under k ulps of 4
