@@ -341,16 +341,11 @@ public func evaluateTeacher(
         summed = summed.map { $0 + probs! } ?? probs!
         return Double(zip(summed!.argmaxRows(), final.labels).filter { $0 == $1 }.count) / Double(max(final.count, 1))
     }
-    func mean(_ xs: [Double]) -> Double { xs.reduce(0, +) / Double(max(xs.count, 1)) }
-    func sd(_ xs: [Double]) -> Double {
-        let m = mean(xs)
-        return (xs.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(max(1, xs.count - 1))).squareRoot()
-    }
     return TeacherEvaluation(
         iteration: trainer.state.iteration, learners: learners, innerSteps: trainer.config.innerSteps, steps: n,
         batchSize: trainer.config.batchSize * batchMultiplier,
         gtnPerStep: (0..<n).map { t in mean(curves.map { $0[t] }) },
-        gtnPerStepSD: (0..<n).map { t in sd(curves.map { $0[t] }) },
+        gtnPerStepSD: (0..<n).map { t in sampleStandardDeviation(curves.map { $0[t] }) },
         realPerStep: realDataControl ? (0..<n).map { t in mean(realCurves.map { $0[t] }) } : nil,
         realLearningRate: realDataControl ? realLearningRate ?? trainer.config.innerLearningRate : nil,
         realMomentum: realDataControl ? realMomentum ?? trainer.config.innerMomentum : nil,

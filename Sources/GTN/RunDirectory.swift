@@ -271,8 +271,6 @@ struct RunData {
     }
 }
 
-func mean(_ xs: [Double]) -> Double { xs.reduce(0, +) / Double(max(xs.count, 1)) }
-
 /// One line's worth of a run directory (`gtn runs`), read by the same code as the report.
 public struct RunSummary: Sendable {
     public var directory: String

@@ -107,7 +107,6 @@ public struct StudySummary: Codable, Sendable {
         topK = topTenPercentCount(n)
         (spearman, spearmanProxyTopHalf, topOverlap) = Self.ranking(p, against: r, k: topK)
         chanceOverlap = n == 0 ? 0 : Double(topK * topK) / Double(n)
-        func mean(_ xs: [Double]) -> Double { xs.reduce(0, +) / Double(max(xs.count, 1)) }
         proxySeconds = mean(rows.map(\.proxy.seconds))
         realSeconds = mean(rows.map(\.real.seconds))
         speedUp = proxySeconds > 0 ? realSeconds / proxySeconds : 0

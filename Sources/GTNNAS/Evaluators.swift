@@ -126,8 +126,7 @@ public class CachedEvaluator {
 
     /// Mean seconds per evaluation over the cached results (those of earlier runs included).
     public var meanSeconds: Double {
-        let s = cache.all.map(\.seconds)
-        return s.reduce(0, +) / Double(max(s.count, 1))
+        mean(cache.all.map(\.seconds))
     }
 }
 

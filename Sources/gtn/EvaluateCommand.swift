@@ -171,11 +171,6 @@ struct Evaluate: ParsableCommand {
                 print(line)
             }
         }
-        func mean(_ xs: [Double]) -> Double { xs.reduce(0, +) / Double(max(xs.count, 1)) }
-        func sd(_ xs: [Double]) -> Double {
-            let m = mean(xs)
-            return (xs.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(max(1, xs.count - 1))).squareRoot()
-        }
         print(
             "step  mean accuracy on \(stepSet.count) test examples: teacher" + (realDataControl ? " | real data" : ""))
         for t in 0..<n {
@@ -186,13 +181,14 @@ struct Evaluate: ParsableCommand {
         print(
             String(
                 format: "teacher: mean %.2f%% (sd %.2f) over %@; ensemble of all %d: %.2f%%", 100 * mean(e.gtnFinal),
-                100 * sd(e.gtnFinal), counted(learners, "learner"), learners, 100 * e.ensembleBySize.last!))
+                100 * sampleStandardDeviation(e.gtnFinal), counted(learners, "learner"), learners,
+                100 * e.ensembleBySize.last!))
         if let r = e.realFinal {
             print(
                 String(
                     format: "real data (%@, lr %g, momentum %g%@): mean %.2f%% (sd %.2f)", counted(n, "SGD step"),
                     e.realLearningRate!, e.realMomentum!, tuning == nil ? ", untuned" : ", tuned on validation",
-                    100 * mean(r), 100 * sd(r)))
+                    100 * mean(r), 100 * sampleStandardDeviation(r)))
         }
         e.realTuning = tuning
         if !others.isEmpty {
@@ -261,17 +257,12 @@ func pairedTable(_ e: TeacherEvaluation, teacherName: String) -> String {
         rows.append(
             (String(format: "real data, plain SGD (lr %g, momentum %g)", e.realLearningRate!, e.realMomentum!), real))
     }
-    func mean(_ xs: [Double]) -> Double { xs.reduce(0, +) / Double(max(xs.count, 1)) }
-    func sd(_ xs: [Double]) -> Double {
-        let m = mean(xs)
-        return (xs.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(max(1, xs.count - 1))).squareRoot()
-    }
     var lines = [
         "teacher: test accuracy after \(counted(e.steps, "step")), mean (sd) over \(counted(e.learners, "learner"))"
             + (real == nil ? "" : "; paired difference with real data: mean [min, max], learners ahead")
     ]
     for (name, finals) in rows {
-        var line = String(format: "  %6.2f%% (%4.2f)  ", 100 * mean(finals), 100 * sd(finals))
+        var line = String(format: "  %6.2f%% (%4.2f)  ", 100 * mean(finals), 100 * sampleStandardDeviation(finals))
         if let real, finals != real {
             let d = zip(finals, real).map { 100 * ($0 - $1) }
             line += String(

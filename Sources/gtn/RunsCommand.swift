@@ -94,9 +94,7 @@ struct Runs: ParsableCommand {
     /// Mean and sample standard deviation of gtn evaluate's means over a group's runs.
     func meanAndSD(_ group: [Evaluated]) -> (mean: Double, sd: Double) {
         let means = group.map(\.mean)
-        let mean = means.reduce(0, +) / Double(means.count)
-        let sd = (means.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(means.count - 1)).squareRoot()
-        return (mean, sd)
+        return (mean(means), sampleStandardDeviation(means))
     }
 
     /// One line per recipe with two or more evaluated seeds: gtn evaluate's means, their mean and

@@ -100,7 +100,7 @@ struct Tune: ParsableCommand {
                 if Interrupt.isRequested { throw Interrupt.exitCode }
                 let record = try session.evaluate(fullTest: false)
                 let last = losses.suffix(5)
-                return (last.reduce(0, +) / Double(max(last.count, 1)), record.validationPerStep.last ?? 0)
+                return (mean(Array(last)), record.validationPerStep.last ?? 0)
             }
             let shown = t.values.keys.sorted().map { k in String(format: "%@ %.4g", k, t.values[k]!) }
             print(
