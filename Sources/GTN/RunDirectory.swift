@@ -287,15 +287,17 @@ public struct RunSummary: Sendable {
     public var lastEvaluation: (iteration: Int, taught: Double?, real: Double?)?
     /// `gtn evaluate`: mean test accuracy of its learners, and of its real-data controls.
     public var evaluate: (learners: Int, mean: Double, real: Double?)?
-    /// The data set's name, every setting of config.json but the seed, and how gtn evaluate scored the
-    /// run (learners, steps, batch, meta-iteration): runs with equal keys are seeds of one recipe measured
-    /// alike, whose spread says how much a comparison of two recipes can be trusted.
-    public var settingsKey: String
     /// config.json's settings but the seed, flattened to "learner.kind"-style paths, each value as
     /// JSON text: what `gtn runs` compares to find recipes that differ in one setting.
     public var settings: [String: String]
-    /// The data set's name and how gtn evaluate scored the run: only runs equal in it compare.
+    /// The data set's name and how gtn evaluate scored the run (learners, steps, batch,
+    /// meta-iteration): only runs equal in it compare.
     public var evaluationKey: String
+    /// `evaluationKey` and every setting: runs with equal keys are seeds of one recipe measured alike,
+    /// whose spread says how much a comparison of two recipes can be trusted.
+    public var settingsKey: String {
+        evaluationKey + " " + settings.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+    }
 
     /// The summary of the run in `directory`; errors name the file at fault.
     public init(directory: String) throws {
@@ -310,9 +312,7 @@ public struct RunSummary: Sendable {
         metaIterations = run.metaIterations
         lastMetaLoss = run.metrics.last?.metaLoss
         lastEvaluation = run.evaluations.last.map { ($0.iteration, $0.testAccuracy, $0.realDataTestAccuracy) }
-        let config = run.config.filter { $0.key != "seed" }
-        let json = (try? JSONSerialization.data(withJSONObject: config, options: [.sortedKeys])) ?? Data()
-        settings = Self.flattened(config)
+        settings = Self.flattened(run.config.filter { $0.key != "seed" })
         evaluationKey = run.data?.name ?? "?"
         if let e = run.evaluation, let finals = e.gtnFinal, !finals.isEmpty {
             let real = e.realFinal.flatMap { $0.isEmpty ? nil : $0.reduce(0, +) / Double($0.count) }
@@ -320,7 +320,6 @@ public struct RunSummary: Sendable {
             let fields = [e.learners, e.steps, e.batchSize, e.iteration].map { $0.map(String.init) ?? "?" }
             evaluationKey += " evaluated: " + fields.joined(separator: " ")
         }
-        settingsKey = evaluationKey + " " + String(decoding: json, as: UTF8.self)
     }
 
     /// Nested objects become dotted paths; every other value its JSON text (sorted keys).
