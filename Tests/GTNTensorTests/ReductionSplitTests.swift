@@ -6,17 +6,6 @@ import Testing
 // split is over outputs, and each output adds its terms in the same order (Reduce.swift). Inputs
 // are random Floats, whose sums round, so any change of order would show.
 
-private func randomFloats(_ shape: [Int], seed: UInt64) -> Tensor<Float> {
-    var state = seed
-    let n = shape.reduce(1, *)
-    var v = [Float](repeating: 0, count: n)
-    for i in 0..<n {
-        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-        v[i] = Float(Int32(truncatingIfNeeded: state >> 33)) * 0x1p-31
-    }
-    return Tensor(shape: shape, scalars: v)
-}
-
 @Test(arguments: [
     // Mean-only batch norm's sums ([N, C, H, W] -> [1, C, 1, 1]): the summed dimension innermost.
     ([64, 64, 14, 14], [1, 64, 1, 1]), ([128, 128, 7, 7], [1, 128, 1, 1]),
@@ -27,7 +16,7 @@ private func randomFloats(_ shape: [Int], seed: UInt64) -> Tensor<Float> {
 ])
 func splitReductionHasTheOneCoreBits(_ shapes: ([Int], [Int])) {
     let (shape, target) = shapes
-    let x = randomFloats(shape, seed: UInt64(shape.reduce(7, *)))
+    let x = Tensor<Float>(shape: shape, scalars: randomScalars(shape.reduce(1, *), seed: UInt64(shape.reduce(7, *))))
     #expect(x.count / reductionGrain >= 2, "\(shape) is too small to split")
     let one = x.reduced(toShape: target, "sum", Identity.self, workers: 1)
     for workers in [2, 3] {

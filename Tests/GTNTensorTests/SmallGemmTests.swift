@@ -5,7 +5,8 @@ import Testing
 // The small products of Winograd convolutions (SmallGemm): libxsmm's kernels for Float, OpenBLAS
 // for Double and as the fallback, against OpenBLAS's gemm on the same operands.
 
-private func filled<S: TensorScalar>(_ n: Int, seed: UInt64) -> [S] {
+/// n scalars in [-1, 1) from a seeded linear congruential generator (also ReductionSplitTests').
+func randomScalars<S: TensorScalar>(_ n: Int, seed: UInt64) -> [S] {
     var state = seed
     return (0..<n).map { _ in
         state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
@@ -17,9 +18,9 @@ private func filled<S: TensorScalar>(_ n: Int, seed: UInt64) -> [S] {
 /// Winograd scratch has none, but callers may), by SmallGemm and by S.gemm.
 private func compare<S: TensorScalar>(_: S.Type, m: Int, n: Int, k: Int, accumulate: Bool) -> (got: [S], want: [S]) {
     let (lda, ldb, ldc) = (k + 3, n + 5, n + 2)
-    let a: [S] = filled(m * lda, seed: 1)
-    let b: [S] = filled(k * ldb, seed: 2)
-    var got: [S] = filled(m * ldc, seed: 3)
+    let a: [S] = randomScalars(m * lda, seed: 1)
+    let b: [S] = randomScalars(k * ldb, seed: 2)
+    var got: [S] = randomScalars(m * ldc, seed: 3)
     var want = got
     let product = SmallGemm<S>(m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc, accumulate: accumulate)
     a.withUnsafeBufferPointer { pa in
