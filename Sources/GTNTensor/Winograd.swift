@@ -165,6 +165,15 @@ enum Winograd {
         guard r0 < r1 else { return }
         let (plane, w) = (g.height * g.width, min(g.width, pw - g.padding))
         let samples = t.samples(ofGroup: group)
+        if samples.count == l && w >= l {
+            let src = UnsafeMutablePointer(mutating: x) + (samples.first * g.inChannels + ch) * plane
+            for r in r0..<r1 {
+                interleave(
+                    rows: src + r * g.width, planeStride: g.inChannels * plane,
+                    patch + ((r - top) * pw + g.padding) * l, width: w, intoInterleaved: true)
+            }
+            return
+        }
         for lane in 0..<samples.count {
             let src = x + ((samples.first + lane) * g.inChannels + ch) * plane
             for r in r0..<r1 {
@@ -260,6 +269,15 @@ enum Winograd {
         let (ow, plane, bw) = (g.outWidth, g.outHeight * g.outWidth, m * t.cols)
         let rowsHere = min(m * c.tileRows, g.outHeight - m * c.a0)
         let samples = t.samples(ofGroup: group)
+        if samples.count == l && ow >= l {
+            let first = planes + (samples.first * g.outChannels + o) * plane + m * c.a0 * ow
+            for r in 0..<rowsHere {
+                interleave(
+                    rows: first + r * ow, planeStride: g.outChannels * plane, band + r * bw * l, width: ow,
+                    intoInterleaved: intoBand)
+            }
+            return
+        }
         for lane in 0..<samples.count {
             let first = planes + ((samples.first + lane) * g.outChannels + o) * plane + m * c.a0 * ow
             for r in 0..<rowsHere {

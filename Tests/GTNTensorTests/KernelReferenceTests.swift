@@ -648,6 +648,15 @@ let convCases: [ConvCase] = [
     ConvCase(
         name: "winograd 24->16 pad 0 odd", x: [2, 24, 7, 6], w: [16, 24, 3, 3], stride: 1, padding: 0, groups: 1),
     ConvCase(name: "winograd 16->16 pad 2", x: [2, 16, 4, 5], w: [16, 16, 3, 3], stride: 1, padding: 2, groups: 1),
+    // Rows of 8 or more pixels and full groups of 8 samples take the 8 x 8 register transposes
+    // into and out of the lane-interleaved layout (a last block overlapping at width 10 and 11,
+    // whole blocks at 16), the partial ninth sample the scalar copy.
+    ConvCase(
+        name: "winograd 16->16 pad 1 wide, 9 samples", x: [9, 16, 10, 11], w: [16, 16, 3, 3], stride: 1, padding: 1,
+        groups: 1),
+    ConvCase(
+        name: "winograd 16->24 pad 0 width 18, 8 samples", x: [8, 16, 6, 18], w: [24, 16, 3, 3], stride: 1,
+        padding: 0, groups: 1),
     ConvCase(name: "winograd many chunks", x: [150, 2, 6, 6], w: [3, 2, 3, 3], stride: 1, padding: 1, groups: 1),
     ConvCase(name: "winograd 1x1 output", x: [4, 3, 3, 3], w: [2, 3, 3, 3], stride: 1, padding: 0, groups: 1),
     // Direct loops run automatically for 1-4 output channels (the generator's 64->1 layer).
