@@ -207,13 +207,84 @@ extension Winograd {
     // MARK: Weights: U = G w Gᵀ for every (o, c), stored [ξ][O][C] (U_ξ is an O x C matrix), and
     // the adjoint dw = Gᵀ dU G.
 
+    /// G of F(4x4) on one kernel line of `lanes` kernels: `weightLine6` on vectors (the same
+    /// operations in the same order, so the same bits).
+    @inline(__always)
+    static func weightLine6<S: TensorScalar>(_ w0: Lanes<S>, _ w1: Lanes<S>, _ w2: Lanes<S>) -> (
+        Lanes<S>, Lanes<S>, Lanes<S>, Lanes<S>, Lanes<S>, Lanes<S>
+    ) {
+        let (a, b, c) = (w0 / 24, w1 / 12, w2 / 6)
+        let u1 = -(w0 + w1 + w2) / 6
+        let u2 = -(w0 - w1 + w2) / 6
+        return (w0 / 4, u1, u2, a + b + c, a - b + c, w2)
+    }
+
+    /// U for kernels k0 ..< k0 + lanes at once, one kernel per lane: the nine taps are gathered
+    /// (stride 9), and each U_ξ entry is one vector store of `lanes` consecutive (o, c) pairs.
+    @inline(__always)
+    static func transformWeightBlock<S: TensorScalar>(
+        _ w: UnsafePointer<S>, k0: Int, oc: Int, _ tile: Tile, into u: UnsafeMutablePointer<S>
+    ) {
+        @inline(__always) func tap(_ j: Int) -> Lanes<S> {
+            let p = w + k0 * 9 + j
+            return Lanes<S>(p[0], p[9], p[18], p[27], p[36], p[45], p[54], p[63])
+        }
+        let (p0, p1, p2, p3, p4, p5, p6, p7, p8) = (
+            tap(0), tap(1), tap(2), tap(3), tap(4), tap(5), tap(6), tap(7), tap(8)
+        )
+        switch tile {
+        case .two:
+            // G along the kernel's columns (rows a, (a+b+d)/2, (a-b+d)/2, d), then along the rows.
+            @inline(__always) func g(_ a: Lanes<S>, _ b: Lanes<S>, _ d: Lanes<S>) -> (
+                Lanes<S>, Lanes<S>, Lanes<S>, Lanes<S>
+            ) { (a, (a + b + d) / 2, (a - b + d) / 2, d) }
+            let columns = (g(p0, p3, p6), g(p1, p4, p7), g(p2, p5, p8))
+            @inline(__always) func put(_ i: Int, _ a: Lanes<S>, _ b: Lanes<S>, _ d: Lanes<S>) {
+                let r = g(a, b, d)
+                let q = u + i * 4 * oc + k0
+                store(r.0, q)
+                store(r.1, q + oc)
+                store(r.2, q + 2 * oc)
+                store(r.3, q + 3 * oc)
+            }
+            put(0, columns.0.0, columns.1.0, columns.2.0)
+            put(1, columns.0.1, columns.1.1, columns.2.1)
+            put(2, columns.0.2, columns.1.2, columns.2.2)
+            put(3, columns.0.3, columns.1.3, columns.2.3)
+        case .four:
+            let columns = (weightLine6(p0, p3, p6), weightLine6(p1, p4, p7), weightLine6(p2, p5, p8))
+            @inline(__always) func put(_ i: Int, _ a: Lanes<S>, _ b: Lanes<S>, _ d: Lanes<S>) {
+                let r = weightLine6(a, b, d)
+                let q = u + i * 6 * oc + k0
+                store(r.0, q)
+                store(r.1, q + oc)
+                store(r.2, q + 2 * oc)
+                store(r.3, q + 3 * oc)
+                store(r.4, q + 4 * oc)
+                store(r.5, q + 5 * oc)
+            }
+            put(0, columns.0.0, columns.1.0, columns.2.0)
+            put(1, columns.0.1, columns.1.1, columns.2.1)
+            put(2, columns.0.2, columns.1.2, columns.2.2)
+            put(3, columns.0.3, columns.1.3, columns.2.3)
+            put(4, columns.0.4, columns.1.4, columns.2.4)
+            put(5, columns.0.5, columns.1.5, columns.2.5)
+        }
+    }
+
     static func transformWeights<S: TensorScalar>(
         _ w: UnsafePointer<S>, o: Int, c: Int, _ tile: Tile,
         into u: UnsafeMutablePointer<S>
     ) {
         let oc = o * c
+        // Whole blocks of `lanes` kernels as vector code, split over the workers (it was 1.6% of
+        // a meta-iteration as a scalar loop on one core); the remainder below, one by one.
+        let blocks = oc / lanes
+        parallelChunks(blocks, grain: 128) { r in
+            for block in r { transformWeightBlock(w, k0: block * lanes, oc: oc, tile, into: u) }
+        }
         withUnsafeTemporaryAllocation(of: S.self, capacity: 18) { t in  // G w: alpha rows x 3 columns
-            for k in 0..<oc {
+            for k in (blocks * lanes)..<oc {
                 let p = w + k * 9
                 switch tile {
                 case .two:
