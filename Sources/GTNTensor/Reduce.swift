@@ -53,7 +53,15 @@ extension Tensor {
                         let part = (inner * w / workers)..<(inner * (w + 1) / workers)
                         loop.forEachRow(0..<rows) { o in
                             let (oi, oo) = (o[0], o[1])
-                            for i in part { acc[oo + i * so] += K.apply(pin[oi + i * si]) }
+                            if si == 1 && so == 1 {
+                                // The common case (a bias gradient: [128, 6272] -> [1, 6272]) as a
+                                // pointer loop the compiler vectorises; the strided loop below
+                                // ran one scalar add at a time with overflow checks.
+                                let (src, dst) = (pin.baseAddress! + oi, acc.baseAddress! + oo)
+                                for i in part { dst[i] += K.apply(src[i]) }
+                            } else {
+                                for i in part { acc[oo + i * so] += K.apply(pin[oi + i * si]) }
+                            }
                         }
                     } else {
                         let part = (outCount * w / workers)..<(outCount * (w + 1) / workers)
