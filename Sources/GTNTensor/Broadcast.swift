@@ -65,24 +65,50 @@ struct StridedLoop {
     /// Runs of the innermost dimension (0 for an empty tensor).
     var outerCount: Int { inner == 0 ? 0 : count / inner }
 
-    /// Calls `body(offsets, innerLength)` for each run of the innermost dimension, for outer
-    /// indices in `rows` (a range of the flattened outer loop).
+    /// Calls `body(offsets)` (one offset per operand) for each run of the innermost dimension,
+    /// for outer indices in `rows` (a range of the flattened outer loop).
+    ///
+    /// The first row's index is unravelled by division; the rest advance it like an odometer.
+    /// (Unravelling every row, two or three integer divisions and a walk through the nested
+    /// stride arrays, cost more than adding up a 196-element row: 2/3 of a batch-norm broadcast.)
     @inline(__always)
-    func forEachRow(_ rows: Range<Int>, _ body: (_ offsets: UnsafeMutableBufferPointer<Int>) -> Void) {
-        let outerRank = shape.count - 1
-        withUnsafeTemporaryAllocation(of: Int.self, capacity: strides.count) { offs in
-            for r in rows {
-                var rem = r
-                for o in 0..<strides.count { offs[o] = 0 }
+    func forEachRow(_ rows: Range<Int>, _ body: (_ offsets: UnsafeBufferPointer<Int>) -> Void) {
+        guard !rows.isEmpty else { return }
+        let (outerRank, n) = (shape.count - 1, strides.count)
+        // offsets (n), then per outer dimension d: its index, its size, its n strides.
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: n + outerRank * (n + 2)) { buf in
+            let offs = buf.baseAddress!
+            let (index, size, step) = (offs + n, offs + n + outerRank, offs + n + 2 * outerRank)
+            var rem = rows.lowerBound
+            for o in 0..<n { offs[o] = 0 }
+            var d = outerRank - 1
+            while d >= 0 {
+                size[d] = shape[d]
+                (index[d], rem) = (rem % size[d], rem / size[d])
+                for o in 0..<n {
+                    step[d * n + o] = strides[o][d]
+                    offs[o] += index[d] * step[d * n + o]
+                }
+                d -= 1
+            }
+            let view = UnsafeBufferPointer(start: offs, count: n)
+            for _ in rows.dropLast() {
+                body(view)
+                // The next row: carry through the dimensions that wrap. (A next row exists, so
+                // some dimension does not wrap before d falls below 0.)
                 var d = outerRank - 1
-                while d >= 0 {
-                    let i = rem % shape[d]
-                    rem /= shape[d]
-                    for o in 0..<strides.count { offs[o] += i * strides[o][d] }
+                while true {
+                    index[d] += 1
+                    if index[d] < size[d] {
+                        for o in 0..<n { offs[o] += step[d * n + o] }
+                        break
+                    }
+                    for o in 0..<n { offs[o] -= (size[d] - 1) * step[d * n + o] }
+                    index[d] = 0
                     d -= 1
                 }
-                body(offs)
             }
+            body(view)
         }
     }
 }
