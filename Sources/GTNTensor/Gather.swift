@@ -12,8 +12,16 @@ public struct GatherMap: Sendable {
     /// only source plane p (true of every per-image, per-channel map), so the adjoint can
     /// scatter plane by plane in parallel without two workers writing one element.
     public let independentPlanes: Int
+    /// When every output plane p reads its source plane with the same offsets (padding,
+    /// upsampling: maps that depend only on the shape), those offsets, one plane's worth. The
+    /// kernels then read this small array, which stays in cache, instead of `indices`, which is
+    /// as large as the output (29 MB for the generator's [128, 64, 30, 30] padding).
+    public let planePattern: [Int32]?
 
-    public init(sourceShape: [Int], outputShape: [Int], indices: [Int32], independentPlanes: Int = 1) {
+    public init(
+        sourceShape: [Int], outputShape: [Int], indices: [Int32], independentPlanes: Int = 1,
+        planePattern: [Int32]? = nil
+    ) {
         precondition(
             independentPlanes >= 1 && sourceShape.reduce(1, *) % independentPlanes == 0
                 && outputShape.reduce(1, *) % independentPlanes == 0,
@@ -26,6 +34,12 @@ public struct GatherMap: Sendable {
         self.sourceShape = sourceShape
         self.outputShape = outputShape
         self.indices = indices
+        if let planePattern {
+            precondition(
+                independentPlanes > 1 && planePattern.count * independentPlanes == indices.count,
+                "GatherMap: a plane pattern of \(planePattern.count) for \(independentPlanes) planes of \(outputShape)")
+        }
+        self.planePattern = planePattern
     }
 
     /// Builds a map over NCHW planes: `source(h, w)` gives the input (row, column) that output
@@ -46,7 +60,8 @@ public struct GatherMap: Sendable {
             for k in 0..<plane.count { idx[p * plane.count + k] = plane[k] < 0 ? -1 : plane[k] + base }
         }
         return GatherMap(
-            sourceShape: shape, outputShape: [shape[0], shape[1], outH, outW], indices: idx, independentPlanes: planes)
+            sourceShape: shape, outputShape: [shape[0], shape[1], outH, outW], indices: idx, independentPlanes: planes,
+            planePattern: planes > 1 ? plane : nil)
     }
 
     /// This map followed by `next` (which reads this map's output), as one map: one gather
@@ -57,8 +72,13 @@ public struct GatherMap: Sendable {
         let idx = next.indices.map { $0 < 0 ? -1 : indices[Int($0)] }
         // Output plane p of the whole reads source plane p wherever both maps keep planes apart.
         let planes = independentPlanes == next.independentPlanes ? independentPlanes : 1
+        var pattern: [Int32]? = nil
+        if planes > 1, let first = planePattern, let second = next.planePattern {
+            pattern = second.map { $0 < 0 ? -1 : first[Int($0)] }
+        }
         return GatherMap(
-            sourceShape: sourceShape, outputShape: next.outputShape, indices: idx, independentPlanes: planes)
+            sourceShape: sourceShape, outputShape: next.outputShape, indices: idx, independentPlanes: planes,
+            planePattern: pattern)
     }
 
     /// Maps that depend only on a shape are built once and reused: building the index array
@@ -440,6 +460,25 @@ extension Tensor {
         precondition(shape == map.sourceShape, "gather: tensor of shape \(shape), map expects \(map.sourceShape)")
         let planes = map.independentPlanes
         let perPlane = map.indices.count / planes
+        if let pattern = map.planePattern {
+            let sourcePerPlane = count / planes
+            return Tensor(shape: map.outputShape) { out in
+                scalars.withUnsafeBufferPointer { p in
+                    pattern.withUnsafeBufferPointer { idx in
+                        let (out, idx) = (out.baseAddress!, idx.baseAddress!)
+                        parallelChunks(planes, grain: Swift.max(1, (1 << 16) / Swift.max(perPlane, 1))) { r in
+                            for plane in r {
+                                let (src, dst) = (p.baseAddress! + plane * sourcePerPlane, out + plane * perPlane)
+                                for i in 0..<perPlane {
+                                    let j = Int(idx[i])
+                                    dst[i] = j < 0 ? 0 : src[j]
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
         return Tensor(shape: map.outputShape) { out in
             scalars.withUnsafeBufferPointer { p in
                 map.indices.withUnsafeBufferPointer { idx in
@@ -466,17 +505,29 @@ extension Tensor {
         let out = [S](unsafeUninitializedCapacity: sourceCount) { o, initialised in
             let o = o
             scalars.withUnsafeBufferPointer { p in
-                map.indices.withUnsafeBufferPointer { idx in
+                // A plane pattern's offsets are relative to each plane's start; `indices` hold
+                // absolute ones.
+                let (table, relative) = map.planePattern.map { ($0, true) } ?? (map.indices, false)
+                table.withUnsafeBufferPointer { idx in
                     // Workers take whole planes, so no two of them ever add into one element. Each
                     // zeroes its own planes just before adding into them, while they are in cache:
                     // zeroing the whole output first (25 MB for the learner's first max pooling)
                     // and scattering after would stream it from memory twice.
                     parallelChunks(planes, grain: Swift.max(1, (1 << 16) / Swift.max(perPlane, 1))) { r in
                         for plane in r {
-                            (o.baseAddress! + plane * sourcePerPlane).initialize(repeating: 0, count: sourcePerPlane)
-                            for i in (plane * perPlane)..<((plane + 1) * perPlane) {
-                                let j = Int(idx[i])
-                                if j >= 0 { o[j] += p[i] }
+                            let dst = o.baseAddress! + plane * sourcePerPlane
+                            dst.initialize(repeating: 0, count: sourcePerPlane)
+                            if relative {
+                                let src = p.baseAddress! + plane * perPlane
+                                for i in 0..<perPlane {
+                                    let j = Int(idx[i])
+                                    if j >= 0 { dst[j] += src[i] }
+                                }
+                            } else {
+                                for i in (plane * perPlane)..<((plane + 1) * perPlane) {
+                                    let j = Int(idx[i])
+                                    if j >= 0 { o[j] += p[i] }
+                                }
                             }
                         }
                     }

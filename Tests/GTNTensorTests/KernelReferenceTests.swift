@@ -837,6 +837,14 @@ private func plane4(_ values: [Double], _ h: Int, _ w: Int) -> Tensor<Double> { 
         expectClose(
             y.scatteredAdd(once).doubles, back.doubles, scale: [Double](repeating: 100, count: back.count),
             tol: 1e-14, "adjoint \(shape)")
+        // The composed map keeps its per-plane pattern, and the kernels reading it agree
+        // exactly with the ones reading the absolute indices.
+        #expect(once.planePattern != nil, "upsample + reflection pad \(shape) lost its plane pattern")
+        let absolute = GatherMap(
+            sourceShape: once.sourceShape, outputShape: once.outputShape, indices: once.indices,
+            independentPlanes: once.independentPlanes)
+        expectExact(x.gathered(once).doubles, x.gathered(absolute).doubles, "pattern vs indices \(shape)")
+        expectExact(y.scatteredAdd(once).doubles, y.scatteredAdd(absolute).doubles, "pattern vs indices adjoint")
         // Zero padding composes too: -1 stays -1.
         let z = up.then(.zeroPad(up.outputShape, pad: 2))
         expectExact(
