@@ -428,11 +428,25 @@ enum Winograd {
                                     scratch: s.tile, into: s.m + oc * n + i * chunk.columnsPerGroup, ld: s.mStride)
                             }
                         }
-                        for xi in 0..<p {
-                            S.gemm(
-                                transA: false, transB: true, m: o, n: c, k: n, alpha: 1,
-                                a: s.m + xi * s.mStride, lda: n, b: s.v + xi * s.vStride, ldb: n,
-                                beta: 1, c: acc.baseAddress! + worker * uCount + xi * o * c, ldc: c)
+                        let dU = acc.baseAddress! + worker * uCount
+                        // dU_ξ += dM_ξ V_ξᵀ contracts over the columns, the fast dimension of both
+                        // operands, which libxsmm's kernels do not do: V_ξ is transposed first
+                        // (8 x 8 blocks in registers, in cache) so that libxsmm can take the product.
+                        let product = SmallGemm<S>(m: o, n: c, k: n, lda: n, ldb: c, ldc: c, accumulate: true)
+                        if product.kernel != nil {
+                            let vt = UnsafeMutablePointer<S>.allocate(capacity: n * c)
+                            defer { vt.deallocate() }
+                            for xi in 0..<p {
+                                transpose(s.v + xi * s.vStride, rows: c, columns: n, into: vt)
+                                product(s.m + xi * s.mStride, vt, dU + xi * o * c)
+                            }
+                        } else {
+                            for xi in 0..<p {
+                                S.gemm(
+                                    transA: false, transB: true, m: o, n: c, k: n, alpha: 1,
+                                    a: s.m + xi * s.mStride, lda: n, b: s.v + xi * s.vStride, ldb: n,
+                                    beta: 1, c: dU + xi * o * c, ldc: c)
+                            }
                         }
                     }
                     for k in 1..<workers { for i in 0..<uCount { acc[i] += acc[k * uCount + i] } }

@@ -94,6 +94,37 @@ extension Winograd {
         }
     }
 
+    /// Writes the row-major rows x columns matrix at `src` transposed (columns x rows) into
+    /// `dst`: 8 x 8 blocks through `transposed`, the edges that do not fill a block one by one.
+    static func transpose<S: TensorScalar>(
+        _ src: UnsafePointer<S>, rows: Int, columns: Int, into dst: UnsafeMutablePointer<S>
+    ) {
+        let l = lanes
+        let (fullRows, fullColumns) = (rows / l * l, columns / l * l)
+        for i in stride(from: 0, to: fullRows, by: l) {
+            for j in stride(from: 0, to: fullColumns, by: l) {
+                let a = src + i * columns + j
+                let t = transposed(
+                    (
+                        load(a), load(a + columns), load(a + 2 * columns), load(a + 3 * columns),
+                        load(a + 4 * columns), load(a + 5 * columns), load(a + 6 * columns), load(a + 7 * columns)
+                    ))
+                let d = dst + j * rows + i
+                store(t.0, d)
+                store(t.1, d + rows)
+                store(t.2, d + 2 * rows)
+                store(t.3, d + 3 * rows)
+                store(t.4, d + 4 * rows)
+                store(t.5, d + 5 * rows)
+                store(t.6, d + 6 * rows)
+                store(t.7, d + 7 * rows)
+            }
+        }
+        for i in 0..<rows {
+            for j in (i < fullRows ? fullColumns : 0)..<columns { dst[j * rows + i] = src[i * columns + j] }
+        }
+    }
+
     /// Stores F(2x2)'s four values of one tile column: rows ξ = j, 4 + j, 8 + j, 12 + j of a
     /// [ξ][columns] block with row stride `ld`, starting at row j's entry `p`.
     @inline(__always)
