@@ -24,12 +24,18 @@ enum DirectConvolution {
         var planeCount: Int { ph * pw }
         var outCount: Int { g.outHeight * pw }
 
-        /// Copies one H x W plane into the zero-padded ph x pw buffer.
+        /// One H x W plane zero-padded to ph x pw: copied into `scratch`, or, without padding,
+        /// the plane itself (it already has that layout). Rows are copied by inline vector code:
+        /// a memmove call per 28- or 30-scalar row had cost as much as the copying.
         @inline(__always)
-        func pad<S: TensorScalar>(_ plane: UnsafePointer<S>, into dst: UnsafeMutablePointer<S>) {
+        func padded<S: TensorScalar>(_ plane: UnsafePointer<S>, scratch dst: UnsafeMutablePointer<S>)
+            -> UnsafePointer<S>
+        {
             let p = g.padding
-            if p > 0 { dst.update(repeating: 0, count: planeCount) }
-            for r in 0..<g.height { (dst + (r + p) * pw + p).update(from: plane + r * g.width, count: g.width) }
+            if p == 0 { return plane }
+            dst.update(repeating: 0, count: planeCount)
+            for r in 0..<g.height { copyScalars(plane + r * g.width, count: g.width, into: dst + (r + p) * pw + p) }
+            return UnsafePointer(dst)
         }
     }
 
@@ -53,13 +59,13 @@ enum DirectConvolution {
                         for n in samples {
                             acc.update(repeating: 0, count: o * l.outCount)
                             for ch in 0..<c {
-                                l.pad(px + (n * c + ch) * inPlane, into: plane)
+                                let input = l.padded(px + (n * c + ch) * inPlane, scratch: plane)
                                 for oc in 0..<o {
                                     let out = acc + oc * l.outCount
                                     for i in 0..<kh {
                                         for j in 0..<kw {
                                             let k = pk[((oc * c + ch) * kh + i) * kw + j]
-                                            let src = plane + i * pw + j
+                                            let src = input + i * pw + j
                                             for q in 0..<span { out[q] += k * src[q] }
                                         }
                                     }
@@ -67,8 +73,9 @@ enum DirectConvolution {
                             }
                             for oc in 0..<o {
                                 for r in 0..<oh {
-                                    (py + ((n * o + oc) * oh + r) * ow).update(
-                                        from: acc + oc * l.outCount + r * pw, count: ow)
+                                    copyScalars(
+                                        acc + oc * l.outCount + r * pw, count: ow,
+                                        into: py + ((n * o + oc) * oh + r) * ow)
                                 }
                             }
                         }
@@ -105,17 +112,18 @@ enum DirectConvolution {
                             for n in (g.batch * worker / chunks)..<(g.batch * (worker + 1) / chunks) {
                                 for oc in 0..<o {
                                     for r in 0..<oh {
-                                        (d + oc * l.outCount + r * pw).update(
-                                            from: pdy + ((n * o + oc) * oh + r) * ow, count: ow)
+                                        copyScalars(
+                                            pdy + ((n * o + oc) * oh + r) * ow, count: ow,
+                                            into: d + oc * l.outCount + r * pw)
                                     }
                                 }
                                 for ch in 0..<c {
-                                    l.pad(px + (n * c + ch) * inPlane, into: plane)
+                                    let input = l.padded(px + (n * c + ch) * inPlane, scratch: plane)
                                     for oc in 0..<o {
                                         for i in 0..<kh {
                                             for j in 0..<kw {
                                                 dw[((oc * c + ch) * kh + i) * kw + j] +=
-                                                    contiguousDot(d + oc * l.outCount, plane + i * pw + j, span)
+                                                    contiguousDot(d + oc * l.outCount, input + i * pw + j, span)
                                             }
                                         }
                                     }
@@ -128,6 +136,25 @@ enum DirectConvolution {
             }
         }
         return Tensor(shape: g.weightShape, scalars: Array(partial.prefix(wCount)))
+    }
+}
+
+/// dst[0 ..< count] = src[0 ..< count] for short rows, in vectors of `Winograd.lanes` (the last
+/// overlapping the one before), so that no library call is paid per row.
+@inline(__always)
+func copyScalars<S: TensorScalar>(_ src: UnsafePointer<S>, count: Int, into dst: UnsafeMutablePointer<S>) {
+    typealias V = SIMD8<S>
+    guard count >= 8 else {
+        for q in 0..<count { dst[q] = src[q] }
+        return
+    }
+    var q = 0
+    while true {
+        let at = Swift.min(q, count - 8)
+        UnsafeMutableRawPointer(dst + at).storeBytes(
+            of: UnsafeRawPointer(src + at).loadUnaligned(as: V.self), as: V.self)
+        if at == count - 8 { return }
+        q += 8
     }
 }
 

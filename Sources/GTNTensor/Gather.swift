@@ -331,24 +331,6 @@ func windowMax<S: TensorScalar>(_ kernel: Int, _ window: Range<Int>, _ value: (I
 /// the scalar edge code that had made this pass ~7 ms for [128, 64, 28, 28] (3.6 GB/s; the
 /// learner's planes are small, so edges were a third of the windows).
 enum MaxPool3x3 {
-    /// dst[0 ..< count] = src[0 ..< count] in 8-wide vectors, the last one overlapping the one
-    /// before when count is not a multiple of 8 (rows of fewer than 8 scalar by scalar).
-    @inline(__always)
-    static func copyRow(_ src: UnsafePointer<Float>, count: Int, into dst: UnsafeMutablePointer<Float>) {
-        guard count >= 8 else {
-            for q in 0..<count { dst[q] = src[q] }
-            return
-        }
-        var q = 0
-        while true {
-            let at = Swift.min(q, count &- 8)
-            UnsafeMutableRawPointer(dst + at).storeBytes(
-                of: UnsafeRawPointer(src + at).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
-            if at == count &- 8 { return }
-            q &+= 8
-        }
-    }
-
     static func pool(
         _ p: UnsafePointer<Float>, planes: Range<Int>, h: Int, w: Int, step: Int, padding: Int,
         out: UnsafeMutablePointer<Int32>, values: UnsafeMutablePointer<Float>?
@@ -388,7 +370,7 @@ enum MaxPool3x3 {
                 let row = paddedPlane + a &* padded
                 // Rows are short (28 scalars in the learner), so the copy is inline vector code:
                 // memmove and memset calls for 28 and 1 scalars had cost more than the pooling.
-                copyRow(src, count: w, into: row + padding)
+                copyScalars(src, count: w, into: row + padding)
                 for q in 0..<padding { row[q] = src[0] }
                 for q in tail..<padded { row[q] = src[w &- 1] }
             }
