@@ -159,21 +159,32 @@ enum Winograd {
     ) {
         let (g, pw, l) = (t.g, t.paddedW, lanes)
         let patchRows = t.tile.m * c.tileRows + 2
-        patch.update(repeating: 0, count: patchRows * pw * l)
         let top = t.tile.m * c.a0 - g.padding
         let (r0, r1) = (max(0, top), min(g.height, top + patchRows))
-        guard r0 < r1 else { return }
         let (plane, w) = (g.height * g.width, min(g.width, pw - g.padding))
         let samples = t.samples(ofGroup: group)
-        if samples.count == l && w >= l {
+        if r0 < r1 && samples.count == l && w >= l {
+            // Every lane of the rows and columns the input covers is written below, so only the
+            // border is zeroed (the whole patch, twice the input band in the learner's layer, had
+            // been zeroed first).
+            @inline(__always) func zero(_ p: UnsafeMutablePointer<S>, pixels: Int) {
+                for k in 0..<pixels { store(Lanes<S>(repeating: 0), p + k * l) }
+            }
+            for i in 0..<(r0 - top) { zero(patch + i * pw * l, pixels: pw) }
+            for i in (r1 - top)..<patchRows { zero(patch + i * pw * l, pixels: pw) }
             let src = UnsafeMutablePointer(mutating: x) + (samples.first * g.inChannels + ch) * plane
             for r in r0..<r1 {
+                let row = patch + (r - top) * pw * l
+                zero(row, pixels: g.padding)
+                zero(row + (g.padding + w) * l, pixels: pw - g.padding - w)
                 interleave(
-                    rows: src + r * g.width, planeStride: g.inChannels * plane,
-                    patch + ((r - top) * pw + g.padding) * l, width: w, intoInterleaved: true)
+                    rows: src + r * g.width, planeStride: g.inChannels * plane, row + g.padding * l, width: w,
+                    intoInterleaved: true)
             }
             return
         }
+        patch.update(repeating: 0, count: patchRows * pw * l)
+        guard r0 < r1 else { return }
         for lane in 0..<samples.count {
             let src = x + ((samples.first + lane) * g.inChannels + ch) * plane
             for r in r0..<r1 {
