@@ -40,6 +40,29 @@ extension Winograd {
         return unshuffle(unshuffle(unshuffle(b)))
     }
 
+    /// Reads eight rows of eight scalars (row i at `src + i * srcStride`) and writes them
+    /// transposed: row j at `dst + j * dstStride`.
+    @inline(__always)
+    static func transposeBlock<S: TensorScalar>(
+        _ src: UnsafePointer<S>, _ srcStride: Int, into dst: UnsafeMutablePointer<S>, _ dstStride: Int
+    ) {
+        let s = srcStride
+        let t = transposed(
+            (
+                load(src), load(src + s), load(src + 2 * s), load(src + 3 * s), load(src + 4 * s), load(src + 5 * s),
+                load(src + 6 * s), load(src + 7 * s)
+            ))
+        let d = dstStride
+        store(t.0, dst)
+        store(t.1, dst + d)
+        store(t.2, dst + 2 * d)
+        store(t.3, dst + 3 * d)
+        store(t.4, dst + 4 * d)
+        store(t.5, dst + 5 * d)
+        store(t.6, dst + 6 * d)
+        store(t.7, dst + 7 * d)
+    }
+
     /// Copies `width` (>= `lanes`) scalars of one row of each of `lanes` planes (plane i's row at
     /// `rows + i * planeStride`) into a lane-interleaved row (`interleaved[q * lanes + i]`), or
     /// back (`!intoInterleaved`), in 8 x 8 blocks transposed in registers; where `width` is not a
@@ -56,38 +79,9 @@ extension Winograd {
         while true {
             let q0 = min(q, width - l)
             if intoInterleaved {
-                let s = rows + q0
-                let t = transposed(
-                    (
-                        load(s), load(s + planeStride), load(s + 2 * planeStride), load(s + 3 * planeStride),
-                        load(s + 4 * planeStride), load(s + 5 * planeStride), load(s + 6 * planeStride),
-                        load(s + 7 * planeStride)
-                    ))
-                let d = interleaved + q0 * l
-                store(t.0, d)
-                store(t.1, d + l)
-                store(t.2, d + 2 * l)
-                store(t.3, d + 3 * l)
-                store(t.4, d + 4 * l)
-                store(t.5, d + 5 * l)
-                store(t.6, d + 6 * l)
-                store(t.7, d + 7 * l)
+                transposeBlock(rows + q0, planeStride, into: interleaved + q0 * l, l)
             } else {
-                let s = interleaved + q0 * l
-                let t = transposed(
-                    (
-                        load(s), load(s + l), load(s + 2 * l), load(s + 3 * l), load(s + 4 * l), load(s + 5 * l),
-                        load(s + 6 * l), load(s + 7 * l)
-                    ))
-                let d = rows + q0
-                store(t.0, d)
-                store(t.1, d + planeStride)
-                store(t.2, d + 2 * planeStride)
-                store(t.3, d + 3 * planeStride)
-                store(t.4, d + 4 * planeStride)
-                store(t.5, d + 5 * planeStride)
-                store(t.6, d + 6 * planeStride)
-                store(t.7, d + 7 * planeStride)
+                transposeBlock(interleaved + q0 * l, l, into: rows + q0, planeStride)
             }
             if q0 == width - l { return }
             q += l
@@ -103,21 +97,7 @@ extension Winograd {
         let (fullRows, fullColumns) = (rows / l * l, columns / l * l)
         for i in stride(from: 0, to: fullRows, by: l) {
             for j in stride(from: 0, to: fullColumns, by: l) {
-                let a = src + i * columns + j
-                let t = transposed(
-                    (
-                        load(a), load(a + columns), load(a + 2 * columns), load(a + 3 * columns),
-                        load(a + 4 * columns), load(a + 5 * columns), load(a + 6 * columns), load(a + 7 * columns)
-                    ))
-                let d = dst + j * rows + i
-                store(t.0, d)
-                store(t.1, d + rows)
-                store(t.2, d + 2 * rows)
-                store(t.3, d + 3 * rows)
-                store(t.4, d + 4 * rows)
-                store(t.5, d + 5 * rows)
-                store(t.6, d + 6 * rows)
-                store(t.7, d + 7 * rows)
+                transposeBlock(src + i * columns + j, columns, into: dst + j * rows + i, rows)
             }
         }
         for i in 0..<rows {
@@ -260,46 +240,31 @@ extension Winograd {
             let p = w + k0 * 9 + j
             return Lanes<S>(p[0], p[9], p[18], p[27], p[36], p[45], p[54], p[63])
         }
-        let (p0, p1, p2, p3, p4, p5, p6, p7, p8) = (
-            tap(0), tap(1), tap(2), tap(3), tap(4), tap(5), tap(6), tap(7), tap(8)
-        )
-        switch tile {
-        case .two:
-            // G along the kernel's columns (rows a, (a+b+d)/2, (a-b+d)/2, d), then along the rows.
-            @inline(__always) func g(_ a: Lanes<S>, _ b: Lanes<S>, _ d: Lanes<S>) -> (
-                Lanes<S>, Lanes<S>, Lanes<S>, Lanes<S>
-            ) { (a, (a + b + d) / 2, (a - b + d) / 2, d) }
-            let columns = (g(p0, p3, p6), g(p1, p4, p7), g(p2, p5, p8))
-            @inline(__always) func put(_ i: Int, _ a: Lanes<S>, _ b: Lanes<S>, _ d: Lanes<S>) {
-                let r = g(a, b, d)
-                let q = u + i * 4 * oc + k0
-                store(r.0, q)
-                store(r.1, q + oc)
-                store(r.2, q + 2 * oc)
-                store(r.3, q + 3 * oc)
-            }
-            put(0, columns.0.0, columns.1.0, columns.2.0)
-            put(1, columns.0.1, columns.1.1, columns.2.1)
-            put(2, columns.0.2, columns.1.2, columns.2.2)
-            put(3, columns.0.3, columns.1.3, columns.2.3)
-        case .four:
-            let columns = (weightLine6(p0, p3, p6), weightLine6(p1, p4, p7), weightLine6(p2, p5, p8))
-            @inline(__always) func put(_ i: Int, _ a: Lanes<S>, _ b: Lanes<S>, _ d: Lanes<S>) {
+        // G along the kernel's three columns into `alpha` x 3 vectors, then along those rows,
+        // each row's `alpha` results stored into the U_ξ they belong to.
+        let alpha = tile.alpha
+        @inline(__always) func g(_ a: Lanes<S>, _ b: Lanes<S>, _ d: Lanes<S>, _ put: (Int, Lanes<S>) -> Void) {
+            switch tile {
+            case .two:
+                put(0, a)
+                put(1, (a + b + d) / 2)
+                put(2, (a - b + d) / 2)
+                put(3, d)
+            case .four:
                 let r = weightLine6(a, b, d)
-                let q = u + i * 6 * oc + k0
-                store(r.0, q)
-                store(r.1, q + oc)
-                store(r.2, q + 2 * oc)
-                store(r.3, q + 3 * oc)
-                store(r.4, q + 4 * oc)
-                store(r.5, q + 5 * oc)
+                put(0, r.0)
+                put(1, r.1)
+                put(2, r.2)
+                put(3, r.3)
+                put(4, r.4)
+                put(5, r.5)
             }
-            put(0, columns.0.0, columns.1.0, columns.2.0)
-            put(1, columns.0.1, columns.1.1, columns.2.1)
-            put(2, columns.0.2, columns.1.2, columns.2.2)
-            put(3, columns.0.3, columns.1.3, columns.2.3)
-            put(4, columns.0.4, columns.1.4, columns.2.4)
-            put(5, columns.0.5, columns.1.5, columns.2.5)
+        }
+        withUnsafeTemporaryAllocation(of: Lanes<S>.self, capacity: 18) { t in
+            for j in 0..<3 { g(tap(j), tap(3 + j), tap(6 + j)) { i, v in t[i * 3 + j] = v } }
+            for i in 0..<alpha {
+                g(t[i * 3], t[i * 3 + 1], t[i * 3 + 2]) { k, v in store(v, u + (i * alpha + k) * oc + k0) }
+            }
         }
     }
 
