@@ -6,7 +6,8 @@ let smallGemmUsesXSMM = ProcessInfo.processInfo.environment["GTN_XSMM"] != "0"
 
 /// Row-major C = A B (or C += A B when `accumulate`) for one shape that is multiplied many times
 /// over: the 16 or 36 products of every chunk of a Winograd convolution (M_ξ = U_ξ V_ξ, 128 x 64
-/// by 64 x 128 in the learner's wide layer).
+/// by 64 x 128 in the learner's wide layer; the weight adjoint's dU_ξ += dM_ξ V_ξᵀ after V_ξ is
+/// transposed).
 ///
 /// OpenBLAS packs both operands into its own layout and zeroes C for beta = 0 on every call,
 /// which at these sizes costs a third of its time. For Float, libxsmm (Debian's libxsmm-dev)
