@@ -64,6 +64,10 @@ public struct GatherMap: Sendable {
             planePattern: planes > 1 ? plane : nil)
     }
 
+    /// The table the kernels read: the plane pattern, whose offsets are relative to each plane's
+    /// start and the same for every plane (`relative`), or the absolute `indices`.
+    var offsets: (table: [Int32], relative: Bool) { planePattern.map { ($0, true) } ?? (indices, false) }
+
     /// This map followed by `next` (which reads this map's output), as one map: one gather
     /// instead of two, and one scatter-add in the adjoint.
     public func then(_ next: GatherMap) -> GatherMap {
@@ -461,34 +465,23 @@ extension Tensor {
     public func gathered(_ map: GatherMap) -> Tensor {
         precondition(shape == map.sourceShape, "gather: tensor of shape \(shape), map expects \(map.sourceShape)")
         let planes = map.independentPlanes
-        let perPlane = map.indices.count / planes
-        if let pattern = map.planePattern {
-            let sourcePerPlane = count / planes
-            return Tensor(shape: map.outputShape) { out in
-                scalars.withUnsafeBufferPointer { p in
-                    pattern.withUnsafeBufferPointer { idx in
-                        let (out, idx) = (out.baseAddress!, idx.baseAddress!)
-                        parallelChunks(planes, grain: Swift.max(1, (1 << 16) / Swift.max(perPlane, 1))) { r in
-                            for plane in r {
-                                let (src, dst) = (p.baseAddress! + plane * sourcePerPlane, out + plane * perPlane)
-                                for i in 0..<perPlane {
-                                    let j = Int(idx[i])
-                                    dst[i] = j < 0 ? 0 : src[j]
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        let (perPlane, sourcePerPlane) = (map.indices.count / planes, count / planes)
+        let (table, relative) = map.offsets
         return Tensor(shape: map.outputShape) { out in
             scalars.withUnsafeBufferPointer { p in
-                map.indices.withUnsafeBufferPointer { idx in
+                table.withUnsafeBufferPointer { idx in
                     let out = out
                     parallelChunks(planes, grain: Swift.max(1, (1 << 16) / Swift.max(perPlane, 1))) { r in
-                        for i in (r.lowerBound * perPlane)..<(r.upperBound * perPlane) {
-                            let j = Int(idx[i])
-                            out[i] = j < 0 ? 0 : p[j]
+                        for plane in r {
+                            let (src, offsets) =
+                                relative
+                                ? (p.baseAddress! + plane * sourcePerPlane, idx.baseAddress!)
+                                : (p.baseAddress!, idx.baseAddress! + plane * perPlane)
+                            let dst = out.baseAddress! + plane * perPlane
+                            for i in 0..<perPlane {
+                                let j = Int(offsets[i])
+                                dst[i] = j < 0 ? 0 : src[j]
+                            }
                         }
                     }
                 }
@@ -507,9 +500,7 @@ extension Tensor {
         let out = [S](unsafeUninitializedCapacity: sourceCount) { o, initialised in
             let o = o
             scalars.withUnsafeBufferPointer { p in
-                // A plane pattern's offsets are relative to each plane's start; `indices` hold
-                // absolute ones.
-                let (table, relative) = map.planePattern.map { ($0, true) } ?? (map.indices, false)
+                let (table, relative) = map.offsets
                 table.withUnsafeBufferPointer { idx in
                     // Workers take whole planes, so no two of them ever add into one element. Each
                     // zeroes its own planes just before adding into them, while they are in cache:
@@ -519,17 +510,13 @@ extension Tensor {
                         for plane in r {
                             let dst = o.baseAddress! + plane * sourcePerPlane
                             dst.initialize(repeating: 0, count: sourcePerPlane)
-                            if relative {
-                                let src = p.baseAddress! + plane * perPlane
-                                for i in 0..<perPlane {
-                                    let j = Int(idx[i])
-                                    if j >= 0 { dst[j] += src[i] }
-                                }
-                            } else {
-                                for i in (plane * perPlane)..<((plane + 1) * perPlane) {
-                                    let j = Int(idx[i])
-                                    if j >= 0 { o[j] += p[i] }
-                                }
+                            let (base, offsets) =
+                                relative
+                                ? (dst, idx.baseAddress!) : (o.baseAddress!, idx.baseAddress! + plane * perPlane)
+                            let src = p.baseAddress! + plane * perPlane
+                            for i in 0..<perPlane {
+                                let j = Int(offsets[i])
+                                if j >= 0 { base[j] += src[i] }
                             }
                         }
                     }
