@@ -170,8 +170,7 @@ public struct LearnerConfig: LearnerArchitecture, Hashable, Codable {
         switch kind {
         case .baseFC, .base:
             for i in 1...2 {
-                h = Layers.conv(h, &p, "conv\(i)", padding: 1, bias: false, weightNorm: wn)
-                h = maxPool2d(h, kernel: 3, stride: 2, padding: 1)
+                h = Layers.convMaxPooled(h, &p, "conv\(i)", padding: 1, weightNorm: wn, poolStride: 2, poolPadding: 1)
                 h = Layers.meanOnlyBatchNorm(h, &p, "bn\(i)", means: &means).leakyRelu(slope: 0.1)
             }
             if kind == .baseFC {

@@ -261,6 +261,26 @@ public func conv2d<S>(_ x: Variable<S>, _ w: Variable<S>, _ geo: ConvGeometry) -
     }
 }
 
+/// `maxPool2d(conv2d(x, w, geo), kernel: 3, stride: poolStride, padding: poolPadding)`, in one pass
+/// where the engine has a fused kernel (`Convolution.forwardMaxPooled`: the learner's first
+/// layer), else as the two ops. The convolution's output is never made: pooling's adjoint needs
+/// only the window maxima's positions, and the convolution's adjoints need x and w. So the
+/// pullback is the two ops' pullbacks chained, and differentiates again like them.
+public func conv2dMaxPooled<S>(
+    _ x: Variable<S>, _ w: Variable<S>, _ geo: ConvGeometry, poolStride: Int, poolPadding: Int
+) -> Variable<S> {
+    guard Convolution.fusesMaxPool(S.self, geo, poolStride: poolStride, poolPadding: poolPadding) else {
+        return maxPool2d(conv2d(x, w, geo), kernel: 3, stride: poolStride, padding: poolPadding)
+    }
+    let (map, pooled) = OpProfiler.measure("conv2dMaxPool \(geo.outputShape)") {
+        Convolution.forwardMaxPooled(x.value, w.value, geo, poolStride: poolStride, poolPadding: poolPadding)
+    }
+    return Variable.record(pooled, "conv2dMaxPool", [x, w]) { g, _, needs in
+        let dy = g.scatteredAdd(map)
+        return [needs[0] ? conv2dBackwardInput(dy, w, geo) : nil, needs[1] ? conv2dBackwardWeight(x, dy, geo) : nil]
+    }
+}
+
 public func conv2dBackwardInput<S>(_ d: Variable<S>, _ w: Variable<S>, _ geo: ConvGeometry) -> Variable<S> {
     Variable.record(
         Convolution.backwardInput(d.value, w.value, geo), "conv2dBackwardInput", [d, w],

@@ -68,10 +68,25 @@ public enum Layers {
         _ x: Variable<S>, _ p: inout ParameterReader<S>, _ name: String, stride: Int = 1,
         padding: Int, groups: Int = 1, bias: Bool, weightNorm: Bool
     ) -> Variable<S> {
-        var w = p.take("\(name).weight")
-        if weightNorm { w = weightNormalized(w, gain: p.take("\(name).gain"), outputAxis: 0) }
-        let y = conv2d(x, w, stride: stride, padding: padding, groups: groups)
+        let y = conv2d(
+            x, convWeight(&p, name, weightNorm: weightNorm), stride: stride, padding: padding, groups: groups)
         return bias ? y + p.take("\(name).bias") : y
+    }
+
+    /// A bias-free stride-1 convolution followed by 3x3 max pooling, in one pass where the engine
+    /// has a kernel for it (the learners' first layer; see `conv2dMaxPooled`).
+    public static func convMaxPooled<S>(
+        _ x: Variable<S>, _ p: inout ParameterReader<S>, _ name: String, padding: Int, weightNorm: Bool,
+        poolStride: Int, poolPadding: Int
+    ) -> Variable<S> {
+        let w = convWeight(&p, name, weightNorm: weightNorm)
+        let geo = ConvGeometry(input: x.shape, weight: w.shape, stride: 1, padding: padding, groups: 1)
+        return conv2dMaxPooled(x, w, geo, poolStride: poolStride, poolPadding: poolPadding)
+    }
+
+    private static func convWeight<S>(_ p: inout ParameterReader<S>, _ name: String, weightNorm: Bool) -> Variable<S> {
+        let w = p.take("\(name).weight")
+        return weightNorm ? weightNormalized(w, gain: p.take("\(name).gain"), outputAxis: 0) : w
     }
 
     // MARK: Normalisation

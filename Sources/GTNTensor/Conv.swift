@@ -148,6 +148,62 @@ public enum Convolution {
         }
     }
 
+    /// Whether `forwardMaxPooled` has a kernel: Float, a 3x3 pool with stride 1 or 2 and padding
+    /// 0 or 1, and a layer that runs as one im2col product per sample.
+    public static func fusesMaxPool<S: TensorScalar>(
+        _: S.Type, _ g: ConvGeometry, poolStride: Int, poolPadding: Int, algorithm: ConvAlgorithm = .current
+    ) -> Bool {
+        S.self == Float.self && g.groups == 1 && !g.isPointwise && algorithm.resolved(for: g) == .im2col
+            && (poolStride == 1 || poolStride == 2) && (poolPadding == 0 || poolPadding == 1)
+            && g.outHeight + 2 * poolPadding >= 3 && g.outWidth + 2 * poolPadding >= 3
+    }
+
+    /// `GatherMap.maxPooled(forward(x, w, g), kernel: 3, stride: poolStride, padding: poolPadding)`
+    /// without the convolution's output ever reaching memory: each worker pools its sample's
+    /// planes straight from the scratch its product wrote them to, while they are in cache. The
+    /// learner's first layer otherwise writes 25.7 MB per forward that max pooling reads straight
+    /// back. Same products, same pooling, so the same bits and map (whose indices refer to the
+    /// convolution's output). Only where `fusesMaxPool` says so; elsewhere run the two passes.
+    public static func forwardMaxPooled<S: TensorScalar>(
+        _ x: Tensor<S>, _ w: Tensor<S>, _ g: ConvGeometry, poolStride: Int, poolPadding: Int,
+        algorithm: ConvAlgorithm = .current
+    ) -> (map: GatherMap, values: Tensor<S>) {
+        precondition(
+            fusesMaxPool(S.self, g, poolStride: poolStride, poolPadding: poolPadding, algorithm: algorithm),
+            "forwardMaxPooled: no fused kernel for \(S.self) geometry \(g), pool stride \(poolStride) padding \(poolPadding)"
+        )
+        check(x.shape, g.inputShape, "input")
+        check(w.shape, g.weightShape, "weight")
+        FlopTally.direct(Int(g.flops))
+        let (o, k, p, h, wd) = (g.outChannels, g.patch, g.positions, g.outHeight, g.outWidth)
+        let (oh, ow) = ((h + 2 * poolPadding - 3) / poolStride + 1, (wd + 2 * poolPadding - 3) / poolStride + 1)
+        let inPer = g.inChannels * g.height * g.width
+        let product = SmallGemm<S>(m: o, n: p, k: k, lda: k, ldb: p, ldc: p, accumulate: false)
+        let pooledShape = [g.batch, o, oh, ow]
+        var indices = [Int32](repeating: 0, count: g.batch * o * oh * ow)
+        let pooled = Tensor<S>(shape: pooledShape) { out in
+            let out = UnsafeMutableRawPointer(out.baseAddress!).assumingMemoryBound(to: Float.self)
+            x.scalars.withUnsafeBufferPointer { px in
+                w.scalars.withUnsafeBufferPointer { pw in
+                    indices.withUnsafeMutableBufferPointer { idx in
+                        let idx = idx.baseAddress!
+                        forEachSample(g.batch, scratch: k * p + o * p) { (n, scratch: UnsafeMutablePointer<S>) in
+                            let y = scratch + k * p
+                            product(pw.baseAddress!, columns(px.baseAddress! + n * inPer, g, scratch), y)
+                            MaxPool3x3.pool(
+                                UnsafeRawPointer(y).assumingMemoryBound(to: Float.self), planes: n * o..<(n + 1) * o,
+                                firstPlane: n * o, h: h, w: wd, step: poolStride, padding: poolPadding, out: idx,
+                                values: out)
+                        }
+                    }
+                }
+            }
+        }
+        let map = GatherMap(
+            sourceShape: g.outputShape, outputShape: pooledShape, indices: indices, independentPlanes: g.batch * o)
+        return (map, pooled)
+    }
+
     /// dx = adjoint of conv in x, applied to dy.
     @_specialize(where S == Float) @_specialize(where S == Double)
     public static func backwardInput<S: TensorScalar>(

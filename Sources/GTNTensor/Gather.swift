@@ -335,9 +335,12 @@ func windowMax<S: TensorScalar>(_ kernel: Int, _ window: Range<Int>, _ value: (I
 /// the scalar edge code that had made this pass ~7 ms for [128, 64, 28, 28] (3.6 GB/s; the
 /// learner's planes are small, so edges were a third of the windows).
 enum MaxPool3x3 {
+    /// Pools `planes` of an [planes, h, w] source whose plane `pl` starts at
+    /// `p + (pl - firstPlane) * h * w` (so a caller can hand over a few planes held in scratch);
+    /// indices and outputs are those of the whole source.
     static func pool(
-        _ p: UnsafePointer<Float>, planes: Range<Int>, h: Int, w: Int, step: Int, padding: Int,
-        out: UnsafeMutablePointer<Int32>, values: UnsafeMutablePointer<Float>?
+        _ p: UnsafePointer<Float>, planes: Range<Int>, firstPlane: Int = 0, h: Int, w: Int, step: Int,
+        padding: Int, out: UnsafeMutablePointer<Int32>, values: UnsafeMutablePointer<Float>?
     ) {
         precondition(step == 1 || step == 2, "MaxPool3x3: stride \(step)")
         let (oh, ow) = ((h + 2 * padding - 3) / step + 1, (w + 2 * padding - 3) / step + 1)
@@ -370,7 +373,7 @@ enum MaxPool3x3 {
         for pl in planes {
             let base = pl &* h &* w
             for a in 0..<h {
-                let src = p + (base &+ a &* w)
+                let src = p + ((pl &- firstPlane) &* h &* w &+ a &* w)
                 let row = paddedPlane + a &* padded
                 // Rows are short (28 scalars in the learner), so the copy is inline vector code:
                 // memmove and memset calls for 28 and 1 scalars had cost more than the pooling.
