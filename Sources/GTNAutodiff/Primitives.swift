@@ -276,8 +276,28 @@ public func conv2dMaxPooled<S>(
         Convolution.forwardMaxPooled(x.value, w.value, geo, poolStride: poolStride, poolPadding: poolPadding)
     }
     return Variable.record(pooled, "conv2dMaxPool", [x, w]) { g, _, needs in
+        // The inner loop's backward pass needs only the weight's adjoint: then without making
+        // the scattered gradient, which a recorded pass would keep.
+        if !needs[0] { return [nil, needs[1] ? conv2dBackwardWeightScattered(x, g, map, geo) : nil] }
         let dy = g.scatteredAdd(map)
-        return [needs[0] ? conv2dBackwardInput(dy, w, geo) : nil, needs[1] ? conv2dBackwardWeight(x, dy, geo) : nil]
+        return [conv2dBackwardInput(dy, w, geo), needs[1] ? conv2dBackwardWeight(x, dy, geo) : nil]
+    }
+}
+
+/// `conv2dBackwardWeight(x, d.scatteredAdd(map), geo)` in one pass (`Convolution.backwardWeightScattered`).
+/// Its pullback is that of the two ops: the weight adjoint's, with the scatter's adjoint (a gather)
+/// on the gradient's side.
+public func conv2dBackwardWeightScattered<S>(
+    _ x: Variable<S>, _ d: Variable<S>, _ map: GatherMap, _ geo: ConvGeometry
+) -> Variable<S> {
+    Variable.record(
+        Convolution.backwardWeightScattered(x.value, d.value, map, geo), "conv2dBackwardWeightScattered", [x, d],
+        replayCost: 2 * geo.batch * geo.outHeight * geo.outWidth
+    ) { g, _, needs in
+        [
+            needs[0] ? conv2dBackwardInput(d.scatteredAdd(map), g, geo) : nil,
+            needs[1] ? conv2d(x, g, geo).gathered(map) : nil,
+        ]
     }
 }
 

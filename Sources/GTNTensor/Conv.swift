@@ -285,6 +285,55 @@ public enum Convolution {
         return Tensor(shape: g.weightShape, scalars: Array(partial.prefix(wCount)))
     }
 
+    /// `backwardWeight(x, dyPooled.scatteredAdd(map), g)` without the scattered gradient reaching
+    /// memory: each worker scatters its sample's planes into scratch and takes the product from
+    /// there. The weight adjoint of `forwardMaxPooled`'s layer in the inner loop's recorded
+    /// backward pass, where the scattered gradient (25.7 MB in the learner's first layer) would
+    /// otherwise be kept with every step's graph. The same products in the same order: the same
+    /// bits. For a layer that runs as im2col products, and a map with a plane per sample and channel.
+    @_specialize(where S == Float) @_specialize(where S == Double)
+    public static func backwardWeightScattered<S: TensorScalar>(
+        _ x: Tensor<S>, _ dyPooled: Tensor<S>, _ map: GatherMap, _ g: ConvGeometry,
+        algorithm: ConvAlgorithm = .current
+    ) -> Tensor<S> {
+        check(x.shape, g.inputShape, "input")
+        check(map.sourceShape, g.outputShape, "scatter map's source")
+        check(dyPooled.shape, map.outputShape, "pooled output gradient")
+        precondition(
+            g.groups == 1 && algorithm.resolved(for: g) == .im2col && map.independentPlanes == g.batch * g.outChannels,
+            "backwardWeightScattered: geometry \(g) is not one im2col product per sample, or the map's "
+                + "\(map.independentPlanes) planes are not one per sample and channel")
+        FlopTally.direct(Int(g.flops))
+        let (o, k, p) = (g.outChannels, g.patch, g.positions)
+        let inPer = g.inChannels * g.height * g.width
+        let wCount = o * k
+        let chunks = max(1, min(workerCount, g.batch))
+        var partial = [S](repeating: 0, count: wCount * chunks)
+        let (table, relative) = map.offsets
+        x.scalars.withUnsafeBufferPointer { px in
+            dyPooled.scalars.withUnsafeBufferPointer { pdy in
+                table.withUnsafeBufferPointer { idx in
+                    partial.withUnsafeMutableBufferPointer { acc in
+                        let acc = acc
+                        forEachSample(g.batch, scratch: k * p + o * p) {
+                            (n, scratch: UnsafeMutablePointer<S>, worker) in
+                            let dy = scratch + k * p
+                            map.scatterPlanes(
+                                n * o..<(n + 1) * o, table: (idx.baseAddress!, relative), from: pdy.baseAddress!,
+                                into: dy)
+                            S.gemm(
+                                transA: false, transB: true, m: o, n: k, k: p, alpha: 1, a: dy, lda: p,
+                                b: columns(px.baseAddress! + n * inPer, g, scratch), ldb: p,
+                                beta: 1, c: acc.baseAddress! + worker * wCount, ldc: k)
+                        }
+                        for c in 1..<chunks { for i in 0..<wCount { acc[i] += acc[c * wCount + i] } }
+                    }
+                }
+            }
+        }
+        return Tensor(shape: g.weightShape, scalars: Array(partial.prefix(wCount)))
+    }
+
     /// w[o, c, i, j] -> w'[c, o, k-1-i, k-1-j]: the kernel of the input adjoint as a convolution.
     @_specialize(where S == Float) @_specialize(where S == Double)
     static func flippedTransposed<S: TensorScalar>(_ w: Tensor<S>, _ g: ConvGeometry) -> Tensor<S> {

@@ -462,6 +462,35 @@ enum MaxPool3x3 {
     }
 }
 
+extension GatherMap {
+    /// The scatter-add of output planes `planes` (of a map with independent planes): each source
+    /// plane is zeroed, then the values of its output plane in `src` (the whole output) are added
+    /// where the map reads them. The source planes start at `dst`, plane `planes.lowerBound`
+    /// first, so a caller can scatter a few planes into scratch (`table` is `offsets`' array).
+    @inline(__always)
+    func scatterPlanes<S: TensorScalar>(
+        _ planes: Range<Int>, table: (UnsafePointer<Int32>, relative: Bool), from src: UnsafePointer<S>,
+        into dst: UnsafeMutablePointer<S>
+    ) {
+        let perPlane = indices.count / independentPlanes
+        let sourcePerPlane = sourceShape.reduce(1, *) / independentPlanes
+        for plane in planes {
+            // Each plane is zeroed just before it is added into, while it is in cache: zeroing the
+            // whole output first (25 MB for the learner's first max pooling) and scattering after
+            // would stream it from memory twice.
+            let d = dst + (plane - planes.lowerBound) * sourcePerPlane
+            d.initialize(repeating: 0, count: sourcePerPlane)
+            // Absolute indices of plane p all fall in source plane p (independent planes).
+            let (origin, offsets) = table.relative ? (0, table.0) : (plane * sourcePerPlane, table.0 + plane * perPlane)
+            let s = src + plane * perPlane
+            for i in 0..<perPlane {
+                let j = Int(offsets[i])
+                if j >= 0 { d[j - origin] += s[i] }
+            }
+        }
+    }
+}
+
 extension Tensor {
     /// out[i] = self[map.indices[i]] (0 where the index is -1).
     @_specialize(where S == Float) @_specialize(where S == Double)
@@ -505,23 +534,11 @@ extension Tensor {
             scalars.withUnsafeBufferPointer { p in
                 let (table, relative) = map.offsets
                 table.withUnsafeBufferPointer { idx in
-                    // Workers take whole planes, so no two of them ever add into one element. Each
-                    // zeroes its own planes just before adding into them, while they are in cache:
-                    // zeroing the whole output first (25 MB for the learner's first max pooling)
-                    // and scattering after would stream it from memory twice.
+                    // Workers take whole planes, so no two of them ever add into one element.
                     parallelChunks(planes, grain: Swift.max(1, (1 << 16) / Swift.max(perPlane, 1))) { r in
-                        for plane in r {
-                            let dst = o.baseAddress! + plane * sourcePerPlane
-                            dst.initialize(repeating: 0, count: sourcePerPlane)
-                            let (base, offsets) =
-                                relative
-                                ? (dst, idx.baseAddress!) : (o.baseAddress!, idx.baseAddress! + plane * perPlane)
-                            let src = p.baseAddress! + plane * perPlane
-                            for i in 0..<perPlane {
-                                let j = Int(offsets[i])
-                                if j >= 0 { base[j] += src[i] }
-                            }
-                        }
+                        map.scatterPlanes(
+                            r, table: (idx.baseAddress!, relative), from: p.baseAddress!,
+                            into: o.baseAddress! + r.lowerBound * sourcePerPlane)
                     }
                 }
             }

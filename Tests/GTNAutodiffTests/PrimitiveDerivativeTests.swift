@@ -101,7 +101,20 @@ let primitiveCases: [Case] =
     + convCase("grouped 3x3", x: [2, 4, 4, 4], w: [6, 2, 3, 3], stride: 1, padding: 1, groups: 2)
     + convCase("depthwise 3x3 stride 2", x: [2, 3, 5, 5], w: [3, 1, 3, 3], stride: 2, padding: 1, groups: 3)
 
+/// Max pooling's map of one random [2, 5, 6, 5] tensor: the scatter of the fused weight adjoint below.
+let poolMap: GatherMap = {
+    var rng = RandomSource(seed: 3)
+    return GatherMap.maxPooled(
+        Tensor<Double>.randomNormal([2, 5, 6, 5], using: &rng), kernel: 3, stride: 2, padding: 1
+    ).map
+}()
+
 let compositeCases: [Case] = [
+    Case(name: "conv2dBackwardWeightScattered", shapes: [[2, 2, 6, 5], [2, 5, 3, 3]]) {
+        conv2dBackwardWeightScattered(
+            $0[0], $0[1], poolMap,
+            ConvGeometry(input: [2, 2, 6, 5], weight: [5, 2, 3, 3], stride: 1, padding: 1, groups: 1))
+    },
     // (In Float64 this is the two ops; the Float32 kernel is checked against them bit for bit below.)
     Case(name: "conv then 3x3 max pool (conv2dMaxPooled)", shapes: [[2, 1, 6, 5], [5, 1, 3, 3]]) {
         conv2dMaxPooled(
@@ -173,10 +186,15 @@ func fusedConvMaxPoolMatchesTheTwoOps(_ c: ([Int], [Int], Int, Int)) {
         let first = gradients(of: loss, wrt: [x, w], createGraph: true)
         // A function of the first derivatives, so the second order runs through both adjoints.
         let second = gradients(of: (first[0] * first[0]).sum() + (first[1] * first[1]).sum(), wrt: [x, w])
-        return [y.value] + first.map(\.value) + second.map(\.value)
+        // As in the inner loop: the weight's adjoint alone (the fused path scatters in scratch),
+        // then differentiated in both inputs (a loss whose gradient depends on w, so that the
+        // pullback's gradient side is nonzero too).
+        let dw = gradients(of: (y * y).sum(), wrt: [w], createGraph: true)[0]
+        let secondOfDw = gradients(of: (dw * dw).sum(), wrt: [x, w])
+        return [y.value] + first.map(\.value) + second.map(\.value) + [dw.value] + secondOfDw.map(\.value)
     }
     let (fused, plain) = (derivatives(fused: true), derivatives(fused: false))
-    for (k, name) in ["value", "dx", "dw", "d2x", "d2w"].enumerated() {
+    for (k, name) in ["value", "dx", "dw", "d2x", "d2w", "dw alone", "d2x of dw", "d2w of dw"].enumerated() {
         #expect(fused[k].shape == plain[k].shape, "\(name)")
         #expect(fused[k].scalars == plain[k].scalars, "\(name) differs")
         #expect(fused[k].scalars.contains { $0 != 0 }, "\(name) is all zeros: the check would be empty")
