@@ -195,31 +195,10 @@ extension Winograd {
         store(e3, out + 5 * outStride)
     }
 
-    /// G of F(4x4) on one kernel line (w0, w1, w2).
-    @inline(__always)
-    static func weightLine6<S: TensorScalar>(_ w0: S, _ w1: S, _ w2: S) -> (S, S, S, S, S, S) {
-        let (a, b, c): (S, S, S) = (w0 / 24, w1 / 12, w2 / 6)
-        let u1: S = -(w0 + w1 + w2) / 6
-        let u2: S = -(w0 - w1 + w2) / 6
-        return (w0 / 4, u1, u2, a + b + c, a - b + c, w2)
-    }
-
-    /// Gᵀ of F(4x4) on one line of six.
-    @inline(__always)
-    static func weightAdjointLine6<S: TensorScalar>(_ u0: S, _ u1: S, _ u2: S, _ u3: S, _ u4: S, _ u5: S) -> (S, S, S) {
-        let (a, b, c): (S, S, S) = (u1 / 6, u2 / 6, u3 / 24)
-        let (d, e, f): (S, S, S) = (u4 / 24, u3 / 12, u4 / 12)
-        let w0: S = u0 / 4 - a - b + c + d
-        let w1: S = -a + b + e - f
-        let w2: S = -a - b + u3 / 6 + u4 / 6 + u5
-        return (w0, w1, w2)
-    }
-
     // MARK: Weights: U = G w Gᵀ for every (o, c), stored [ξ][O][C] (U_ξ is an O x C matrix), and
     // the adjoint dw = Gᵀ dU G.
 
-    /// G of F(4x4) on one kernel line of `lanes` kernels: `weightLine6` on vectors (the same
-    /// operations in the same order, so the same bits).
+    /// G of F(4x4) on one kernel line (w0, w1, w2) of `lanes` kernels.
     @inline(__always)
     static func weightLine6<S: TensorScalar>(_ w0: Lanes<S>, _ w1: Lanes<S>, _ w2: Lanes<S>) -> (
         Lanes<S>, Lanes<S>, Lanes<S>, Lanes<S>, Lanes<S>, Lanes<S>
@@ -228,6 +207,19 @@ extension Winograd {
         let u1 = -(w0 + w1 + w2) / 6
         let u2 = -(w0 - w1 + w2) / 6
         return (w0 / 4, u1, u2, a + b + c, a - b + c, w2)
+    }
+
+    /// Gᵀ of F(4x4) on one line of six, for `lanes` kernels.
+    @inline(__always)
+    static func weightAdjointLine6<S: TensorScalar>(
+        _ u0: Lanes<S>, _ u1: Lanes<S>, _ u2: Lanes<S>, _ u3: Lanes<S>, _ u4: Lanes<S>, _ u5: Lanes<S>
+    ) -> (Lanes<S>, Lanes<S>, Lanes<S>) {
+        let (a, b, c) = (u1 / 6, u2 / 6, u3 / 24)
+        let (d, e, f) = (u4 / 24, u3 / 12, u4 / 12)
+        let w0 = u0 / 4 - a - b + c + d
+        let w1 = -a + b + e - f
+        let w2 = -a - b + u3 / 6 + u4 / 6 + u5
+        return (w0, w1, w2)
     }
 
     /// U for kernels k0 ..< k0 + lanes at once, one kernel per lane: the nine taps are gathered
@@ -268,88 +260,80 @@ extension Winograd {
         }
     }
 
+    /// dw = Gᵀ dU G for kernels k0 ..< k0 + lanes at once, one kernel per lane: each dU_ξ entry is
+    /// one vector load of `lanes` consecutive (o, c) pairs, and the nine taps are stored stride 9.
+    @inline(__always)
+    static func transformWeightAdjointBlock<S: TensorScalar>(
+        _ du: UnsafePointer<S>, k0: Int, oc: Int, _ tile: Tile, into dw: UnsafeMutablePointer<S>
+    ) {
+        // Gᵀ along dU's rows into `alpha` x 3 vectors, then along those columns into the taps.
+        @inline(__always) func gT(_ v: (Int) -> Lanes<S>) -> (Lanes<S>, Lanes<S>, Lanes<S>) {
+            switch tile {
+            case .two:
+                let (a, b, d, e) = (v(0), v(1), v(2), v(3))
+                return (a + (b + d) / 2, (b - d) / 2, (b + d) / 2 + e)
+            case .four:
+                return weightAdjointLine6(v(0), v(1), v(2), v(3), v(4), v(5))
+            }
+        }
+        @inline(__always) func put(_ tap: Int, _ v: Lanes<S>) {
+            for l in 0..<lanes { dw[(k0 + l) * 9 + tap] = v[l] }
+        }
+        let alpha = tile.alpha
+        withUnsafeTemporaryAllocation(of: Lanes<S>.self, capacity: 18) { t in
+            for i in 0..<alpha {
+                (t[i * 3], t[i * 3 + 1], t[i * 3 + 2]) = gT { k in load(du + (i * alpha + k) * oc + k0) }
+            }
+            for j in 0..<3 {
+                let (p0, p1, p2) = gT { i in t[i * 3 + j] }
+                put(j, p0)
+                put(3 + j, p1)
+                put(6 + j, p2)
+            }
+        }
+    }
+
+    /// U_ξ for every (o, c): whole blocks of `lanes` kernels split over the workers (it was 1.6% of
+    /// a meta-iteration as a scalar loop on one core), the last few through the same block code on
+    /// zero-padded copies.
     static func transformWeights<S: TensorScalar>(
         _ w: UnsafePointer<S>, o: Int, c: Int, _ tile: Tile,
         into u: UnsafeMutablePointer<S>
     ) {
         let oc = o * c
-        // Whole blocks of `lanes` kernels as vector code, split over the workers (it was 1.6% of
-        // a meta-iteration as a scalar loop on one core); the remainder below, one by one.
         let blocks = oc / lanes
         parallelChunks(blocks, grain: 128) { r in
             for block in r { transformWeightBlock(w, k0: block * lanes, oc: oc, tile, into: u) }
         }
-        withUnsafeTemporaryAllocation(of: S.self, capacity: 18) { t in  // G w: alpha rows x 3 columns
-            for k in (blocks * lanes)..<oc {
-                let p = w + k * 9
-                switch tile {
-                case .two:
-                    for j in 0..<3 {
-                        let (a, b, d) = (p[j], p[3 + j], p[6 + j])
-                        t[j] = a
-                        t[3 + j] = (a + b + d) / 2
-                        t[6 + j] = (a - b + d) / 2
-                        t[9 + j] = d
-                    }
-                    for i in 0..<4 {
-                        let (a, b, d) = (t[i * 3], t[i * 3 + 1], t[i * 3 + 2])
-                        u[(i * 4) * oc + k] = a
-                        u[(i * 4 + 1) * oc + k] = (a + b + d) / 2
-                        u[(i * 4 + 2) * oc + k] = (a - b + d) / 2
-                        u[(i * 4 + 3) * oc + k] = d
-                    }
-                case .four:
-                    for j in 0..<3 {
-                        let r = weightLine6(p[j], p[3 + j], p[6 + j])
-                        (t[j], t[3 + j], t[6 + j], t[9 + j], t[12 + j], t[15 + j]) = r
-                    }
-                    for i in 0..<6 {
-                        let r = weightLine6(t[i * 3], t[i * 3 + 1], t[i * 3 + 2])
-                        let q = u + i * 6 * oc + k
-                        (q[0], q[oc], q[2 * oc], q[3 * oc], q[4 * oc], q[5 * oc]) = r
-                    }
-                }
-            }
+        let (k0, rest, entries) = (blocks * lanes, oc - blocks * lanes, tile.alpha * tile.alpha)
+        guard rest > 0 else { return }
+        withUnsafeTemporaryAllocation(of: S.self, capacity: lanes * 9 + entries * lanes) { t in
+            let (w8, u8) = (t.baseAddress!, t.baseAddress! + lanes * 9)
+            w8.initialize(repeating: 0, count: lanes * 9)
+            w8.update(from: w + k0 * 9, count: rest * 9)
+            transformWeightBlock(w8, k0: 0, oc: lanes, tile, into: u8)
+            for e in 0..<entries { (u + e * oc + k0).update(from: u8 + e * lanes, count: rest) }
         }
     }
 
+    /// dw for every (o, c) from dU, as `transformWeights` splits the work.
     static func transformWeightsAdjoint<S: TensorScalar>(
         _ du: UnsafePointer<S>, o: Int, c: Int, _ tile: Tile,
         into dw: UnsafeMutablePointer<S>
     ) {
         let oc = o * c
-        withUnsafeTemporaryAllocation(of: S.self, capacity: 18) { t in  // dU G: alpha rows x 3 columns
-            for k in 0..<oc {
-                let p = dw + k * 9
-                switch tile {
-                case .two:
-                    for i in 0..<4 {
-                        let (a, b, d, e) = (
-                            du[(i * 4) * oc + k], du[(i * 4 + 1) * oc + k], du[(i * 4 + 2) * oc + k],
-                            du[(i * 4 + 3) * oc + k]
-                        )
-                        t[i * 3] = a + (b + d) / 2
-                        t[i * 3 + 1] = (b - d) / 2
-                        t[i * 3 + 2] = (b + d) / 2 + e
-                    }
-                    for j in 0..<3 {
-                        let (a, b, d, e) = (t[j], t[3 + j], t[6 + j], t[9 + j])
-                        p[j] = a + (b + d) / 2
-                        p[3 + j] = (b - d) / 2
-                        p[6 + j] = (b + d) / 2 + e
-                    }
-                case .four:
-                    for i in 0..<6 {
-                        let q = du + i * 6 * oc + k
-                        (t[i * 3], t[i * 3 + 1], t[i * 3 + 2]) = weightAdjointLine6(
-                            q[0], q[oc], q[2 * oc], q[3 * oc], q[4 * oc], q[5 * oc])
-                    }
-                    for j in 0..<3 {
-                        (p[j], p[3 + j], p[6 + j]) = weightAdjointLine6(
-                            t[j], t[3 + j], t[6 + j], t[9 + j], t[12 + j], t[15 + j])
-                    }
-                }
-            }
+        let blocks = oc / lanes
+        parallelChunks(blocks, grain: 128) { r in
+            for block in r { transformWeightAdjointBlock(du, k0: block * lanes, oc: oc, tile, into: dw) }
+        }
+        let (k0, rest, entries) = (blocks * lanes, oc - blocks * lanes, tile.alpha * tile.alpha)
+        guard rest > 0 else { return }
+        withUnsafeTemporaryAllocation(of: S.self, capacity: entries * lanes + lanes * 9) { t in
+            let (du8, dw8) = (t.baseAddress!, t.baseAddress! + entries * lanes)
+            du8.initialize(repeating: 0, count: entries * lanes)
+            for e in 0..<entries { (du8 + e * lanes).update(from: du + e * oc + k0, count: rest) }
+            transformWeightAdjointBlock(du8, k0: 0, oc: lanes, tile, into: dw8)
+            (dw + k0 * 9).update(from: dw8, count: rest * 9)
         }
     }
 }
