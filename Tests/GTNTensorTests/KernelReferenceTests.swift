@@ -1168,6 +1168,17 @@ private struct ReferenceXoshiro {
     }
 }
 
+/// `randomNormal` draws in order and transforms on all workers: the numbers `normal()` gives one by
+/// one, and the stream left where those draws leave it (a size of several workers' shares).
+@Test func randomNormalTensorIsTheStreamOfNormals() {
+    var (a, b) = (RandomSource(seed: 99), RandomSource(seed: 99))
+    let n = 100_003
+    #expect(
+        Tensor<Float>.randomNormal([n], mean: 0.5, std: 2, using: &a).scalars
+            == (0..<n).map { _ in 0.5 + 2 * b.normal(Float.self) })
+    #expect(a == b)
+}
+
 @Test func randomSourceSameSeedSameStream() {
     var a = RandomSource(seed: 12345)
     var b = RandomSource(seed: 12345)
