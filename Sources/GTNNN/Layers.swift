@@ -146,7 +146,9 @@ public enum Layers {
         let centred = x.centred(alongAxes: axes)
         let n = axes.reduce(1) { $0 * x.shape[$1] }
         let variance = centred.sumOfSquares(alongAxes: axes) * (1 / S(n))
-        return centred * (variance + epsilon).pow(-0.5) * p.take("\(name).scale") + p.take("\(name).shift")
+        // The per-channel factors are multiplied first, so that the full-size tensor is multiplied
+        // once (and its pullback has one full-size product fewer each way).
+        return centred * ((variance + epsilon).pow(-0.5) * p.take("\(name).scale")) + p.take("\(name).shift")
     }
 }
 
