@@ -15,6 +15,9 @@ public struct Tensor<S: TensorScalar>: Sendable {
         self.scalars = scalars
     }
 
+    // Specialised: unspecialised, the array is filled through a value witness per element
+    // (measured: a tenth of a second for the meta-optimiser's 13M zeros).
+    @_specialize(where S == Float) @_specialize(where S == Double)
     public init(repeating value: S, shape: [Int]) {
         self.init(shape: shape, scalars: Array(repeating: value, count: shape.reduce(1, *)))
     }
