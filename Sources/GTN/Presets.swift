@@ -30,7 +30,8 @@ public struct Preset: Sendable {
     /// The official MNIST experiment (uber-research/GTN experiments/cgtn.json) at the paper's T = 32:
     /// conditional generator, full curriculum, base_fc learner, B = 128, meta-batch 128, Adam lr
     /// 0.02 with cosine annealing to a tenth, inner SGD from lr 0.02 and momentum 0.5, intermediate
-    /// losses, 2000 meta-iterations. About 16-19 s a meta-iteration here, so 9-10 hours.
+    /// losses, 2000 meta-iterations, no gradient clipping (`grad_bound` unset). About 16-19 s a
+    /// meta-iteration here, so 9-10 hours.
     public static let paperMNIST = Preset(
         name: "paper-mnist",
         summary: "the paper's MNIST setting (official cgtn.json at T=32): 2000 meta-iterations, ~10 h on 2 cores",
@@ -40,7 +41,7 @@ public struct Preset: Sendable {
              "innerSteps": 32, "batchSize": 128, "metaBatchSize": 128,
              "innerLearningRate": 0.02, "innerMomentum": 0.5, "innerOptimizer": "sgd",
              "metaLearningRate": 0.02, "metaBeta1": 0.9, "metaLearningRateFinalFraction": 0.1,
-             "metaIterations": 2000, "intermediateLossEvery": 1, "learnersPerIteration": 1}
+             "metaIterations": 2000, "intermediateLossEvery": 1, "learnersPerIteration": 1, "gradientClip": null}
             """)
 
     /// The paper's T = 32 within about 90 minutes here: the official architecture and optimiser,

@@ -175,6 +175,26 @@ struct CLITests {
     /// baseline) to fewer validation images; the true score keeps `--validation-examples`. Each
     /// cache file's signature names the images its evaluator scored on (and `--real-seed` the true
     /// score's seed only).
+    /// The main job clips the meta-gradient at 10 unless told otherwise; `--gradient-clip 0` turns it off.
+    @Test func mainJobClipsTheMetaGradientByDefault() throws {
+        let dir = temporaryDirectory("default-clip")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let train = try trainTinyRun(in: dir, output: dir + "/clip")
+        #expect(train.status == 0, "\(train.stderr)")
+        func clip(_ run: String) throws -> Any? {
+            let json = try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: run + "/config.json")))
+            return (json as? [String: Any])?["gradientClip"]
+        }
+        #expect(try clip(dir + "/clip") as? Double == 10)
+        let off = try gtn(
+            ["train", "--data", dir + "/data", "-o", dir + "/off", "--iterations", "1", "--gradient-clip", "0"]
+                + tinyTrainFlags)
+        #expect(off.status == 0, "\(off.stderr)")
+        let value = try clip(dir + "/off")
+        #expect(value == nil || value is NSNull, "\(String(describing: value))")
+    }
+
     @Test func nasProxyScoresOnItsOwnValidationImages() throws {
         let dir = temporaryDirectory("nas-proxy-validation")
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -11,6 +11,7 @@ struct PaperFidelityTests {
         var defaults = GTNConfig()
         defaults.innerSteps = 8
         defaults.metaIterations = 160
+        defaults.gradientClip = 10  // as the main job's defaults
         for p in Preset.all {
             let c = try p.apply(over: defaults)
             try c.validate()
@@ -23,6 +24,9 @@ struct PaperFidelityTests {
         )
         #expect(paper.innerLearningRate == 0.02 && paper.innerMomentum == 0.5 && paper.intermediateLossEvery == 1)
         #expect(paper.learner.kind == .baseFC && paper.curriculum == .full && paper.teacher == .gtn)
+        // The official config sets no gradient bound, whatever our defaults clip at; the fast preset keeps ours.
+        #expect(paper.gradientClip == nil)
+        #expect(try Preset.named("fast").apply(over: defaults).gradientClip == 10)
         // What the preset does not name keeps the defaults' value (the data's image shape, the seed).
         #expect(paper.learner.image == defaults.learner.image && paper.seed == defaults.seed)
         #expect(throws: ConfigError.self) { try Preset.named("paper-mnsit") }
