@@ -142,6 +142,9 @@ struct Train: ParsableCommand {
     }
 
     func validate() throws {
+        if let v = gradientClip, !(v >= 0 && v.isFinite) {
+            throw ValidationError("--gradient-clip must be a positive number, or 0 for no clip; got \(v)")
+        }
         if resume != nil && tuneInnerInit {
             throw ValidationError(
                 "--tune-inner-init chooses a new run's initial inner lr and momentum; not with --resume")

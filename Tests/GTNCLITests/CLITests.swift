@@ -193,6 +193,11 @@ struct CLITests {
         #expect(off.status == 0, "\(off.stderr)")
         let value = try clip(dir + "/off")
         #expect(value == nil || value is NSNull, "\(String(describing: value))")
+        let negative = try gtn(["train", "--data", dir + "/data", "-o", dir + "/negative", "--gradient-clip=-1"])
+        #expect(
+            negative.status != 0 && negative.stderr.contains("--gradient-clip")
+                && negative.stderr.contains("0 for no clip"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/negative"))
     }
 
     @Test func nasProxyScoresOnItsOwnValidationImages() throws {
