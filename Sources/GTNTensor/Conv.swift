@@ -259,27 +259,42 @@ public enum Convolution {
         let resolved = algorithm.resolved(for: g)
         if let tile = resolved.winogradTile { return Winograd.backwardWeight(x, dy, g, tile: tile) }
         if resolved == .direct { return DirectConvolution.backwardWeight(x, dy, g) }
+        let outPer = g.outChannels * g.positions
+        return dy.scalars.withUnsafeBufferPointer { pdy in
+            im2colBackwardWeight(x, g) { n, _ in pdy.baseAddress! + n * outPer }
+        }
+    }
+
+    /// The im2col weight adjoint: dw += dy_n cols(x_n)ᵀ for every sample n and group, each worker into
+    /// its own partial sum, then the partial sums added. `sampleGradient(n, scratch)` gives sample
+    /// n's output gradient, [C_out, positions]; it may write it into `scratch`, `extraScratch`
+    /// scalars of the worker's own (after the patch matrix).
+    @inline(__always)
+    static func im2colBackwardWeight<S: TensorScalar>(
+        _ x: Tensor<S>, _ g: ConvGeometry, extraScratch: Int = 0,
+        sampleGradient: (_ n: Int, _ scratch: UnsafeMutablePointer<S>) -> UnsafePointer<S>
+    ) -> Tensor<S> {
         let (og, k, p) = (g.outChannels / g.groups, g.patch, g.positions)
-        let (inPer, outPer, cg) = (g.inChannels * g.height * g.width, g.outChannels * p, g.inChannels / g.groups)
+        let (inPer, cg) = (g.inChannels * g.height * g.width, g.inChannels / g.groups)
+        let colsCount = g.isPointwise ? 0 : k * p
         let wCount = g.outChannels * k
         let chunks = max(1, min(workerCount, g.batch))
         var partial = [S](repeating: 0, count: wCount * chunks)
         x.scalars.withUnsafeBufferPointer { px in
-            dy.scalars.withUnsafeBufferPointer { pdy in
-                partial.withUnsafeMutableBufferPointer { acc in
-                    let acc = acc
-                    forEachSample(g.batch, scratch: g.isPointwise ? 0 : k * p) { n, cols, worker in
-                        for grp in 0..<g.groups {
-                            let xin = px.baseAddress! + n * inPer + grp * cg * g.height * g.width
-                            let b = columns(xin, g, cols)
-                            S.gemm(
-                                transA: false, transB: true, m: og, n: k, k: p, alpha: 1,
-                                a: pdy.baseAddress! + n * outPer + grp * og * p, lda: p, b: b, ldb: p,
-                                beta: 1, c: acc.baseAddress! + worker * wCount + grp * og * k, ldc: k)
-                        }
+            partial.withUnsafeMutableBufferPointer { acc in
+                let acc = acc
+                forEachSample(g.batch, scratch: colsCount + extraScratch) {
+                    (n, cols: UnsafeMutablePointer<S>, worker) in
+                    let dy = sampleGradient(n, cols + colsCount)
+                    for grp in 0..<g.groups {
+                        let xin = px.baseAddress! + n * inPer + grp * cg * g.height * g.width
+                        let b = columns(xin, g, cols)
+                        S.gemm(
+                            transA: false, transB: true, m: og, n: k, k: p, alpha: 1, a: dy + grp * og * p, lda: p,
+                            b: b, ldb: p, beta: 1, c: acc.baseAddress! + worker * wCount + grp * og * k, ldc: k)
                     }
-                    for c in 1..<chunks { for i in 0..<wCount { acc[i] += acc[c * wCount + i] } }
                 }
+                for c in 1..<chunks { for i in 0..<wCount { acc[i] += acc[c * wCount + i] } }
             }
         }
         return Tensor(shape: g.weightShape, scalars: Array(partial.prefix(wCount)))
@@ -304,34 +319,17 @@ public enum Convolution {
             "backwardWeightScattered: geometry \(g) is not one im2col product per sample, or the map's "
                 + "\(map.independentPlanes) planes are not one per sample and channel")
         FlopTally.direct(Int(g.flops))
-        let (o, k, p) = (g.outChannels, g.patch, g.positions)
-        let inPer = g.inChannels * g.height * g.width
-        let wCount = o * k
-        let chunks = max(1, min(workerCount, g.batch))
-        var partial = [S](repeating: 0, count: wCount * chunks)
+        let o = g.outChannels
         let (table, relative) = map.offsets
-        x.scalars.withUnsafeBufferPointer { px in
-            dyPooled.scalars.withUnsafeBufferPointer { pdy in
-                table.withUnsafeBufferPointer { idx in
-                    partial.withUnsafeMutableBufferPointer { acc in
-                        let acc = acc
-                        forEachSample(g.batch, scratch: k * p + o * p) {
-                            (n, scratch: UnsafeMutablePointer<S>, worker) in
-                            let dy = scratch + k * p
-                            map.scatterPlanes(
-                                n * o..<(n + 1) * o, table: (idx.baseAddress!, relative), from: pdy.baseAddress!,
-                                into: dy)
-                            S.gemm(
-                                transA: false, transB: true, m: o, n: k, k: p, alpha: 1, a: dy, lda: p,
-                                b: columns(px.baseAddress! + n * inPer, g, scratch), ldb: p,
-                                beta: 1, c: acc.baseAddress! + worker * wCount, ldc: k)
-                        }
-                        for c in 1..<chunks { for i in 0..<wCount { acc[i] += acc[c * wCount + i] } }
-                    }
+        return dyPooled.scalars.withUnsafeBufferPointer { pdy in
+            table.withUnsafeBufferPointer { idx in
+                im2colBackwardWeight(x, g, extraScratch: o * g.positions) { n, dy in
+                    map.scatterPlanes(
+                        n * o..<(n + 1) * o, table: (idx.baseAddress!, relative), from: pdy.baseAddress!, into: dy)
+                    return UnsafePointer(dy)
                 }
             }
         }
-        return Tensor(shape: g.weightShape, scalars: Array(partial.prefix(wCount)))
     }
 
     /// w[o, c, i, j] -> w'[c, o, k-1-i, k-1-j]: the kernel of the input adjoint as a convolution.
