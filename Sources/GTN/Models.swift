@@ -302,8 +302,7 @@ public struct GeneratorConfig: Sendable, Hashable, Codable {
         x = upsampleNearestReflectionPad2d(x, factor: 2, padding: 1)
         x = Layers.conv(x, &p, "conv1", padding: 0, bias: false, weightNorm: wn)
         x = Layers.batchNorm(x, &p, "bn3").leakyRelu(slope: 0.1)
-        x = upsampleNearestReflectionPad2d(x, factor: 2, padding: 1)
-        x = Layers.conv(x, &p, "conv2", padding: 0, bias: true, weightNorm: wn)
+        x = Layers.upsampledConv(x, &p, "conv2", bias: true, weightNorm: wn)
         let images = x.tanh() * 2
         guard kind == .darkKnowledge else { return (images, y) }
         return (images, Layers.linear(hidden1, &p, "label", bias: true, weightNorm: wn).logSoftmax().exp())

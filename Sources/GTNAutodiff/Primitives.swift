@@ -301,6 +301,41 @@ public func conv2dBackwardWeightScattered<S>(
     }
 }
 
+/// `conv2d(upsampleNearestReflectionPad2d(x, factor: 2, padding: 1), w)` for a 3x3 kernel with few
+/// output channels (`UpsampledConvolution.handles`; the generator's last layer), computed from x
+/// without the upsampled, padded tensor; else, or when a convolution algorithm is named
+/// (`ConvAlgorithm.current` not `.automatic`, as the plain-path comparisons do), as the two ops.
+/// Bilinear like conv2d, with the same triple of pullbacks (see above), so it differentiates to
+/// any order.
+public func upsampledConv2d<S>(_ x: Variable<S>, _ w: Variable<S>) -> Variable<S> {
+    guard ConvAlgorithm.current == .automatic, UpsampledConvolution.handles(input: x.shape, weight: w.shape) else {
+        return conv2d(upsampleNearestReflectionPad2d(x, factor: 2, padding: 1), w)
+    }
+    return Variable.record(
+        UpsampledConvolution.forward(x.value, w.value), "upsampledConv2d", [x, w], replayCost: 2 * x.shape[1] * 4
+    ) { g, _, needs in
+        [needs[0] ? upsampledConv2dBackwardInput(g, w) : nil, needs[1] ? upsampledConv2dBackwardWeight(x, g) : nil]
+    }
+}
+
+public func upsampledConv2dBackwardInput<S>(_ d: Variable<S>, _ w: Variable<S>) -> Variable<S> {
+    Variable.record(
+        UpsampledConvolution.backwardInput(d.value, w.value), "upsampledConv2dBackwardInput", [d, w],
+        replayCost: 2 * w.shape[0] * 4
+    ) { g, _, needs in
+        [needs[0] ? upsampledConv2d(g, w) : nil, needs[1] ? upsampledConv2dBackwardWeight(g, d) : nil]
+    }
+}
+
+public func upsampledConv2dBackwardWeight<S>(_ x: Variable<S>, _ d: Variable<S>) -> Variable<S> {
+    Variable.record(
+        UpsampledConvolution.backwardWeight(x.value, d.value), "upsampledConv2dBackwardWeight", [x, d],
+        replayCost: 2 * x.shape[0] * x.shape[2] * x.shape[3]
+    ) { g, _, needs in
+        [needs[0] ? upsampledConv2dBackwardInput(d, g) : nil, needs[1] ? upsampledConv2d(x, g) : nil]
+    }
+}
+
 public func conv2dBackwardInput<S>(_ d: Variable<S>, _ w: Variable<S>, _ geo: ConvGeometry) -> Variable<S> {
     Variable.record(
         Convolution.backwardInput(d.value, w.value, geo), "conv2dBackwardInput", [d, w],

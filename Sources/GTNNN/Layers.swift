@@ -73,6 +73,15 @@ public enum Layers {
         return bias ? y + p.take("\(name).bias") : y
     }
 
+    /// 3x3 convolution of x upsampled by 2 (nearest) and reflection-padded by 1 (the generator's
+    /// layers), from x itself where the engine has a kernel for it (`upsampledConv2d`).
+    public static func upsampledConv<S>(
+        _ x: Variable<S>, _ p: inout ParameterReader<S>, _ name: String, bias: Bool, weightNorm: Bool
+    ) -> Variable<S> {
+        let y = upsampledConv2d(x, convWeight(&p, name, weightNorm: weightNorm))
+        return bias ? y + p.take("\(name).bias") : y
+    }
+
     /// A bias-free stride-1 convolution followed by 3x3 max pooling, in one pass where the engine
     /// has a kernel for it (the learners' first layer; see `conv2dMaxPooled`).
     public static func convMaxPooled<S>(

@@ -53,7 +53,8 @@ public struct ConvGeometry: Hashable, Sendable {
 public enum ConvAlgorithm: String, Sendable, CaseIterable {
     /// Per geometry: Winograd F(4x4, 3x3) or F(2x2, 3x3) (whichever needs fewer products) for
     /// wide 3x3 stride-1 layers, direct loops for 1-4 output channels, im2col + gemm for the rest
-    /// (`resolved(for:)`).
+    /// (`resolved(for:)`); and the generator's upsample-then-convolve layers from the small input
+    /// (`UpsampledConvolution`, through `upsampledConv2d`).
     case automatic
     /// Patch matrices and one gemm per sample: any geometry.
     case im2col

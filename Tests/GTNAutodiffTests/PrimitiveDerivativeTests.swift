@@ -121,6 +121,13 @@ let compositeCases: [Case] = [
             $0[0], $0[1], ConvGeometry(input: [2, 1, 6, 5], weight: [5, 1, 3, 3], stride: 1, padding: 1, groups: 1),
             poolStride: 2, poolPadding: 1)
     },
+    Case(name: "upsampledConv2d", shapes: [[2, 3, 3, 2], [2, 3, 3, 3]]) { upsampledConv2d($0[0], $0[1]) },
+    Case(name: "upsampledConv2dBackwardInput", shapes: [[2, 2, 6, 4], [2, 3, 3, 3]]) {
+        upsampledConv2dBackwardInput($0[0], $0[1])
+    },
+    Case(name: "upsampledConv2dBackwardWeight", shapes: [[2, 3, 3, 2], [2, 2, 6, 4]]) {
+        upsampledConv2dBackwardWeight($0[0], $0[1])
+    },
     Case(name: "logSoftmax", shapes: [[4, 5]]) { $0[0].logSoftmax() },
     Case(name: "sigmoid", shapes: [[6]]) { $0[0].sigmoid() },
     Case(name: "mean along axes", shapes: [[2, 3, 4]]) { $0[0].mean(alongAxes: [0, 2]) },
@@ -199,4 +206,44 @@ func fusedConvMaxPoolMatchesTheTwoOps(_ c: ([Int], [Int], Int, Int)) {
         #expect(fused[k].scalars == plain[k].scalars, "\(name) differs")
         #expect(fused[k].scalars.contains { $0 != 0 }, "\(name) is all zeros: the check would be empty")
     }
+}
+
+/// The upsampled convolution (the generator's last layer, computed from x: four 2x2 phase kernels
+/// on the edge-padded input) against the ops it replaces, upsampling + reflection padding as a
+/// gather and then conv2d: value and first- and second-order derivatives agree to rounding, in
+/// Float64 and in Float32. Shapes: one and several output channels, a 1-pixel-high plane, odd
+/// and non-square sizes, a batch that splits unevenly over the workers.
+@Test(arguments: [
+    ([2, 3, 4, 4], [1, 3, 3, 3]), ([3, 5, 1, 3], [2, 5, 3, 3]), ([5, 2, 7, 5], [3, 2, 3, 3]),
+    ([1, 1, 2, 9], [4, 1, 3, 3]),
+])
+func upsampledConvMatchesUpsampleThenConv(_ c: ([Int], [Int])) {
+    let (xShape, wShape) = c
+    #expect(UpsampledConvolution.handles(input: xShape, weight: wShape))
+    func derivatives<S: TensorScalar>(fused: Bool, _: S.Type) -> [Tensor<S>] {
+        var rng = RandomSource(seed: 5)
+        let x = Variable(Tensor<S>.randomNormal(xShape, using: &rng), requiresGrad: true)
+        let w = Variable(Tensor<S>.randomNormal(wShape, using: &rng), requiresGrad: true)
+        let y = fused ? upsampledConv2d(x, w) : conv2d(upsampleNearestReflectionPad2d(x, factor: 2, padding: 1), w)
+        let loss = (y * Variable(Tensor<S>.randomNormal(y.shape, using: &rng))).sum()
+        let first = gradients(of: loss, wrt: [x, w], createGraph: true)
+        let second = gradients(
+            of: (first[0] * first[0]).sum() + (first[1] * first[1]).sum(), wrt: [x, w], retainGraph: true)
+        let dw = gradients(of: (y * y).sum(), wrt: [w], createGraph: true)[0]
+        let secondOfDw = gradients(of: (dw * dw).sum(), wrt: [x, w])
+        return [y.value] + first.map(\.value) + second.map(\.value) + [dw.value] + secondOfDw.map(\.value)
+    }
+    let names = ["value", "dx", "dw", "d2x", "d2w", "dw alone", "d2x of dw", "d2w of dw"]
+    func check<S: TensorScalar>(_ type: S.Type, tolerance: Double) {
+        let (fused, plain) = (derivatives(fused: true, type), derivatives(fused: false, type))
+        for (k, name) in names.enumerated() {
+            #expect(fused[k].shape == plain[k].shape, "\(name)")
+            let scale = plain[k].scalars.reduce(0.0) { max($0, abs(Double($1))) }
+            let err = zip(fused[k].scalars, plain[k].scalars).reduce(0.0) { max($0, abs(Double($1.0) - Double($1.1))) }
+            #expect(err <= tolerance * max(scale, 1), "\(name) (\(S.self)): max difference \(err), scale \(scale)")
+            #expect(scale > 0, "\(name) is all zeros: the check would be empty")
+        }
+    }
+    check(Double.self, tolerance: 1e-12)
+    check(Float.self, tolerance: 1e-5)
 }
