@@ -204,6 +204,10 @@ struct Engine: ParsableCommand {
                     row_(name + " \(shape)", t, bytes / t / 1e9)
                 }
             }
+            // The generator's output nonlinearity (one transcendental per pixel).
+            let images = Tensor<Float>.randomNormal([batch, 1, 28, 28], using: &rng)
+            let t = medianSeconds(repeats) { _ = images.tanh() }
+            row_("tanh [\(batch), 1, 28, 28]", t, Double(images.count * 8) / t / 1e9)
         }
         if parts.contains("pooling") {
             // The learner's two max poolings (3x3, stride 2, padding 1): the arg-max map, the
