@@ -75,7 +75,12 @@ func writeTinyIDX(_ directory: String, trainCount: Int = 120) throws {
 }
 
 /// The smallest run that exercises everything: T = 2, B = 10, two meta-iterations.
-let tinyTrainFlags = ["--inner-steps", "2", "--batch-size", "10", "--meta-batch-size", "10", "--eval-examples", "20"]
+let tinyShapeFlags = ["--inner-steps", "2", "--batch-size", "10", "--meta-batch-size", "10", "--eval-examples", "20"]
+
+/// `tinyShapeFlags` without the main job's tuning of the inner start: its 28 real-data learners
+/// take ~100 s in a debug build, which every CLI test would pay (`mainJobTunesTheInnerStartByDefault`
+/// runs it).
+let tinyTrainFlags = tinyShapeFlags + ["--no-tune-inner-init"]
 
 /// Writes the tiny data set into `dir`/data and trains one meta-iteration on it into `output`.
 func trainTinyRun(in dir: String, output: String) throws -> CommandResult {
@@ -171,10 +176,6 @@ struct CLITests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: checkpoint)) == before)
     }
 
-    /// `--proxy-validation-examples` moves only the cheap evaluators (the GTN proxy and its real-data
-    /// baseline) to fewer validation images; the true score keeps `--validation-examples`. Each
-    /// cache file's signature names the images its evaluator scored on (and `--real-seed` the true
-    /// score's seed only).
     /// The main job clips the meta-gradient at 10 unless told otherwise; `--gradient-clip 0` turns it off.
     @Test func mainJobClipsTheMetaGradientByDefault() throws {
         let dir = temporaryDirectory("default-clip")
@@ -200,6 +201,53 @@ struct CLITests {
         #expect(!FileManager.default.fileExists(atPath: dir + "/negative"))
     }
 
+    /// The main job starts its inner lr and momentum where plain SGD does best on the validation
+    /// split, tuned on fixed learners: the same start for every seed (so `gtn runs` groups them),
+    /// recorded in config.json; off when asked, or when the start is named.
+    @Test func mainJobTunesTheInnerStartByDefault() throws {
+        let dir = temporaryDirectory("default-tuned-start")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func start(_ run: String) throws -> [Double?] {
+            let json = try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: run + "/config.json")))
+            let c = json as? [String: Any]
+            return [c?["innerLearningRate"] as? Double, c?["innerMomentum"] as? Double]
+        }
+        /// The start the tuning printed: "gtn: initial inner lr X, momentum Y (...)".
+        func printed(_ stdout: String) -> [Double?] {
+            guard let line = stdout.split(separator: "\n").first(where: { $0.hasPrefix("gtn: initial inner lr ") })
+            else { return [] }
+            let words = line.replacingOccurrences(of: ",", with: "").split(separator: " ")
+            return [Double(words[4]), Double(words[6])]
+        }
+        try writeTinyIDX(dir + "/data")
+        let first = try gtn(
+            ["train", "--data", dir + "/data", "-o", dir + "/s0", "--iterations", "1"] + tinyShapeFlags)
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stdout.contains("tuning the initial inner lr and momentum"), "\(first.stdout)")
+        let tuned = try start(dir + "/s0")
+        #expect(printed(first.stdout).count == 2 && tuned == printed(first.stdout), "\(tuned) \(first.stdout)")
+        let other = try gtn(
+            ["train", "--data", dir + "/data", "-o", dir + "/s7", "--iterations", "1", "--seed", "7"] + tinyShapeFlags)
+        #expect(other.status == 0, "\(other.stderr)")
+        #expect(try start(dir + "/s7") == tuned, "the tuned start depends on the seed")
+        // Untuned: the official config's start, lr 0.02 and momentum 0.5 (GTNConfig's defaults).
+        for (name, flags, expected) in [
+            ("off", ["--no-tune-inner-init"], [0.02, 0.5]), ("named", ["--inner-lr", "0.07"], [0.07, 0.5]),
+        ] {
+            let r = try gtn(
+                ["train", "--data", dir + "/data", "-o", dir + "/" + name, "--iterations", "1"] + tinyShapeFlags + flags
+            )
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(!r.stdout.contains("tuning the initial inner lr"), "\(name): \(r.stdout)")
+            #expect(try start(dir + "/" + name) == expected, "\(name)")
+        }
+    }
+
+    /// `--proxy-validation-examples` moves only the cheap evaluators (the GTN proxy and its real-data
+    /// baseline) to fewer validation images; the true score keeps `--validation-examples`. Each
+    /// cache file's signature names the images its evaluator scored on (and `--real-seed` the true
+    /// score's seed only).
     @Test func nasProxyScoresOnItsOwnValidationImages() throws {
         let dir = temporaryDirectory("nas-proxy-validation")
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -276,8 +324,9 @@ struct CLITests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try writeTinyIDX(dir + "/data")
         for (name, extra) in [
-            ("a", ["--seed", "1"]), ("b", ["--seed", "2"]), ("c", ["--seed", "3", "--inner-lr", "0.05"]),
-            ("d", ["--seed", "4"]), ("e", ["--seed", "5"]), ("f", ["--seed", "6", "--inner-lr", "0.05"]),
+            // (0.07 is off the grid that tunes the others' start, so the recipes cannot coincide.)
+            ("a", ["--seed", "1"]), ("b", ["--seed", "2"]), ("c", ["--seed", "3", "--inner-lr", "0.07"]),
+            ("d", ["--seed", "4"]), ("e", ["--seed", "5"]), ("f", ["--seed", "6", "--inner-lr", "0.07"]),
         ] {
             let r = try gtn(
                 ["train", "--data", dir + "/data", "-o", dir + "/runs/" + name, "--iterations", "1"] + tinyTrainFlags
@@ -299,7 +348,7 @@ struct CLITests {
         // The two recipes differ in one setting (the inner lr), so they are compared over their seeds.
         let compared = runs.stdout.split(separator: "\n").filter { $0.contains(" vs ") && $0.contains("Welch t") }
         #expect(compared.count == 1, "\(runs.stdout)")
-        #expect(compared.first?.contains("innerLearningRate 0.05 vs ") == true, "\(runs.stdout)")
+        #expect(compared.first?.contains("innerLearningRate 0.07 vs ") == true, "\(runs.stdout)")
         #expect(compared.first?.contains("2 vs 2 runs") == true, "\(runs.stdout)")
     }
 
