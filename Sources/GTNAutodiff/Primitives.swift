@@ -279,6 +279,13 @@ public func conv2dMaxPooled<S>(
         // The inner loop's backward pass needs only the weight's adjoint: then without making
         // the scattered gradient, which a recorded pass would keep.
         if !needs[0] { return [nil, needs[1] ? conv2dBackwardWeightScattered(x, g, map, geo) : nil] }
+        // The meta-backward pass: both adjoints scatter in scratch where the engine can.
+        if Convolution.scattersIntoInputAdjoint(geo, map) {
+            return [
+                conv2dBackwardInputScattered(g, w, map, geo),
+                needs[1] ? conv2dBackwardWeightScattered(x, g, map, geo) : nil,
+            ]
+        }
         let dy = g.scatteredAdd(map)
         return [conv2dBackwardInput(dy, w, geo), needs[1] ? conv2dBackwardWeight(x, dy, geo) : nil]
     }
@@ -295,8 +302,28 @@ public func conv2dBackwardWeightScattered<S>(
         replayCost: 2 * geo.batch * geo.outHeight * geo.outWidth
     ) { g, _, needs in
         [
-            needs[0] ? conv2dBackwardInput(d.scatteredAdd(map), g, geo) : nil,
+            needs[0] ? conv2dBackwardInputScattered(d, g, map, geo) : nil,
             needs[1] ? conv2d(x, g, geo).gathered(map) : nil,
+        ]
+    }
+}
+
+/// `conv2dBackwardInput(d.scatteredAdd(map), w, geo)`, in one pass where the engine has a kernel
+/// (`Convolution.backwardInputScattered`), else as the two ops. Its pullback is that of the two
+/// ops: the input adjoint's, with the scatter's adjoint (a gather) on the gradient's side.
+public func conv2dBackwardInputScattered<S>(
+    _ d: Variable<S>, _ w: Variable<S>, _ map: GatherMap, _ geo: ConvGeometry
+) -> Variable<S> {
+    guard Convolution.scattersIntoInputAdjoint(geo, map) else {
+        return conv2dBackwardInput(d.scatteredAdd(map), w, geo)
+    }
+    return Variable.record(
+        Convolution.backwardInputScattered(d.value, w.value, map, geo), "conv2dBackwardInputScattered", [d, w],
+        replayCost: 2 * geo.outChannels * geo.kernelH * geo.kernelW
+    ) { g, _, needs in
+        [
+            needs[0] ? conv2d(g, w, geo).gathered(map) : nil,
+            needs[1] ? conv2dBackwardWeightScattered(g, d, map, geo) : nil,
         ]
     }
 }

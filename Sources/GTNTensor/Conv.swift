@@ -224,24 +224,43 @@ public enum Convolution {
         }
         precondition(algorithm.winogradTile == nil, "Winograd: no input adjoint for geometry \(g)")
         FlopTally.direct(Int(g.flops))  // (the branch above is counted by forward)
+        let outPer = g.outChannels * g.positions
+        return dy.scalars.withUnsafeBufferPointer { pdy in
+            im2colBackwardInput(w, g) { n, _ in pdy.baseAddress! + n * outPer }
+        }
+    }
+
+    /// Whether the input adjoint of `g` runs as im2col products and col2im (not as a convolution
+    /// with the flipped kernel: `backwardInput`'s first branch).
+    static func backwardInputIsIm2col(_ g: ConvGeometry, algorithm: ConvAlgorithm) -> Bool {
+        guard let t = g.transposedForInputAdjoint else { return true }
+        return !(g.outChannels < g.inChannels || algorithm.resolved(for: t).winogradTile != nil)
+    }
+
+    /// The im2col input adjoint: per sample and group, cols = wᵀ dy_n, then col2im into dx_n.
+    /// `sampleGradient(n, scratch)` gives sample n's output gradient, [C_out, positions]; it may
+    /// write it into `scratch`, `extraScratch` scalars of the worker's own (after the patch matrix).
+    @inline(__always)
+    static func im2colBackwardInput<S: TensorScalar>(
+        _ w: Tensor<S>, _ g: ConvGeometry, extraScratch: Int = 0,
+        sampleGradient: (_ n: Int, _ scratch: UnsafeMutablePointer<S>) -> UnsafePointer<S>
+    ) -> Tensor<S> {
         let (og, k, p) = (g.outChannels / g.groups, g.patch, g.positions)
-        let (inPer, outPer, cg) = (g.inChannels * g.height * g.width, g.outChannels * p, g.inChannels / g.groups)
+        let (inPer, cg) = (g.inChannels * g.height * g.width, g.inChannels / g.groups)
         return Tensor(shape: g.inputShape) { dx in
-            dy.scalars.withUnsafeBufferPointer { pdy in
-                w.scalars.withUnsafeBufferPointer { pw in
-                    let dx = dx
-                    forEachSample(g.batch, scratch: k * p) { n, cols in
-                        for grp in 0..<g.groups {
-                            let xout = dx.baseAddress! + n * inPer + grp * cg * g.height * g.width
-                            // Pointwise: the patch matrix is dx itself, so gemm writes it directly.
-                            let target = g.isPointwise ? xout : cols
-                            S.gemm(
-                                transA: true, transB: false, m: k, n: p, k: og, alpha: 1,
-                                a: pw.baseAddress! + grp * og * k, lda: k,
-                                b: pdy.baseAddress! + n * outPer + grp * og * p, ldb: p,
-                                beta: 0, c: target, ldc: p)
-                            if !g.isPointwise { col2im(cols, g, xout) }
-                        }
+            w.scalars.withUnsafeBufferPointer { pw in
+                let dx = dx
+                forEachSample(g.batch, scratch: k * p + extraScratch) { n, cols in
+                    let dy = sampleGradient(n, cols + k * p)
+                    for grp in 0..<g.groups {
+                        let xout = dx.baseAddress! + n * inPer + grp * cg * g.height * g.width
+                        // Pointwise: the patch matrix is dx itself, so gemm writes it directly.
+                        let target = g.isPointwise ? xout : cols
+                        S.gemm(
+                            transA: true, transB: false, m: k, n: p, k: og, alpha: 1,
+                            a: pw.baseAddress! + grp * og * k, lda: k, b: dy + grp * og * p, ldb: p,
+                            beta: 0, c: target, ldc: p)
+                        if !g.isPointwise { col2im(cols, g, xout) }
                     }
                 }
             }
@@ -325,6 +344,46 @@ public enum Convolution {
         return dyPooled.scalars.withUnsafeBufferPointer { pdy in
             table.withUnsafeBufferPointer { idx in
                 im2colBackwardWeight(x, g, extraScratch: o * g.positions) { n, dy in
+                    map.scatterPlanes(
+                        n * o..<(n + 1) * o, table: (idx.baseAddress!, relative), from: pdy.baseAddress!, into: dy)
+                    return UnsafePointer(dy)
+                }
+            }
+        }
+    }
+
+    /// Whether `backwardInputScattered` has a kernel: a layer whose input adjoint runs as im2col
+    /// products (the learner's first, widening, layer) and whose weight adjoint does too (this
+    /// op's pullback uses `backwardWeightScattered`), with a map of one plane per sample and channel.
+    public static func scattersIntoInputAdjoint(
+        _ g: ConvGeometry, _ map: GatherMap, algorithm: ConvAlgorithm = .current
+    ) -> Bool {
+        g.groups == 1 && backwardInputIsIm2col(g, algorithm: algorithm) && algorithm.resolved(for: g) == .im2col
+            && map.sourceShape == g.outputShape && map.independentPlanes == g.batch * g.outChannels
+    }
+
+    /// `backwardInput(dyPooled.scatteredAdd(map), w, g)` without the scattered gradient reaching
+    /// memory: each worker scatters its sample's planes into scratch and takes the product from
+    /// there. The meta-backward pass's input adjoint of the learner's first layer
+    /// (`forwardMaxPooled`), which had written and read back 25.7 MB per call. The same products
+    /// in the same order: the same bits. Only where `scattersIntoInputAdjoint` says so.
+    @_specialize(where S == Float) @_specialize(where S == Double)
+    public static func backwardInputScattered<S: TensorScalar>(
+        _ dyPooled: Tensor<S>, _ w: Tensor<S>, _ map: GatherMap, _ g: ConvGeometry,
+        algorithm: ConvAlgorithm = .current
+    ) -> Tensor<S> {
+        check(w.shape, g.weightShape, "weight")
+        check(dyPooled.shape, map.outputShape, "pooled output gradient")
+        precondition(
+            scattersIntoInputAdjoint(g, map, algorithm: algorithm),
+            "backwardInputScattered: geometry \(g) has no im2col input adjoint, or the map's "
+                + "\(map.independentPlanes) planes are not one per sample and channel")
+        FlopTally.direct(Int(g.flops))
+        let o = g.outChannels
+        let (table, relative) = map.offsets
+        return dyPooled.scalars.withUnsafeBufferPointer { pdy in
+            table.withUnsafeBufferPointer { idx in
+                im2colBackwardInput(w, g, extraScratch: o * g.positions) { n, dy in
                     map.scatterPlanes(
                         n * o..<(n + 1) * o, table: (idx.baseAddress!, relative), from: pdy.baseAddress!, into: dy)
                     return UnsafePointer(dy)

@@ -115,6 +115,11 @@ let compositeCases: [Case] = [
             $0[0], $0[1], poolMap,
             ConvGeometry(input: [2, 2, 6, 5], weight: [5, 2, 3, 3], stride: 1, padding: 1, groups: 1))
     },
+    Case(name: "conv2dBackwardInputScattered", shapes: [[2, 5, 3, 3], [5, 2, 3, 3]]) {
+        conv2dBackwardInputScattered(
+            $0[0], $0[1], poolMap,
+            ConvGeometry(input: [2, 2, 6, 5], weight: [5, 2, 3, 3], stride: 1, padding: 1, groups: 1))
+    },
     // (In Float64 this is the two ops; the Float32 kernel is checked against them bit for bit below.)
     Case(name: "conv then 3x3 max pool (conv2dMaxPooled)", shapes: [[2, 1, 6, 5], [5, 1, 3, 3]]) {
         conv2dMaxPooled(
