@@ -297,27 +297,39 @@ public enum Convolution {
         let (og, k, p) = (g.outChannels / g.groups, g.patch, g.positions)
         let (inPer, cg) = (g.inChannels * g.height * g.width, g.inChannels / g.groups)
         let colsCount = g.isPointwise ? 0 : k * p
-        let wCount = g.outChannels * k
-        let chunks = max(1, min(workerCount, g.batch))
-        var partial = [S](repeating: 0, count: wCount * chunks)
-        x.scalars.withUnsafeBufferPointer { px in
-            partial.withUnsafeMutableBufferPointer { acc in
-                let acc = acc
-                forEachSample(g.batch, scratch: colsCount + extraScratch) {
-                    (n, cols: UnsafeMutablePointer<S>, worker) in
-                    let dy = sampleGradient(n, cols + colsCount)
-                    for grp in 0..<g.groups {
-                        let xin = px.baseAddress! + n * inPer + grp * cg * g.height * g.width
-                        let b = columns(xin, g, cols)
-                        S.gemm(
-                            transA: false, transB: true, m: og, n: k, k: p, alpha: 1, a: dy + grp * og * p, lda: p,
-                            b: b, ldb: p, beta: 1, c: acc.baseAddress! + worker * wCount + grp * og * k, ldc: k)
-                    }
+        let dw = x.scalars.withUnsafeBufferPointer { px in
+            summedOverSamples(g.batch, count: g.outChannels * k, scratch: colsCount + extraScratch) {
+                (n, cols: UnsafeMutablePointer<S>, acc) in
+                let dy = sampleGradient(n, cols + colsCount)
+                for grp in 0..<g.groups {
+                    let xin = px.baseAddress! + n * inPer + grp * cg * g.height * g.width
+                    let b = columns(xin, g, cols)
+                    S.gemm(
+                        transA: false, transB: true, m: og, n: k, k: p, alpha: 1, a: dy + grp * og * p, lda: p,
+                        b: b, ldb: p, beta: 1, c: acc + grp * og * k, ldc: k)
                 }
-                for c in 1..<chunks { for i in 0..<wCount { acc[i] += acc[c * wCount + i] } }
             }
         }
-        return Tensor(shape: g.weightShape, scalars: Array(partial.prefix(wCount)))
+        return Tensor(shape: g.weightShape, scalars: dw)
+    }
+
+    /// A sum over the batch of `count` scalars (a weight adjoint): each worker adds its samples'
+    /// shares into its own partial sum (`body(n, scratch, partial)`, samples in order), and the
+    /// partial sums are added in a fixed order, so the result does not depend on timing.
+    /// `scratch` scalars per worker, zeroed once.
+    @inline(__always)
+    static func summedOverSamples<S: TensorScalar>(
+        _ batch: Int, count: Int, scratch: Int,
+        _ body: (_ n: Int, _ scratch: UnsafeMutablePointer<S>, _ partial: UnsafeMutablePointer<S>) -> Void
+    ) -> [S] {
+        let chunks = max(1, min(workerCount, batch))
+        var partial = [S](repeating: 0, count: count * chunks)
+        partial.withUnsafeMutableBufferPointer { acc in
+            let acc = acc
+            forEachSample(batch, scratch: scratch) { n, s, worker in body(n, s, acc.baseAddress! + worker * count) }
+            for c in 1..<chunks { for i in 0..<count { acc[i] += acc[c * count + i] } }
+        }
+        return Array(partial.prefix(count))
     }
 
     /// `backwardWeight(x, dyPooled.scatteredAdd(map), g)` without the scattered gradient reaching
@@ -339,11 +351,23 @@ public enum Convolution {
             "backwardWeightScattered: geometry \(g) is not one im2col product per sample, or the map's "
                 + "\(map.independentPlanes) planes are not one per sample and channel")
         FlopTally.direct(Int(g.flops))
-        let o = g.outChannels
+        return scatteringSamples(dyPooled, map, channels: g.outChannels) {
+            im2colBackwardWeight(x, g, extraScratch: g.outChannels * g.positions, sampleGradient: $0)
+        }
+    }
+
+    /// Calls `body` with a per-sample gradient source for the im2col skeletons that scatters
+    /// sample n's pooled planes (`dyPooled`, through `map`: one plane per sample and channel)
+    /// into the worker's scratch, where the product then reads them while they are in cache.
+    @inline(__always)
+    static func scatteringSamples<S: TensorScalar, R>(
+        _ dyPooled: Tensor<S>, _ map: GatherMap, channels o: Int,
+        _ body: ((_ n: Int, _ scratch: UnsafeMutablePointer<S>) -> UnsafePointer<S>) -> R
+    ) -> R {
         let (table, relative) = map.offsets
         return dyPooled.scalars.withUnsafeBufferPointer { pdy in
             table.withUnsafeBufferPointer { idx in
-                im2colBackwardWeight(x, g, extraScratch: o * g.positions) { n, dy in
+                body { n, dy in
                     map.scatterPlanes(
                         n * o..<(n + 1) * o, table: (idx.baseAddress!, relative), from: pdy.baseAddress!, into: dy)
                     return UnsafePointer(dy)
@@ -379,16 +403,8 @@ public enum Convolution {
             "backwardInputScattered: geometry \(g) has no im2col input adjoint, or the map's "
                 + "\(map.independentPlanes) planes are not one per sample and channel")
         FlopTally.direct(Int(g.flops))
-        let o = g.outChannels
-        let (table, relative) = map.offsets
-        return dyPooled.scalars.withUnsafeBufferPointer { pdy in
-            table.withUnsafeBufferPointer { idx in
-                im2colBackwardInput(w, g, extraScratch: o * g.positions) { n, dy in
-                    map.scatterPlanes(
-                        n * o..<(n + 1) * o, table: (idx.baseAddress!, relative), from: pdy.baseAddress!, into: dy)
-                    return UnsafePointer(dy)
-                }
-            }
+        return scatteringSamples(dyPooled, map, channels: g.outChannels) {
+            im2colBackwardInput(w, g, extraScratch: g.outChannels * g.positions, sampleGradient: $0)
         }
     }
 
@@ -416,9 +432,9 @@ public enum Convolution {
         precondition(got == want, "conv2d: \(what) has shape \(got), geometry needs \(want)")
     }
 
-    /// Splits samples over the workers; each worker gets its own scratch buffer.
+    /// Splits samples over the workers; each worker gets its own scratch buffer, zeroed once.
     @inline(__always)
-    static func forEachSample<S>(
+    static func forEachSample<S: TensorScalar>(
         _ batch: Int, scratch: Int,
         _ body: (_ n: Int, _ scratch: UnsafeMutablePointer<S>) -> Void
     ) {
@@ -426,7 +442,7 @@ public enum Convolution {
     }
 
     @inline(__always)
-    static func forEachSample<S>(
+    static func forEachSample<S: TensorScalar>(
         _ batch: Int, scratch: Int,
         _ body: (_ n: Int, _ scratch: UnsafeMutablePointer<S>, _ worker: Int) -> Void
     ) {
@@ -434,6 +450,7 @@ public enum Convolution {
         withoutActuallyEscaping(body) { body in
             let run = { (c: Int) in
                 let buf = UnsafeMutablePointer<S>.allocate(capacity: max(scratch, 1))
+                buf.initialize(repeating: 0, count: max(scratch, 1))
                 defer { buf.deallocate() }
                 for n in (batch * c / chunks)..<(batch * (c + 1) / chunks) { body(n, buf, c) }
             }

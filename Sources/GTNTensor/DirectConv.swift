@@ -92,50 +92,35 @@ enum DirectConvolution {
         let l = Layout(g)
         let (c, o, kh, kw, oh, ow) = (g.inChannels, g.outChannels, g.kernelH, g.kernelW, g.outHeight, g.outWidth)
         let (pw, span, inPlane) = (l.pw, l.span, l.inPlane)
-        let wCount = o * c * kh * kw
-        let chunks = max(1, min(workerCount, g.batch))
-        var partial = [S](repeating: 0, count: wCount * chunks)
-        x.scalars.withUnsafeBufferPointer { px in
+        // (Scratch: the padded plane, then dy with row stride pw, its scratch columns kept zero.)
+        let dw = x.scalars.withUnsafeBufferPointer { px in
             dy.scalars.withUnsafeBufferPointer { pdy in
-                partial.withUnsafeMutableBufferPointer { acc in
-                    let (px, pdy, acc) = (px.baseAddress!, pdy.baseAddress!, acc.baseAddress!)
-                    parallelChunks(chunks, grain: 1) { workers in
-                        let plane = UnsafeMutablePointer<S>.allocate(capacity: l.planeCount)
-                        let d = UnsafeMutablePointer<S>.allocate(capacity: o * l.outCount)
-                        defer {
-                            plane.deallocate()
-                            d.deallocate()
+                let (px, pdy) = (px.baseAddress!, pdy.baseAddress!)
+                return Convolution.summedOverSamples(
+                    g.batch, count: o * c * kh * kw, scratch: l.planeCount + o * l.outCount
+                ) { (n, scratch: UnsafeMutablePointer<S>, dw) in
+                    let (plane, d) = (scratch, scratch + l.planeCount)
+                    for oc in 0..<o {
+                        for r in 0..<oh {
+                            copyScalars(
+                                pdy + ((n * o + oc) * oh + r) * ow, count: ow, into: d + oc * l.outCount + r * pw)
                         }
-                        d.update(repeating: 0, count: o * l.outCount)
-                        for worker in workers {
-                            let dw = acc + worker * wCount
-                            for n in (g.batch * worker / chunks)..<(g.batch * (worker + 1) / chunks) {
-                                for oc in 0..<o {
-                                    for r in 0..<oh {
-                                        copyScalars(
-                                            pdy + ((n * o + oc) * oh + r) * ow, count: ow,
-                                            into: d + oc * l.outCount + r * pw)
-                                    }
-                                }
-                                for ch in 0..<c {
-                                    let input = l.padded(px + (n * c + ch) * inPlane, scratch: plane)
-                                    for oc in 0..<o {
-                                        for i in 0..<kh {
-                                            for j in 0..<kw {
-                                                dw[((oc * c + ch) * kh + i) * kw + j] +=
-                                                    contiguousDot(d + oc * l.outCount, input + i * pw + j, span)
-                                            }
-                                        }
-                                    }
+                    }
+                    for ch in 0..<c {
+                        let input = l.padded(px + (n * c + ch) * inPlane, scratch: plane)
+                        for oc in 0..<o {
+                            for i in 0..<kh {
+                                for j in 0..<kw {
+                                    dw[((oc * c + ch) * kh + i) * kw + j] +=
+                                        contiguousDot(d + oc * l.outCount, input + i * pw + j, span)
                                 }
                             }
                         }
                     }
-                    for k in 1..<chunks { for i in 0..<wCount { acc[i] += acc[k * wCount + i] } }
                 }
             }
         }
-        return Tensor(shape: g.weightShape, scalars: Array(partial.prefix(wCount)))
+        return Tensor(shape: g.weightShape, scalars: dw)
     }
 }
 

@@ -74,17 +74,30 @@ public enum UpsampledConvolution {
             for r in 0..<h { copyScalars(g + (r + 1) * pw + 1, count: w, into: plane + r * w) }
         }
 
-        /// Output plane [2h, 2w] from the four phase planes (row stride pw) at `phases`.
+        /// For each row 2i + a of an output-shaped plane [2h, 2w]: that row, and row i of phase
+        /// planes (a, 0) and (a, 1) (row stride pw) at `phases`, whose columns it interleaves.
         @inline(__always)
-        func interleave<S: TensorScalar>(_ phases: UnsafePointer<S>, into out: UnsafeMutablePointer<S>) {
+        func forEachOutputRow<S: TensorScalar>(
+            _ out: UnsafeMutablePointer<S>, _ phases: UnsafeMutablePointer<S>,
+            _ body: (_ row: UnsafeMutablePointer<S>, _ even: UnsafeMutablePointer<S>, _ odd: UnsafeMutablePointer<S>) ->
+                Void
+        ) {
             for i in 0..<h {
                 for a in 0..<2 {
-                    let row = out + (2 * i + a) * 2 * w
-                    let (p0, p1) = (phases + (2 * a) * phasePlane + i * pw, phases + (2 * a + 1) * phasePlane + i * pw)
-                    for j in 0..<w {
-                        row[2 * j] = p0[j]
-                        row[2 * j + 1] = p1[j]
-                    }
+                    body(
+                        out + (2 * i + a) * 2 * w, phases + (2 * a) * phasePlane + i * pw,
+                        phases + (2 * a + 1) * phasePlane + i * pw)
+                }
+            }
+        }
+
+        /// Output plane [2h, 2w] from the four phase planes at `phases`.
+        @inline(__always)
+        func interleave<S: TensorScalar>(_ phases: UnsafePointer<S>, into out: UnsafeMutablePointer<S>) {
+            forEachOutputRow(out, UnsafeMutablePointer(mutating: phases)) { row, even, odd in
+                for j in 0..<w {
+                    row[2 * j] = even[j]
+                    row[2 * j + 1] = odd[j]
                 }
             }
         }
@@ -92,57 +105,37 @@ public enum UpsampledConvolution {
         /// The inverse: the four phase planes of an output-shaped plane, zeros in the scratch columns.
         @inline(__always)
         func deinterleave<S: TensorScalar>(_ out: UnsafePointer<S>, into phases: UnsafeMutablePointer<S>) {
-            for i in 0..<h {
-                for a in 0..<2 {
-                    let row = out + (2 * i + a) * 2 * w
-                    let (p0, p1) = (phases + (2 * a) * phasePlane + i * pw, phases + (2 * a + 1) * phasePlane + i * pw)
-                    for j in 0..<w {
-                        p0[j] = row[2 * j]
-                        p1[j] = row[2 * j + 1]
-                    }
-                    for j in w..<pw {
-                        p0[j] = 0
-                        p1[j] = 0
-                    }
+            forEachOutputRow(UnsafeMutablePointer(mutating: out), phases) { row, even, odd in
+                for j in 0..<w {
+                    even[j] = row[2 * j]
+                    odd[j] = row[2 * j + 1]
+                }
+                for j in w..<pw {
+                    even[j] = 0
+                    odd[j] = 0
                 }
             }
         }
     }
 
+    /// Which tap of the 3x3 kernel feeds which phase-kernel entry: (phase (a, b) * 4 + tap (p, q),
+    /// row * 3 + column of w), one pair per summed tap (36 in all: every 3x3 tap reaches four phases).
+    static let tapSums: [(phase: Int, kernel: Int)] = (0..<16).flatMap { e in
+        let (a, b, p, q) = (e / 8, e / 4 % 2, e / 2 % 2, e % 2)
+        return taps[a][p].flatMap { r in taps[b][q].map { t in (e, r * 3 + t) } }
+    }
+
     /// The phase kernels of w [O, C, 3, 3]: [O, C, 4 phases (a, b), 4 taps (p, q)].
     static func phaseKernels<S: TensorScalar>(_ w: UnsafePointer<S>, count oc: Int) -> [S] {
         var k = [S](repeating: 0, count: oc * 16)
-        for m in 0..<oc {
-            for a in 0..<2 {
-                for b in 0..<2 {
-                    for p in 0..<2 {
-                        for q in 0..<2 {
-                            var s: S = 0
-                            for r in taps[a][p] { for t in taps[b][q] { s += w[m * 9 + r * 3 + t] } }
-                            k[m * 16 + (a * 2 + b) * 4 + p * 2 + q] = s
-                        }
-                    }
-                }
-            }
-        }
+        for m in 0..<oc { for (e, t) in tapSums { k[m * 16 + e] += w[m * 9 + t] } }
         return k
     }
 
     /// The adjoint of `phaseKernels`: dw [O, C, 3, 3] from phase-kernel gradients.
     static func foldPhaseKernels<S: TensorScalar>(_ dk: UnsafePointer<S>, count oc: Int) -> [S] {
         var dw = [S](repeating: 0, count: oc * 9)
-        for m in 0..<oc {
-            for a in 0..<2 {
-                for b in 0..<2 {
-                    for p in 0..<2 {
-                        for q in 0..<2 {
-                            let g = dk[m * 16 + (a * 2 + b) * 4 + p * 2 + q]
-                            for r in taps[a][p] { for t in taps[b][q] { dw[m * 9 + r * 3 + t] += g } }
-                        }
-                    }
-                }
-            }
-        }
+        for m in 0..<oc { for (e, t) in tapSums { dw[m * 9 + t] += dk[m * 16 + e] } }
         return dw
     }
 
@@ -165,35 +158,28 @@ public enum UpsampledConvolution {
             x.scalars.withUnsafeBufferPointer { px in
                 kernels.withUnsafeBufferPointer { pk in
                     let (py, px, pk) = (y.baseAddress!, px.baseAddress!, pk.baseAddress!)
-                    parallelChunks(l.n, grain: 1) { samples in
-                        let plane = UnsafeMutablePointer<S>.allocate(capacity: l.planeCount)
-                        let acc = UnsafeMutablePointer<S>.allocate(capacity: l.o * 4 * l.phasePlane)
-                        defer {
-                            plane.deallocate()
-                            acc.deallocate()
-                        }
-                        for n in samples {
-                            acc.update(repeating: 0, count: l.o * 4 * l.phasePlane)
-                            for ch in 0..<l.c {
-                                l.edgePadded(px + (n * l.c + ch) * inPlane, into: plane)
-                                for oc in 0..<l.o {
-                                    let k = pk + (oc * l.c + ch) * 16
-                                    for ab in 0..<4 {
-                                        let out = acc + (oc * 4 + ab) * l.phasePlane
-                                        let kk = k + ab * 4
-                                        let (k0, k1, k2, k3) = (kk[0], kk[1], kk[2], kk[3])
-                                        let s0 = UnsafePointer(plane + offset(l, phase: ab, tap: 0))
-                                        let (s1, s2, s3) = (s0 + 1, s0 + l.pw, s0 + l.pw + 1)
-                                        for i in 0..<span {
-                                            out[i] += k0 * s0[i] + k1 * s1[i] + k2 * s2[i] + k3 * s3[i]
-                                        }
-                                    }
+                    // Scratch: the padded plane, then the O x 4 phase accumulators.
+                    Convolution.forEachSample(l.n, scratch: l.planeCount + l.o * 4 * l.phasePlane) {
+                        (n, scratch: UnsafeMutablePointer<S>) in
+                        let (plane, acc) = (scratch, scratch + l.planeCount)
+                        acc.update(repeating: 0, count: l.o * 4 * l.phasePlane)
+                        for ch in 0..<l.c {
+                            l.edgePadded(px + (n * l.c + ch) * inPlane, into: plane)
+                            for oc in 0..<l.o {
+                                let k = pk + (oc * l.c + ch) * 16
+                                for ab in 0..<4 {
+                                    let out = acc + (oc * 4 + ab) * l.phasePlane
+                                    let kk = k + ab * 4
+                                    let (k0, k1, k2, k3) = (kk[0], kk[1], kk[2], kk[3])
+                                    let s0 = UnsafePointer(plane + offset(l, phase: ab, tap: 0))
+                                    let (s1, s2, s3) = (s0 + 1, s0 + l.pw, s0 + l.pw + 1)
+                                    for i in 0..<span { out[i] += k0 * s0[i] + k1 * s1[i] + k2 * s2[i] + k3 * s3[i] }
                                 }
                             }
-                            for oc in 0..<l.o {
-                                l.interleave(
-                                    UnsafePointer(acc + oc * 4 * l.phasePlane), into: py + (n * l.o + oc) * outPlane)
-                            }
+                        }
+                        for oc in 0..<l.o {
+                            l.interleave(
+                                UnsafePointer(acc + oc * 4 * l.phasePlane), into: py + (n * l.o + oc) * outPlane)
                         }
                     }
                 }
@@ -217,36 +203,31 @@ public enum UpsampledConvolution {
             dy.scalars.withUnsafeBufferPointer { pdy in
                 kernels.withUnsafeBufferPointer { pk in
                     let (pdx, pdy, pk) = (dx.baseAddress!, pdy.baseAddress!, pk.baseAddress!)
-                    parallelChunks(l.n, grain: 1) { samples in
-                        let plane = UnsafeMutablePointer<S>.allocate(capacity: l.planeCount)
-                        let d = UnsafeMutablePointer<S>.allocate(capacity: l.o * 4 * l.phasePlane)
-                        defer {
-                            plane.deallocate()
-                            d.deallocate()
+                    // Scratch: the padded plane's gradient, then the O x 4 phase planes of dy.
+                    Convolution.forEachSample(l.n, scratch: l.planeCount + l.o * 4 * l.phasePlane) {
+                        (n, scratch: UnsafeMutablePointer<S>) in
+                        let (plane, d) = (scratch, scratch + l.planeCount)
+                        for oc in 0..<l.o {
+                            l.deinterleave(pdy + (n * l.o + oc) * outPlane, into: d + oc * 4 * l.phasePlane)
                         }
-                        for n in samples {
+                        for ch in 0..<l.c {
+                            plane.update(repeating: 0, count: l.planeCount)
                             for oc in 0..<l.o {
-                                l.deinterleave(pdy + (n * l.o + oc) * outPlane, into: d + oc * 4 * l.phasePlane)
-                            }
-                            for ch in 0..<l.c {
-                                plane.update(repeating: 0, count: l.planeCount)
-                                for oc in 0..<l.o {
-                                    let k = pk + (oc * l.c + ch) * 16
-                                    for ab in 0..<4 {
-                                        let src = UnsafePointer(d + (oc * 4 + ab) * l.phasePlane)
-                                        let kk = k + ab * 4
-                                        let (k0, k1, k2, k3) = (kk[0], kk[1], kk[2], kk[3])
-                                        let t0 = plane + offset(l, phase: ab, tap: 0)
-                                        let (t1, t2, t3) = (t0 + 1, t0 + l.pw, t0 + l.pw + 1)
-                                        // Four passes, not one: the taps' targets overlap.
-                                        for i in 0..<span { t0[i] += k0 * src[i] }
-                                        for i in 0..<span { t1[i] += k1 * src[i] }
-                                        for i in 0..<span { t2[i] += k2 * src[i] }
-                                        for i in 0..<span { t3[i] += k3 * src[i] }
-                                    }
+                                let k = pk + (oc * l.c + ch) * 16
+                                for ab in 0..<4 {
+                                    let src = UnsafePointer(d + (oc * 4 + ab) * l.phasePlane)
+                                    let kk = k + ab * 4
+                                    let (k0, k1, k2, k3) = (kk[0], kk[1], kk[2], kk[3])
+                                    let t0 = plane + offset(l, phase: ab, tap: 0)
+                                    let (t1, t2, t3) = (t0 + 1, t0 + l.pw, t0 + l.pw + 1)
+                                    // Four passes, not one: the taps' targets overlap.
+                                    for i in 0..<span { t0[i] += k0 * src[i] }
+                                    for i in 0..<span { t1[i] += k1 * src[i] }
+                                    for i in 0..<span { t2[i] += k2 * src[i] }
+                                    for i in 0..<span { t3[i] += k3 * src[i] }
                                 }
-                                l.foldEdges(plane, into: pdx + (n * l.c + ch) * inPlane)
                             }
+                            l.foldEdges(plane, into: pdx + (n * l.c + ch) * inPlane)
                         }
                     }
                 }
@@ -265,47 +246,33 @@ public enum UpsampledConvolution {
         let l = Layout(input: x.shape, outChannels: o)
         FlopTally.direct(flops(l))
         let (span, inPlane, outPlane) = (l.span, l.h * l.w, 4 * l.h * l.w)
-        let kCount = l.o * l.c * 16
-        // Per-worker partial sums of the phase-kernel gradients, added in a fixed order.
-        let chunks = max(1, min(workerCount, l.n))
-        var partial = [S](repeating: 0, count: kCount * chunks)
-        x.scalars.withUnsafeBufferPointer { px in
+        // Scratch: the padded plane, then the O x 4 phase planes of dy.
+        let dk = x.scalars.withUnsafeBufferPointer { px in
             dy.scalars.withUnsafeBufferPointer { pdy in
-                partial.withUnsafeMutableBufferPointer { acc in
-                    let (px, pdy, acc) = (px.baseAddress!, pdy.baseAddress!, acc.baseAddress!)
-                    parallelChunks(chunks, grain: 1) { workers in
-                        let plane = UnsafeMutablePointer<S>.allocate(capacity: l.planeCount)
-                        let d = UnsafeMutablePointer<S>.allocate(capacity: l.o * 4 * l.phasePlane)
-                        defer {
-                            plane.deallocate()
-                            d.deallocate()
-                        }
-                        for worker in workers {
-                            let dk = acc + worker * kCount
-                            for n in (l.n * worker / chunks)..<(l.n * (worker + 1) / chunks) {
-                                for oc in 0..<l.o {
-                                    l.deinterleave(pdy + (n * l.o + oc) * outPlane, into: d + oc * 4 * l.phasePlane)
-                                }
-                                for ch in 0..<l.c {
-                                    l.edgePadded(px + (n * l.c + ch) * inPlane, into: plane)
-                                    for oc in 0..<l.o {
-                                        for ab in 0..<4 {
-                                            let g = UnsafePointer(d + (oc * 4 + ab) * l.phasePlane)
-                                            for pq in 0..<4 {
-                                                dk[(oc * l.c + ch) * 16 + ab * 4 + pq] += contiguousDot(
-                                                    g, plane + offset(l, phase: ab, tap: pq), span)
-                                            }
-                                        }
-                                    }
+                let (px, pdy) = (px.baseAddress!, pdy.baseAddress!)
+                return Convolution.summedOverSamples(
+                    l.n, count: l.o * l.c * 16, scratch: l.planeCount + l.o * 4 * l.phasePlane
+                ) { (n, scratch: UnsafeMutablePointer<S>, dk) in
+                    let (plane, d) = (scratch, scratch + l.planeCount)
+                    for oc in 0..<l.o {
+                        l.deinterleave(pdy + (n * l.o + oc) * outPlane, into: d + oc * 4 * l.phasePlane)
+                    }
+                    for ch in 0..<l.c {
+                        l.edgePadded(px + (n * l.c + ch) * inPlane, into: plane)
+                        for oc in 0..<l.o {
+                            for ab in 0..<4 {
+                                let g = UnsafePointer(d + (oc * 4 + ab) * l.phasePlane)
+                                for pq in 0..<4 {
+                                    dk[(oc * l.c + ch) * 16 + ab * 4 + pq] += contiguousDot(
+                                        g, plane + offset(l, phase: ab, tap: pq), span)
                                 }
                             }
                         }
                     }
-                    for k in 1..<chunks { for i in 0..<kCount { acc[i] += acc[k * kCount + i] } }
                 }
             }
         }
-        let dw = partial.withUnsafeBufferPointer { foldPhaseKernels($0.baseAddress!, count: l.o * l.c) }
+        let dw = dk.withUnsafeBufferPointer { foldPhaseKernels($0.baseAddress!, count: l.o * l.c) }
         return Tensor(shape: l.weightShape, scalars: dw)
     }
 }
