@@ -275,19 +275,14 @@ public func conv2dMaxPooled<S>(
     let (map, pooled) = OpProfiler.measure("conv2dMaxPool \(geo.outputShape)") {
         Convolution.forwardMaxPooled(x.value, w.value, geo, poolStride: poolStride, poolPadding: poolPadding)
     }
+    // Both adjoints scatter the pooled gradient in scratch, so the scattered gradient (which a
+    // recorded pass would keep) is never made; the input adjoint falls back to the two ops where
+    // the engine has no such kernel.
     return Variable.record(pooled, "conv2dMaxPool", [x, w]) { g, _, needs in
-        // The inner loop's backward pass needs only the weight's adjoint: then without making
-        // the scattered gradient, which a recorded pass would keep.
-        if !needs[0] { return [nil, needs[1] ? conv2dBackwardWeightScattered(x, g, map, geo) : nil] }
-        // The meta-backward pass: both adjoints scatter in scratch where the engine can.
-        if Convolution.scattersIntoInputAdjoint(geo, map) {
-            return [
-                conv2dBackwardInputScattered(g, w, map, geo),
-                needs[1] ? conv2dBackwardWeightScattered(x, g, map, geo) : nil,
-            ]
-        }
-        let dy = g.scatteredAdd(map)
-        return [conv2dBackwardInput(dy, w, geo), needs[1] ? conv2dBackwardWeight(x, dy, geo) : nil]
+        [
+            needs[0] ? conv2dBackwardInputScattered(g, w, map, geo) : nil,
+            needs[1] ? conv2dBackwardWeightScattered(x, g, map, geo) : nil,
+        ]
     }
 }
 

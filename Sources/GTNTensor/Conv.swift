@@ -316,7 +316,7 @@ public enum Convolution {
     /// A sum over the batch of `count` scalars (a weight adjoint): each worker adds its samples'
     /// shares into its own partial sum (`body(n, scratch, partial)`, samples in order), and the
     /// partial sums are added in a fixed order, so the result does not depend on timing.
-    /// `scratch` scalars per worker, zeroed once.
+    /// `scratch` scalars per worker (uninitialised).
     @inline(__always)
     static func summedOverSamples<S: TensorScalar>(
         _ batch: Int, count: Int, scratch: Int,
@@ -432,7 +432,7 @@ public enum Convolution {
         precondition(got == want, "conv2d: \(what) has shape \(got), geometry needs \(want)")
     }
 
-    /// Splits samples over the workers; each worker gets its own scratch buffer, zeroed once.
+    /// Splits samples over the workers; each worker gets its own (uninitialised) scratch buffer.
     @inline(__always)
     static func forEachSample<S: TensorScalar>(
         _ batch: Int, scratch: Int,
@@ -450,7 +450,6 @@ public enum Convolution {
         withoutActuallyEscaping(body) { body in
             let run = { (c: Int) in
                 let buf = UnsafeMutablePointer<S>.allocate(capacity: max(scratch, 1))
-                buf.initialize(repeating: 0, count: max(scratch, 1))
                 defer { buf.deallocate() }
                 for n in (batch * c / chunks)..<(batch * (c + 1) / chunks) { body(n, buf, c) }
             }

@@ -92,7 +92,7 @@ enum DirectConvolution {
         let l = Layout(g)
         let (c, o, kh, kw, oh, ow) = (g.inChannels, g.outChannels, g.kernelH, g.kernelW, g.outHeight, g.outWidth)
         let (pw, span, inPlane) = (l.pw, l.span, l.inPlane)
-        // (Scratch: the padded plane, then dy with row stride pw, its scratch columns kept zero.)
+        // (Scratch: the padded plane, then dy with row stride pw, its scratch columns zeroed.)
         let dw = x.scalars.withUnsafeBufferPointer { px in
             dy.scalars.withUnsafeBufferPointer { pdy in
                 let (px, pdy) = (px.baseAddress!, pdy.baseAddress!)
@@ -102,8 +102,9 @@ enum DirectConvolution {
                     let (plane, d) = (scratch, scratch + l.planeCount)
                     for oc in 0..<o {
                         for r in 0..<oh {
-                            copyScalars(
-                                pdy + ((n * o + oc) * oh + r) * ow, count: ow, into: d + oc * l.outCount + r * pw)
+                            let row = d + oc * l.outCount + r * pw
+                            copyScalars(pdy + ((n * o + oc) * oh + r) * ow, count: ow, into: row)
+                            for q in ow..<pw { row[q] = 0 }
                         }
                     }
                     for ch in 0..<c {

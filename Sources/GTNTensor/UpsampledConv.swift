@@ -44,8 +44,17 @@ public enum UpsampledConvolution {
         /// Positions each tap's loop runs over: output (i, j) of a phase sits at i * pw + j.
         var span: Int { (h - 1) * pw + w }
         var phasePlane: Int { h * pw }
+        var inPlane: Int { h * w }
+        var outPlane: Int { 4 * h * w }
+        /// Scratch per worker: a padded plane, then O x 4 phase planes.
+        var scratchCount: Int { planeCount + o * 4 * phasePlane }
         var outputShape: [Int] { [n, o, 2 * h, 2 * w] }
         var weightShape: [Int] { [o, c, 3, 3] }
+
+        /// Offset in the padded plane of tap (p, q) of phase (a, b).
+        @inline(__always) func offset(phase ab: Int, tap pq: Int) -> Int {
+            (ab / 2 + pq / 2) * pw + (ab % 2 + pq % 2)
+        }
 
         /// x's plane, edge-padded by one pixel (replicate), into `dst` (planeCount scalars).
         @inline(__always)
@@ -139,11 +148,6 @@ public enum UpsampledConvolution {
         return dw
     }
 
-    /// Offset in the padded plane of tap (p, q) of phase (a, b).
-    @inline(__always) static func offset(_ l: Layout, phase ab: Int, tap pq: Int) -> Int {
-        (ab / 2 + pq / 2) * l.pw + (ab % 2 + pq % 2)
-    }
-
     static func flops(_ l: Layout) -> Int { 2 * l.n * l.o * l.c * 9 * 4 * l.h * l.w }
 
     /// y [N, O, 2h, 2w] = conv3x3(reflectionPad1(upsampleNearest2(x)), w).
@@ -153,13 +157,13 @@ public enum UpsampledConvolution {
         let l = Layout(input: x.shape, outChannels: w.shape[0])
         FlopTally.direct(flops(l))
         let kernels = w.scalars.withUnsafeBufferPointer { phaseKernels($0.baseAddress!, count: l.o * l.c) }
-        let (span, inPlane, outPlane) = (l.span, l.h * l.w, 4 * l.h * l.w)
+        let (span, inPlane, outPlane) = (l.span, l.inPlane, l.outPlane)
         return Tensor(shape: l.outputShape) { y in
             x.scalars.withUnsafeBufferPointer { px in
                 kernels.withUnsafeBufferPointer { pk in
                     let (py, px, pk) = (y.baseAddress!, px.baseAddress!, pk.baseAddress!)
                     // Scratch: the padded plane, then the O x 4 phase accumulators.
-                    Convolution.forEachSample(l.n, scratch: l.planeCount + l.o * 4 * l.phasePlane) {
+                    Convolution.forEachSample(l.n, scratch: l.scratchCount) {
                         (n, scratch: UnsafeMutablePointer<S>) in
                         let (plane, acc) = (scratch, scratch + l.planeCount)
                         acc.update(repeating: 0, count: l.o * 4 * l.phasePlane)
@@ -171,7 +175,7 @@ public enum UpsampledConvolution {
                                     let out = acc + (oc * 4 + ab) * l.phasePlane
                                     let kk = k + ab * 4
                                     let (k0, k1, k2, k3) = (kk[0], kk[1], kk[2], kk[3])
-                                    let s0 = UnsafePointer(plane + offset(l, phase: ab, tap: 0))
+                                    let s0 = UnsafePointer(plane + l.offset(phase: ab, tap: 0))
                                     let (s1, s2, s3) = (s0 + 1, s0 + l.pw, s0 + l.pw + 1)
                                     for i in 0..<span { out[i] += k0 * s0[i] + k1 * s1[i] + k2 * s2[i] + k3 * s3[i] }
                                 }
@@ -198,13 +202,13 @@ public enum UpsampledConvolution {
         let l = Layout(input: [dy.shape[0], c, dy.shape[2] / 2, dy.shape[3] / 2], outChannels: o)
         FlopTally.direct(flops(l))
         let kernels = w.scalars.withUnsafeBufferPointer { phaseKernels($0.baseAddress!, count: l.o * l.c) }
-        let (span, inPlane, outPlane) = (l.span, l.h * l.w, 4 * l.h * l.w)
+        let (span, inPlane, outPlane) = (l.span, l.inPlane, l.outPlane)
         return Tensor(shape: [l.n, l.c, l.h, l.w]) { dx in
             dy.scalars.withUnsafeBufferPointer { pdy in
                 kernels.withUnsafeBufferPointer { pk in
                     let (pdx, pdy, pk) = (dx.baseAddress!, pdy.baseAddress!, pk.baseAddress!)
                     // Scratch: the padded plane's gradient, then the O x 4 phase planes of dy.
-                    Convolution.forEachSample(l.n, scratch: l.planeCount + l.o * 4 * l.phasePlane) {
+                    Convolution.forEachSample(l.n, scratch: l.scratchCount) {
                         (n, scratch: UnsafeMutablePointer<S>) in
                         let (plane, d) = (scratch, scratch + l.planeCount)
                         for oc in 0..<l.o {
@@ -218,7 +222,7 @@ public enum UpsampledConvolution {
                                     let src = UnsafePointer(d + (oc * 4 + ab) * l.phasePlane)
                                     let kk = k + ab * 4
                                     let (k0, k1, k2, k3) = (kk[0], kk[1], kk[2], kk[3])
-                                    let t0 = plane + offset(l, phase: ab, tap: 0)
+                                    let t0 = plane + l.offset(phase: ab, tap: 0)
                                     let (t1, t2, t3) = (t0 + 1, t0 + l.pw, t0 + l.pw + 1)
                                     // Four passes, not one: the taps' targets overlap.
                                     for i in 0..<span { t0[i] += k0 * src[i] }
@@ -245,13 +249,13 @@ public enum UpsampledConvolution {
             "upsampled conv weight adjoint: input \(x.shape), gradient \(dy.shape)")
         let l = Layout(input: x.shape, outChannels: o)
         FlopTally.direct(flops(l))
-        let (span, inPlane, outPlane) = (l.span, l.h * l.w, 4 * l.h * l.w)
+        let (span, inPlane, outPlane) = (l.span, l.inPlane, l.outPlane)
         // Scratch: the padded plane, then the O x 4 phase planes of dy.
         let dk = x.scalars.withUnsafeBufferPointer { px in
             dy.scalars.withUnsafeBufferPointer { pdy in
                 let (px, pdy) = (px.baseAddress!, pdy.baseAddress!)
                 return Convolution.summedOverSamples(
-                    l.n, count: l.o * l.c * 16, scratch: l.planeCount + l.o * 4 * l.phasePlane
+                    l.n, count: l.o * l.c * 16, scratch: l.scratchCount
                 ) { (n, scratch: UnsafeMutablePointer<S>, dk) in
                     let (plane, d) = (scratch, scratch + l.planeCount)
                     for oc in 0..<l.o {
@@ -264,7 +268,7 @@ public enum UpsampledConvolution {
                                 let g = UnsafePointer(d + (oc * 4 + ab) * l.phasePlane)
                                 for pq in 0..<4 {
                                     dk[(oc * l.c + ch) * 16 + ab * 4 + pq] += contiguousDot(
-                                        g, plane + offset(l, phase: ab, tap: pq), span)
+                                        g, plane + l.offset(phase: ab, tap: pq), span)
                                 }
                             }
                         }
