@@ -34,7 +34,9 @@ struct Train: ParsableCommand {
     @Flag(help: "Print the shipped presets (name, what it is, its settings) and exit.")
     var listPresets = false
 
-    @Option(help: "Meta-iterations.") var iterations: Int?
+    // Also under the paper's word for them, which is what a reader of the paper types first.
+    @Option(name: [.customLong("iterations"), .customLong("meta-iterations")], help: "Meta-iterations.")
+    var iterations: Int?
     @Option(help: "Inner steps T (learner SGD steps per meta-iteration).") var innerSteps: Int?
     @Option(help: "Generated batch size B per inner step.") var batchSize: Int?
     @Option(help: "Real batch size of the meta-loss.") var metaBatchSize: Int?
@@ -106,7 +108,8 @@ struct Train: ParsableCommand {
                 "Start the meta-learned inner lr and momentum where plain SGD does best on real data: tune them on the "
                     + "validation split first (as gtn evaluate's control; lr grid x momentum 0.5, 0.9; T steps of B; "
                     + "fixed tuning learners, so the same start for every --seed). Default: on for a new run that "
-                    + "names no --preset, --config, --inner-lr or --inner-momentum (teachers gtn, real, distillation).")
+                    + "names no --config, --inner-lr or --inner-momentum, under no preset or one that tunes (fast, "
+                    + "not paper-mnist; see --list-presets); teachers gtn, real, distillation.")
     )
     var tuneInnerInit: Bool?
     @Option(help: "Random seed.") var seed: UInt64?
@@ -213,7 +216,9 @@ struct Train: ParsableCommand {
     func run() throws {
         if listPresets {
             for p in Preset.all {
-                print("\(p.name): \(p.summary)\n    \(p.json.split(separator: "\n").joined(separator: "\n    "))")
+                let tuning = p.tunesInnerStart ? "\n    (tunes the initial inner lr and momentum first)" : ""
+                print(
+                    "\(p.name): \(p.summary)\n    \(p.json.split(separator: "\n").joined(separator: "\n    "))\(tuning)")
             }
             return
         }
@@ -310,7 +315,7 @@ struct Train: ParsableCommand {
             }
         } else {
             var config = try resolvedConfig(splits)
-            if tunesInnerInit(config) { config = try tunedInnerInit(config, splits) }
+            if try tunesInnerInit(config) { config = try tunedInnerInit(config, splits) }
             session = try TrainingSession(config: config, data: splits, options: options)
         }
         let c = session.trainer.config
@@ -363,15 +368,14 @@ struct Train: ParsableCommand {
         }
     }
 
-    /// Whether a new run starts by tuning its initial inner lr and momentum: as asked, or by
-    /// default for the main job's recipe. Our recipe, not the official code's (which starts at
-    /// lr 0.02, momentum 0.5): with the meta-gradient clip, the tuned start gained on both data
-    /// sets at T = 8 (docs/NOTES.md, issue 15, 2026-12-07). Not under a preset or a config file
-    /// (their settings stand as written), nor when the start is named, nor for the GAN teacher
-    /// (no meta-learned inner loop).
-    func tunesInnerInit(_ config: GTNConfig) -> Bool {
-        if let asked = tuneInnerInit { return asked }
-        return preset == nil && self.config == nil && innerLr == nil && innerMomentum == nil && config.teacher != .gan
+    /// Whether a new run starts by tuning its initial inner lr and momentum (`Preset.tunesInnerStart`).
+    /// Our recipe, not the official code's (which starts at lr 0.02, momentum 0.5): with the
+    /// meta-gradient clip, the tuned start gained on both data sets at T = 8 (docs/NOTES.md,
+    /// issue 15, 2026-12-07).
+    func tunesInnerInit(_ config: GTNConfig) throws -> Bool {
+        try Preset.tunesInnerStart(
+            asked: tuneInnerInit, preset: preset, configFile: self.config != nil,
+            startNamed: innerLr != nil || innerMomentum != nil, teacher: config.teacher)
     }
 
     /// The configuration with its initial inner learning rate and momentum replaced by the best

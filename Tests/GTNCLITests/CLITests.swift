@@ -103,6 +103,8 @@ struct CLITests {
         #expect(list.status == 0)
         #expect(list.stdout.contains("paper-mnist:") && list.stdout.contains("fast:"), "\(list.stdout)")
         #expect(list.stdout.contains("\"innerSteps\": 32"), "\(list.stdout)")
+        // Only the fast preset tunes its start; the official config keeps its own.
+        #expect(list.stdout.components(separatedBy: "tunes the initial inner lr").count == 2, "\(list.stdout)")
         let dir = temporaryDirectory("preset")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let typo = try gtn(["train", "--preset", "paper-mnsit", "-o", dir + "/run"])

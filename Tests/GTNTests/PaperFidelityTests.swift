@@ -26,13 +26,31 @@ struct PaperFidelityTests {
         #expect(paper.learner.kind == .baseFC && paper.curriculum == .full && paper.teacher == .gtn)
         // The official config sets no gradient bound, whatever our defaults clip at; the fast preset keeps ours.
         #expect(paper.gradientClip == nil)
-        #expect(try Preset.named("fast").apply(over: defaults).gradientClip == 10)
+        let fast = try Preset.named("fast").apply(over: defaults)
+        #expect(fast.gradientClip == 10 && fast.innerSteps == 32 && fast.metaIterations == 600)
         // What the preset does not name keeps the defaults' value (the data's image shape, the seed).
         #expect(paper.learner.image == defaults.learner.image && paper.seed == defaults.seed)
         #expect(throws: ConfigError.self) { try Preset.named("paper-mnsit") }
         do { _ = try Preset.named("paper-mnsit") } catch let e as ConfigError {
             #expect(e.message.contains("paper-mnist") && e.message.contains("fast"))
         }
+    }
+
+    @Test("the inner start is tuned for the main job and the fast preset, not for the official config")
+    func whoTunesTheInnerStart() throws {
+        func tunes(
+            asked: Bool? = nil, preset: String? = nil, configFile: Bool = false, startNamed: Bool = false,
+            teacher: TeacherKind = .gtn
+        ) throws -> Bool {
+            try Preset.tunesInnerStart(
+                asked: asked, preset: preset, configFile: configFile, startNamed: startNamed, teacher: teacher)
+        }
+        #expect(try tunes() && tunes(teacher: .real) && tunes(preset: "fast"))
+        #expect(try !tunes(preset: "paper-mnist") && !tunes(configFile: true) && !tunes(startNamed: true))
+        #expect(try !tunes(preset: "fast", startNamed: true) && !tunes(teacher: .gan))
+        // Asked for either way, the flag wins.
+        #expect(try tunes(asked: true, preset: "paper-mnist") && !tunes(asked: false, preset: "fast"))
+        #expect(throws: ConfigError.self) { try tunes(preset: "fsat") }
     }
 
     @Test("the tuning picks the grid point with the best validation accuracy, and the control trains with it")
