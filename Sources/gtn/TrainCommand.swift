@@ -218,7 +218,8 @@ struct Train: ParsableCommand {
             for p in Preset.all {
                 let tuning = p.tunesInnerStart ? "\n    (tunes the initial inner lr and momentum first)" : ""
                 print(
-                    "\(p.name): \(p.summary)\n    \(p.json.split(separator: "\n").joined(separator: "\n    "))\(tuning)")
+                    "\(p.name): \(p.summary)\n    \(p.json.split(separator: "\n").joined(separator: "\n    "))\(tuning)"
+                )
             }
             return
         }
