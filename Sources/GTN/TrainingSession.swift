@@ -25,6 +25,47 @@ public struct RunOptions: Sendable {
     /// evaluate on validation examples instead, and skip it).
     public var finalEvaluation = true
     public init(directory: String) { self.directory = directory }
+
+    /// The four settings above that a run keeps in `cadence.json`.
+    public var cadence: RunCadence {
+        get { RunCadence(evaluateEvery, checkpointEvery, samplesEvery, evaluationExamples) }
+        set {
+            (evaluateEvery, checkpointEvery, samplesEvery, evaluationExamples) =
+                (newValue.evaluateEvery, newValue.checkpointEvery, newValue.samplesEvery, newValue.evaluationExamples)
+        }
+    }
+}
+
+/// How often a run evaluates, checkpoints and draws samples, and on how many examples it evaluates
+/// (`cadence.json` in its run directory). None of it changes what the meta-iterations compute, so
+/// a resumed run may change it; one that names none of it goes on as it was started (a run started
+/// with `--eval-every 50` and resumed by its printed `gtn train --resume DIR` must not fall back to
+/// the command's defaults half-way through its curve).
+public struct RunCadence: Codable, Equatable, Sendable {
+    public var evaluateEvery: Int
+    public var checkpointEvery: Int
+    public var samplesEvery: Int
+    public var evaluationExamples: Int
+
+    public static let fileName = "cadence.json"
+
+    public init(_ evaluateEvery: Int, _ checkpointEvery: Int, _ samplesEvery: Int, _ evaluationExamples: Int) {
+        (self.evaluateEvery, self.checkpointEvery, self.samplesEvery, self.evaluationExamples) =
+            (evaluateEvery, checkpointEvery, samplesEvery, evaluationExamples)
+    }
+
+    /// The cadence the run in `directory` keeps, nil for a run made before runs kept theirs.
+    public static func load(runDirectory directory: String) throws -> RunCadence? {
+        let path = directory + "/" + fileName
+        guard let bytes = FileManager.default.contents(atPath: path) else { return nil }
+        do { return try JSONDecoder().decode(RunCadence.self, from: bytes) } catch {
+            throw ConfigError(message: "\(path): not the cadence of a run (\(error))")
+        }
+    }
+
+    func write(runDirectory directory: String) throws {
+        try writeAtomically(JSONEncoder.sorted.encode(self), to: directory + "/" + Self.fileName)
+    }
 }
 
 /// What a run reports as it goes (the CLI draws these as a progress bar and log lines).
@@ -92,13 +133,15 @@ public struct TrainingSession {
         if let d = options.dataDirectory {
             try DataRecord(path: d, splits: data).write(runDirectory: options.directory)
         }
+        try options.cadence.write(runDirectory: options.directory)
         for p in [options.directory + "/metrics.jsonl", options.directory + "/evaluations.jsonl"] {
             try writeAtomically(Data(), to: p)
         }
         (self.trainer, self.data, self.options) = (MetaTrainer(config: config), data, options)
     }
 
-    /// Continues the run in `options.directory` from its checkpoint.
+    /// Continues the run in `options.directory` from its checkpoint, at `options`' cadence (which
+    /// it keeps from here on: see `RunCadence`).
     public init(resuming options: RunOptions, data: DataSplits) throws {
         let path = options.directory + "/checkpoint.safetensors"
         guard FileManager.default.fileExists(atPath: path) else {
@@ -111,6 +154,9 @@ public struct TrainingSession {
         try Self.truncateRows(path: metricsPath, keepingBelow: trainer.state.iteration)
         try Self.truncateRows(path: evaluationsPath, keepingBelow: trainer.state.iteration + 1)
         try Self.truncateRows(path: scoresPath, keepingBelow: trainer.state.iteration + 1)
+        if try RunCadence.load(runDirectory: options.directory) != options.cadence {
+            try options.cadence.write(runDirectory: options.directory)
+        }
     }
 
     /// What a resumed run may change, none of which alters what the finished iterations computed:

@@ -108,17 +108,36 @@ struct Train: ParsableCommand {
                 "Start the meta-learned inner lr and momentum where plain SGD does best on real data: tune them on the "
                     + "validation split first (as gtn evaluate's control; lr grid x momentum 0.5, 0.9; T steps of B; "
                     + "fixed tuning learners, so the same start for every --seed). Default: on for a new run that "
-                    + "names no --config, --inner-lr or --inner-momentum, under no preset or one that tunes (fast, "
-                    + "not paper-mnist; see --list-presets); teachers gtn, real, distillation.")
+                    + "names no --config, --inner-lr or --inner-momentum, under no preset or one that tunes ("
+                    + Preset.all.map { "\($0.name): \($0.tunesInnerStart ? "yes" : "no")" }.joined(separator: ", ")
+                    + "); teachers gtn, real, distillation.")
     )
     var tuneInnerInit: Bool?
     @Option(help: "Random seed.") var seed: UInt64?
 
-    @Option(help: "Evaluate a fresh learner every N meta-iterations.") var evalEvery = 25
-    @Option(help: "Validation/test examples per evaluation (the last one uses the full test set).") var evalExamples =
-        2000
-    @Option(help: "Write a checkpoint every N meta-iterations.") var checkpointEvery = 5
-    @Option(help: "Write a sample grid every N meta-iterations.") var samplesEvery = 25
+    // The cadence: a new run's default is `defaultCadence`; a resumed run keeps its own unless told.
+    @Option(help: "Evaluate a fresh learner every N meta-iterations (default 25; a resumed run: its own).")
+    var evalEvery: Int?
+    @Option(
+        help:
+            .init(
+                "Validation/test examples per evaluation; the last one uses the full test set (default 2000; a "
+                    + "resumed run: its own)."))
+    var evalExamples: Int?
+    @Option(help: "Write a checkpoint every N meta-iterations (default 5; a resumed run: its own).")
+    var checkpointEvery: Int?
+    @Option(help: "Write a sample grid every N meta-iterations (default 25; a resumed run: its own).")
+    var samplesEvery: Int?
+
+    static let defaultCadence = RunCadence(25, 5, 25, 2000)
+
+    /// The cadence of this run: the flags given, else (resuming) the run's own, else the defaults.
+    func cadence(kept: RunCadence?) -> RunCadence {
+        let base = kept ?? Self.defaultCadence
+        return RunCadence(
+            evalEvery ?? base.evaluateEvery, checkpointEvery ?? base.checkpointEvery,
+            samplesEvery ?? base.samplesEvery, evalExamples ?? base.evaluationExamples)
+    }
     @Option(
         help:
             .init(
@@ -160,7 +179,7 @@ struct Train: ParsableCommand {
             throw ValidationError(
                 "--resume continues a run with its own settings; do not combine it with --output, --config or --preset")
         }
-        for (name, v) in [
+        for case let (name, v?) in [
             ("--eval-every", evalEvery), ("--checkpoint-every", checkpointEvery), ("--samples-every", samplesEvery),
             ("--eval-examples", evalExamples),
         ] where v < 1 {
@@ -263,8 +282,9 @@ struct Train: ParsableCommand {
         setlinebuf(stdout)  // keep stdout lines in order with the progress lines on stderr in logs
         let directory = resume ?? output ?? "runs/gtn-\(Int(Date().timeIntervalSince1970))"
         var options = RunOptions(directory: directory)
-        (options.evaluateEvery, options.checkpointEvery, options.samplesEvery, options.evaluationExamples) =
-            (evalEvery, checkpointEvery, samplesEvery, evalExamples)
+        do {
+            options.cadence = cadence(kept: try resume.flatMap { try RunCadence.load(runDirectory: $0) })
+        } catch let e as ConfigError { throw CommandError(e.message) }
         options.overwrite = overwrite
         if let path = classifier {
             guard FileManager.default.isReadableFile(atPath: path) else {
@@ -295,7 +315,7 @@ struct Train: ParsableCommand {
             if !given.isEmpty {
                 throw CommandError(
                     "--resume continues a run with its own settings; \(given.joined(separator: ", ")) cannot change "
-                        + "them (a resumed run takes --iterations, --checkpoint-block, --replay-cache-mb and the "
+                        + "them (a resumed run takes --iterations, --checkpoint-block, --replay-cache-mb and a new "
                         + "--eval-every/--checkpoint-every/--samples-every/--eval-examples cadence)"
                 )
             }

@@ -105,6 +105,10 @@ struct CLITests {
         #expect(list.stdout.contains("\"innerSteps\": 32"), "\(list.stdout)")
         // Only the fast preset tunes its start; the official config keeps its own.
         #expect(list.stdout.components(separatedBy: "tunes the initial inner lr").count == 2, "\(list.stdout)")
+        // --tune-inner-init's help says the same, from the presets themselves (help text is wrapped).
+        let help = try gtn(["train", "--help"])
+        let flat = help.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        #expect(flat.contains("paper-mnist: no, fast: yes"), "\(help.stdout)")
         let dir = temporaryDirectory("preset")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let typo = try gtn(["train", "--preset", "paper-mnsit", "-o", dir + "/run"])
@@ -176,6 +180,35 @@ struct CLITests {
             again.status != 0 && again.stderr.contains("--train-steps 4") && again.stderr.contains("T=3"),
             "\(again.stderr)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: checkpoint)) == before)
+    }
+
+    /// `gtn train --resume DIR`, as the run prints it, goes on at the run's own cadence (here an
+    /// evaluation every meta-iteration, where the command's default is every 25th); a flag given wins.
+    @Test func resumedRunKeepsItsCadence() throws {
+        let dir = temporaryDirectory("resume-cadence")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try writeTinyIDX(dir + "/data")
+        let run = dir + "/run"
+        let first = try gtn(
+            ["train", "--data", dir + "/data", "-o", run, "--iterations", "1", "--eval-every", "1"] + tinyTrainFlags)
+        #expect(first.status == 0, "\(first.stderr)")
+        func evaluated() throws -> [Int] {
+            try String(contentsOfFile: run + "/evaluations.jsonl", encoding: .utf8).split(separator: "\n").compactMap {
+                (try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["iteration"] as? Int
+            }
+        }
+        let resumed = try gtn(["train", "--resume", run, "--iterations", "3"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(try evaluated() == [1, 2, 3])
+        let cadence =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/cadence.json")))
+            as? [String: Int]
+        #expect(
+            cadence == ["evaluateEvery": 1, "checkpointEvery": 5, "samplesEvery": 25, "evaluationExamples": 20],
+            "\(String(describing: cadence))")
+        let changed = try gtn(["train", "--resume", run, "--iterations", "5", "--eval-every", "25"])
+        #expect(changed.status == 0, "\(changed.stderr)")
+        #expect(try evaluated() == [1, 2, 3, 5])
     }
 
     /// The main job clips the meta-gradient at 10 unless told otherwise; `--gradient-clip 0` turns it off.

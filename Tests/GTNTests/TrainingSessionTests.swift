@@ -52,6 +52,25 @@ struct TrainingSessionTests {
         #expect(try TrainingSession(resuming: options, data: tinySplits()).trainer.state.iteration == 4)
     }
 
+    @Test("a run keeps its cadence in cadence.json; resuming at another cadence replaces it")
+    func cadenceIsKept() throws {
+        let dir = directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var options = RunOptions(directory: dir)
+        options.cadence = RunCadence(3, 2, 7, 16)
+        var config = tinyConfig()
+        config.metaIterations = 1
+        var first = try TrainingSession(config: config, data: tinySplits(), options: options)
+        #expect(try RunCadence.load(runDirectory: dir) == RunCadence(3, 2, 7, 16))
+        try first.run { _ in }
+        options.cadence.evaluateEvery = 1
+        _ = try TrainingSession(resuming: options, data: tinySplits())
+        #expect(try RunCadence.load(runDirectory: dir) == RunCadence(1, 2, 7, 16))
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: dir + "/" + RunCadence.fileName))
+        #expect(throws: ConfigError.self) { try RunCadence.load(runDirectory: dir) }
+        #expect(try RunCadence.load(runDirectory: dir + "/none") == nil)
+    }
+
     @Test("a sample grid has one row per inner step, also when the batch is smaller than the classes")
     func sampleGridRows() throws {
         let dir = directory()
