@@ -96,7 +96,7 @@ public struct EvaluationRecord: Codable, Sendable {
 }
 
 /// A meta-training run on disk: `config.json`, `metrics.jsonl` (one row per meta-iteration),
-/// `evaluations.jsonl`, `checkpoint.safetensors` (atomic), and `samples/*.png`.
+/// `evaluations.jsonl`, `checkpoint.safetensors` (atomic), `cadence.json` and `samples/*.png`.
 public struct TrainingSession {
     public var trainer: MetaTrainer
     public let data: DataSplits
