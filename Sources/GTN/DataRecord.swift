@@ -5,7 +5,7 @@ import GTNIO
 /// Which data set a run was trained on (`data.json` in its run directory): the directory it was
 /// read from and a fingerprint of its contents, so that resuming, evaluating or searching with a
 /// run uses that data by default and notices when it is given, or finds, other data.
-public struct DataRecord: Codable, Sendable, Equatable {
+public struct DataRecord: RunFile, Sendable, Equatable {
     public var path: String
     public var name: String
     public var counts: [Int]
@@ -15,6 +15,7 @@ public struct DataRecord: Codable, Sendable, Equatable {
     public var fingerprint: String
 
     public static let fileName = "data.json"
+    public static let describedAs = "a data record of a run"
 
     public init(path: String, splits: DataSplits) {
         self.path = URL(fileURLWithPath: path).standardizedFileURL.path
@@ -36,18 +37,5 @@ public struct DataRecord: Codable, Sendable, Equatable {
     public var summary: String {
         "\(name) (\(counts.map(String.init).joined(separator: "/")),"
             + " \(imageShape.map(String.init).joined(separator: "x")), \(classes) classes) from \(path)"
-    }
-
-    /// The record of the run in `directory`, nil for a run made before runs recorded their data.
-    public static func load(runDirectory directory: String) throws -> DataRecord? {
-        let path = directory + "/" + fileName
-        guard let bytes = FileManager.default.contents(atPath: path) else { return nil }
-        do { return try JSONDecoder().decode(DataRecord.self, from: bytes) } catch {
-            throw ConfigError(message: "\(path): not a data record of a run (\(error))")
-        }
-    }
-
-    func write(runDirectory directory: String) throws {
-        try writeAtomically(JSONEncoder.sorted.encode(self), to: directory + "/" + Self.fileName)
     }
 }

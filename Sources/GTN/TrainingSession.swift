@@ -41,30 +41,18 @@ public struct RunOptions: Sendable {
 /// a resumed run may change it; one that names none of it goes on as it was started (a run started
 /// with `--eval-every 50` and resumed by its printed `gtn train --resume DIR` must not fall back to
 /// the command's defaults half-way through its curve).
-public struct RunCadence: Codable, Equatable, Sendable {
+public struct RunCadence: RunFile, Equatable, Sendable {
     public var evaluateEvery: Int
     public var checkpointEvery: Int
     public var samplesEvery: Int
     public var evaluationExamples: Int
 
     public static let fileName = "cadence.json"
+    public static let describedAs = "the cadence of a run"
 
     public init(_ evaluateEvery: Int, _ checkpointEvery: Int, _ samplesEvery: Int, _ evaluationExamples: Int) {
         (self.evaluateEvery, self.checkpointEvery, self.samplesEvery, self.evaluationExamples) =
             (evaluateEvery, checkpointEvery, samplesEvery, evaluationExamples)
-    }
-
-    /// The cadence the run in `directory` keeps, nil for a run made before runs kept theirs.
-    public static func load(runDirectory directory: String) throws -> RunCadence? {
-        let path = directory + "/" + fileName
-        guard let bytes = FileManager.default.contents(atPath: path) else { return nil }
-        do { return try JSONDecoder().decode(RunCadence.self, from: bytes) } catch {
-            throw ConfigError(message: "\(path): not the cadence of a run (\(error))")
-        }
-    }
-
-    func write(runDirectory directory: String) throws {
-        try writeAtomically(JSONEncoder.sorted.encode(self), to: directory + "/" + Self.fileName)
     }
 }
 
