@@ -2,8 +2,9 @@ import Foundation
 import GTNIO
 
 /// A small JSON file a run keeps in its directory beside its checkpoint (`DataRecord`'s data.json,
-/// `RunCadence`'s cadence.json): written atomically with sorted keys. A run made before the file
-/// existed has none (nil); one that does not decode is an error that names the file.
+/// `RunCadence`'s cadence.json, a NAS teacher's `TeacherSchedule`, architectures.json): written
+/// atomically with sorted keys. A run made before the file existed has none (nil); one that does
+/// not decode is an error that names the file.
 public protocol RunFile: Codable {
     /// The file's name in the run directory.
     static var fileName: String { get }
@@ -21,7 +22,7 @@ extension RunFile {
         }
     }
 
-    func write(runDirectory directory: String) throws {
+    public func write(runDirectory directory: String) throws {
         try writeAtomically(JSONEncoder.sorted.encode(self), to: directory + "/" + Self.fileName)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GTN
 import GTNIO
 import GTNTensor
 
@@ -53,12 +54,13 @@ public enum NASTeacherDefaults {
 /// A NAS teacher's architecture schedule (`TeacherArchitectures`' pool size and warm-up), kept in
 /// its run directory so that the same command resumes it with the same schedule, also when a
 /// larger N extends it.
-public struct TeacherSchedule: Codable, Equatable, Sendable {
+public struct TeacherSchedule: RunFile, Equatable, Sendable {
     /// Fixed architectures to draw from (0: a new one every meta-iteration).
     public var pool: Int
     /// Meta-iterations on one architecture first.
     public var warmup: Int
     public static let fileName = "architectures.json"
+    public static let describedAs = "the architecture schedule of a NAS teacher"
 
     public init(pool: Int, warmup: Int) { (self.pool, self.warmup) = (pool, warmup) }
 
@@ -69,17 +71,11 @@ public struct TeacherSchedule: Codable, Equatable, Sendable {
     public static func resolve(directory: String, resuming: Bool, iterations: Int, pool: Int?, warmup: Int?) throws
         -> TeacherSchedule
     {
-        let path = directory + "/" + fileName
-        var kept: TeacherSchedule?
-        if resuming, FileManager.default.fileExists(atPath: path) {
-            kept = try JSONDecoder().decode(TeacherSchedule.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
-        }
+        let kept = resuming ? try load(runDirectory: directory) : nil
         let schedule = TeacherSchedule(
             pool: pool ?? kept?.pool ?? 0,
             warmup: warmup ?? kept?.warmup ?? (resuming ? 0 : NASTeacherDefaults.warmup(iterations: iterations)))
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try writeAtomically(encoder.encode(schedule), to: path)
+        try schedule.write(runDirectory: directory)
         return schedule
     }
 }

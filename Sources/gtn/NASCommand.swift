@@ -250,6 +250,8 @@ struct NAS: ParsableCommand {
             schedule = try TeacherSchedule.resolve(
                 directory: directory, resuming: resuming, iterations: iterations, pool: trainPool,
                 warmup: trainWarmup)
+        } catch let e as ConfigError {
+            throw CommandError(e.message)  // names the file
         } catch {
             throw CommandError("\(schedulePath): \(error)")
         }

@@ -163,4 +163,9 @@ func cellNetworkMetaGradientMatchesFiniteDifferences(_ seed: Int) {
     #expect(
         try TeacherSchedule.resolve(directory: dir, resuming: false, iterations: 7, pool: 3, warmup: 0)
             == TeacherSchedule(pool: 3, warmup: 0))
+    // A file that is not a schedule is an error naming it, not a silent default.
+    try Data("{\"pool\": 1}".utf8).write(to: URL(fileURLWithPath: dir + "/" + TeacherSchedule.fileName))
+    #expect {
+        try TeacherSchedule.resolve(directory: dir, resuming: true, iterations: 7, pool: nil, warmup: nil)
+    } throws: { ($0 as? ConfigError)?.message.contains(TeacherSchedule.fileName) == true }
 }
