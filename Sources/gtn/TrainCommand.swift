@@ -116,18 +116,23 @@ struct Train: ParsableCommand {
     @Option(help: "Random seed.") var seed: UInt64?
 
     // The cadence: a new run's default is `defaultCadence`; a resumed run keeps its own unless told.
-    @Option(help: "Evaluate a fresh learner every N meta-iterations (default 25; a resumed run: its own).")
+    @Option(help: .init("Evaluate a fresh learner every N meta-iterations" + Self.defaulted(\.evaluateEvery)))
     var evalEvery: Int?
     @Option(
         help:
             .init(
-                "Validation/test examples per evaluation; the last one uses the full test set (default 2000; a "
-                    + "resumed run: its own)."))
+                "Validation/test examples per evaluation; the last one uses the full test set"
+                    + Self.defaulted(\.evaluationExamples)))
     var evalExamples: Int?
-    @Option(help: "Write a checkpoint every N meta-iterations (default 5; a resumed run: its own).")
+    @Option(help: .init("Write a checkpoint every N meta-iterations" + Self.defaulted(\.checkpointEvery)))
     var checkpointEvery: Int?
-    @Option(help: "Write a sample grid every N meta-iterations (default 25; a resumed run: its own).")
+    @Option(help: .init("Write a sample grid every N meta-iterations" + Self.defaulted(\.samplesEvery)))
     var samplesEvery: Int?
+
+    /// " (default N; a resumed run: its own)." for one setting of the cadence.
+    static func defaulted(_ setting: KeyPath<RunCadence, Int>) -> String {
+        " (default \(defaultCadence[keyPath: setting]); a resumed run: its own)."
+    }
 
     static let defaultCadence = RunCadence(25, 5, 25, 2000)
 
