@@ -100,7 +100,7 @@ public class CachedEvaluator {
     /// Trains the architecture and returns its validation accuracy.
     let score: (any LearnerArchitecture) -> Double
     /// Evaluations actually run (cache misses) by this object.
-    public private(set) var evaluationsRun = 0
+    public internal(set) var evaluationsRun = 0
 
     public init(name: String, cache: EvaluationCache, score: @escaping (any LearnerArchitecture) -> Double) {
         (self.name, self.cache, self.score) = (name, cache, score)
@@ -257,6 +257,50 @@ public final class RealDataEvaluator: CachedEvaluator {
                 })
             return learner.accuracy(on: validation)
         }
+    }
+}
+
+/// The true score as the mean of several real trainings that differ only in their seed (learner
+/// initialisation and batch order). One one-epoch training's seed noise (~0.3 points here) is as
+/// large as the differences among the better half of the architectures, so that half ranks no
+/// better than chance against a single training (docs/NOTES.md, issue 15); the mean over K seeds
+/// shrinks the noise by sqrt(K). Each seed is a `RealDataEvaluator` with its own cache entries (the
+/// seed is in their signature; one file may hold them all), so a study with more seeds reuses the
+/// trainings of one with fewer. Its seconds are the sum: the truth's whole cost.
+public final class MeanOverSeedsEvaluator: CachedEvaluator {
+    public let members: [RealDataEvaluator]
+
+    public init(_ members: [RealDataEvaluator]) throws {
+        precondition(!members.isEmpty, "the mean of no trainings")
+        self.members = members
+        // In memory only, filled from the members' caches: what every seed has already scored.
+        let cache = try EvaluationCache(
+            signature: "mean of " + members.map(\.cache.signature).joined(separator: " | "))
+        for e in members[0].cache.all {
+            let all = members.compactMap { $0.cache[e.genome] }
+            if all.count == members.count { try cache.record(Self.mean(all)) }
+        }
+        super.init(name: "real training, mean of \(members.count) seeds", cache: cache) { _ in
+            preconditionFailure("scored through its members")
+        }
+    }
+
+    static func mean(_ all: [Evaluation]) -> Evaluation {
+        Evaluation(
+            genome: all[0].genome, accuracy: all.map(\.accuracy).reduce(0, +) / Double(all.count),
+            seconds: all.map(\.seconds).reduce(0, +))
+    }
+
+    public override func evaluate(genome: String, architecture: @autoclosure () -> any LearnerArchitecture) throws
+        -> Evaluation
+    {
+        if let hit = cache[genome] { return hit }
+        let before = members.map(\.evaluationsRun).reduce(0, +)
+        let all = try members.map { try $0.evaluate(genome: genome, architecture: architecture()) }
+        evaluationsRun += members.map(\.evaluationsRun).reduce(0, +) - before
+        let e = Self.mean(all)
+        try cache.record(e)
+        return e
     }
 }
 

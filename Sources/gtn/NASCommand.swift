@@ -149,6 +149,13 @@ struct NAS: ParsableCommand {
                 + "the ceiling of any proxy's correlation.",
             valueName: "S"))
     var realSeed: UInt64?
+    @Option(
+        help: ArgumentHelp(
+            "Real training: the true score is the mean of K trainings with seeds S, S+1, ..., S+K-1 (S: "
+                + "--real-seed); each is cached, so K = 2 reuses a K = 1 study's trainings. One training's seed "
+                + "noise is as large as the spread of the better half of the architectures.",
+            valueName: "K"))
+    var realSeeds = 1
     @Flag(help: "Only time the learners (forward + backward) and one evaluation of each kind, then exit.")
     var measure = false
 
@@ -156,7 +163,7 @@ struct NAS: ParsableCommand {
         for (name, v, least) in [
             ("--architectures", architectures, 2), ("--budget", budget, 1), ("--top-k", topK, 0),
             ("--population", population, 1), ("--sample-size", sampleSize, 1), ("--real-steps", realSteps ?? 1, 1),
-            ("--real-epochs", realEpochs ?? 1, 1),
+            ("--real-epochs", realEpochs ?? 1, 1), ("--real-seeds", realSeeds, 1),
             ("--real-batch-size", realBatchSize, 1), ("--proxy-learners", proxyLearners, 1),
             ("--validation-examples", validationExamples, 1),
             ("--proxy-validation-examples", proxyValidationExamples ?? 1, 1), ("--nodes", nodes, 1),
@@ -339,17 +346,22 @@ struct NAS: ParsableCommand {
             proxyValidationExamples.map { validationSubset(splits.validation, count: $0) } ?? validation
         let checkpointID = "\(URL(fileURLWithPath: path).standardizedFileURL.path)@\(trainer.state.iteration)"
         let proxySettings = GTNProxyEvaluator.Settings(steps: proxySteps, learners: proxyLearners, seed: seed)
-        let realSettings = RealDataEvaluator.Settings(
-            steps: realStepCount(trainCount: splits.train.count), batchSize: realBatchSize, learningRate: realLr,
-            momentum: realMomentum, seed: realSeed ?? seed)
+        let realSettings = (0..<UInt64(realSeeds)).map { k in
+            RealDataEvaluator.Settings(
+                steps: realStepCount(trainCount: splits.train.count), batchSize: realBatchSize, learningRate: realLr,
+                momentum: realMomentum, seed: (realSeed ?? seed) &+ k)
+        }
         let cacheDirectory = measure ? nil : out
         let proxy = try GTNProxyEvaluator(
             trainer: trainer, checkpointID: checkpointID, validation: proxyValidation, train: splits.train,
             settings: proxySettings, context: space.signature,
             cachePath: cacheDirectory.map { $0 + "/proxy-cache.jsonl" })
-        let real = try RealDataEvaluator(
-            train: splits.train, validation: validation, settings: realSettings, context: space.signature,
-            cachePath: cacheDirectory.map { $0 + "/real-cache.jsonl" })
+        let trainings = try realSettings.map {
+            try RealDataEvaluator(
+                train: splits.train, validation: validation, settings: $0, context: space.signature,
+                cachePath: cacheDirectory.map { $0 + "/real-cache.jsonl" })
+        }
+        let real: CachedEvaluator = trainings.count == 1 ? trainings[0] : try MeanOverSeedsEvaluator(trainings)
         let proxyStepCount = proxySteps ?? c.innerSteps
         print(
             "gtn nas: GTN \(path) (\(c.teacher.rawValue) teacher, meta-iteration \(trainer.state.iteration), "
@@ -405,7 +417,13 @@ struct NAS: ParsableCommand {
                 "\(realDescription(splits.train.count)) of \(realBatchSize), lr \(realLr) cosine-annealed, "
                     + "momentum \(realMomentum)"
             ),
-            ("seed", "\(seed)" + (realSeed.map { " (real training: \($0))" } ?? "")),
+            (
+                "seed",
+                "\(seed)"
+                    + (realSeeds > 1
+                        ? " (real training: \(realSeed ?? seed) to \((realSeed ?? seed) &+ UInt64(realSeeds - 1)))"
+                        : realSeed.map { " (real training: \($0))" } ?? "")
+            ),
         ]
         if let search {
             settings.append(("search", search.rawValue))
@@ -437,7 +455,8 @@ struct NAS: ParsableCommand {
 
     func realDescription(_ trainCount: Int) -> String {
         let steps = counted(realStepCount(trainCount: trainCount), "SGD step")
-        return realEpochs.map { "\(counted($0, "epoch")) (\(steps))" } ?? steps
+        let one = realEpochs.map { "\(counted($0, "epoch")) (\(steps))" } ?? steps
+        return realSeeds == 1 ? one : "mean of \(realSeeds) trainings of \(one)"
     }
 
     // MARK: Correlation study

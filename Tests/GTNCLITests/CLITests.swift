@@ -310,6 +310,16 @@ struct CLITests {
         #expect(try signature("real-cache.jsonl").contains(" seed=5 "))
         #expect(try signature("baseline-cache.jsonl").contains(" seed=0 "))
         #expect(try signature("proxy-cache.jsonl").contains(" seed=0 "))
+        // --real-seeds 2: the truth is the mean of seeds 5 and 6; seed 5's trainings come from the cache.
+        let two = try gtn([
+            "nas", "--gtn", dir + "/gtn", "-o", dir + "/nas", "--architectures", "2", "--real-steps", "2",
+            "--channels", "2", "--validation-examples", "9", "--proxy-validation-examples", "4", "--real-seed", "5",
+            "--real-seeds", "2",
+        ])
+        #expect(two.status == 0, "\(two.stderr)")
+        #expect(two.stdout.contains("mean of 2 trainings of 2 SGD steps"), "\(two.stdout)")
+        let lines = try String(contentsOfFile: dir + "/nas/real-cache.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 4 && lines.filter { $0.contains(" seed=6 ") }.count == 2, "\(lines)")
     }
 
     /// A tiny run end to end through the binary: train (one meta-iteration: the messages say

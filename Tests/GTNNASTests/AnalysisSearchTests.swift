@@ -173,3 +173,35 @@ func row(_ g: String, _ p: Double, _ r: Double, _ ps: Double = 1, _ rs: Double =
     #expect(proxy.evaluationsRun == 1 && real.evaluationsRun == 1)
     #expect(real.settings.schedule.count == 2 && real.settings.schedule[0] == 0.01 && real.settings.schedule[1] < 0.01)
 }
+
+/// The truth over seeds: the mean of the seeds' own trainings, their seconds summed; each seed's
+/// result is cached under its own signature, so a later study with the same seeds trains nothing
+/// and one with a seed more trains only that seed.
+@Test func meanOverSeedsAveragesCachedTrainings() throws {
+    let file = FileManager.default.temporaryDirectory.appendingPathComponent("nas-seeds-\(UUID().uuidString).jsonl").path
+    defer { try? FileManager.default.removeItem(atPath: file) }
+    let image = ImageShape(channels: 1, height: 8, width: 8)
+    var rng = RandomSource(seed: 4)
+    let data = Dataset(name: "toy", images: .randomNormal([24, 1, 8, 8], using: &rng), labels: (0..<24).map { $0 % 3 },
+                       classes: 3, normalization: .mnist)
+    let space = CellSearchSpace(nodes: 2, image: image, classes: 3, channels: 2)
+    func training(_ seed: UInt64, cache: String?) throws -> RealDataEvaluator {
+        try RealDataEvaluator(train: data, validation: data,
+                              settings: .init(steps: 3, batchSize: 6, learningRate: 0.1, seed: seed), cachePath: cache)
+    }
+    let g = space.sample(&rng)
+    let alone = try [0, 1].map { try training($0, cache: nil).evaluate(g, in: space) }
+    #expect(alone[0].accuracy != alone[1].accuracy)  // the seeds differ, or the mean would test nothing
+    let two = try MeanOverSeedsEvaluator([training(0, cache: file), training(1, cache: file)])
+    let e = try two.evaluate(g, in: space)
+    #expect(e.accuracy == (alone[0].accuracy + alone[1].accuracy) / 2)
+    #expect(two.evaluationsRun == 2 && abs(e.seconds - (two.members[0].cache[e.genome]!.seconds + two.members[1].cache[e.genome]!.seconds)) < 1e-12)
+    let again = try MeanOverSeedsEvaluator([training(0, cache: file), training(1, cache: file)])
+    #expect(again.cache.count == 1)
+    #expect(try again.evaluate(g, in: space) == e)
+    #expect(again.evaluationsRun == 0)
+    let three = try MeanOverSeedsEvaluator([training(0, cache: file), training(1, cache: file), training(2, cache: file)])
+    #expect(three.cache.count == 0)
+    _ = try three.evaluate(g, in: space)
+    #expect(three.evaluationsRun == 1 && three.members[2].evaluationsRun == 1)
+}
